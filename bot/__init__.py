@@ -1,0 +1,1 @@
+"""The bot's core: settings, model gateway, usage ledger and Slack output."""

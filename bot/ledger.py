@@ -1,0 +1,167 @@
+"""The usage ledger: one row per user request, on SQLite (default) or PostgreSQL.
+
+The schema is owned by Alembic (`bot/migrations`); `Ledger.migrate()` brings a database to the latest revision.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, create_engine, func, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from bot.metering import Meter
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RequestRecord(Base):
+    """One user request (a command, a mention, a DM, a job) and what it cost."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    workspace: Mapped[str] = mapped_column(String(32), default="", index=True)
+    channel: Mapped[str] = mapped_column(String(32), default="")
+    user: Mapped[str] = mapped_column(String(32), default="")
+    pattern: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(128), default="")
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    ttft_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))  # ok | error | refused
+    error_kind: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+@dataclass(frozen=True)
+class PatternStats:
+    pattern: str
+    requests: int
+    errors: int
+    avg_latency_ms: float
+    p95_latency_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    cache_hit_rate: float
+
+
+class Ledger:
+    def __init__(self, database_url: str) -> None:
+        url = make_url(database_url)
+        if url.get_backend_name() == "sqlite" and url.database:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def migrate(self) -> None:
+        """Upgrade the database to the latest schema (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def record(self, meter: Meter, *, status: str, error_kind: str | None = None) -> RequestRecord:
+        row = RequestRecord(
+            created_at=datetime.now(timezone.utc),
+            request_id=meter.request_id[:64],
+            workspace=meter.workspace,
+            channel=meter.channel,
+            user=meter.user,
+            pattern=meter.pattern,
+            trigger=meter.trigger,
+            model=meter.model,
+            prompt_tokens=meter.prompt_tokens,
+            completion_tokens=meter.completion_tokens,
+            cost_usd=meter.cost_usd,
+            latency_ms=meter.elapsed_ms(),
+            ttft_ms=meter.ttft_ms,
+            cache_hit=meter.cache_hit,
+            status=status,
+            error_kind=error_kind,
+        )
+        with self._session.begin() as session:
+            session.add(row)
+        log.info(
+            "request pattern=%s trigger=%s status=%s error=%s tokens=%d+%d cost=%.6f latency_ms=%.0f cache=%s",
+            row.pattern, row.trigger, status, error_kind, row.prompt_tokens, row.completion_tokens,
+            row.cost_usd, row.latency_ms, row.cache_hit,
+        )
+        return row
+
+    def rows(self, *, since: datetime | None = None) -> list[RequestRecord]:
+        query = select(RequestRecord).order_by(RequestRecord.id)
+        if since is not None:
+            query = query.where(RequestRecord.created_at >= since)
+        with self._session() as session:
+            return list(session.scalars(query))
+
+    def stats(self, *, since: timedelta) -> list[PatternStats]:
+        """Per-pattern figures over the window; aggregated in SQL so it scales with the table."""
+        start = datetime.now(timezone.utc) - since
+        window = RequestRecord.created_at >= start
+        query = (
+            select(
+                RequestRecord.pattern,
+                func.count(),
+                func.sum(func.cast(RequestRecord.status == "error", Integer)),
+                func.avg(RequestRecord.latency_ms),
+                func.sum(RequestRecord.prompt_tokens),
+                func.sum(RequestRecord.completion_tokens),
+                func.sum(RequestRecord.cost_usd),
+                func.avg(func.cast(RequestRecord.cache_hit, Integer)),
+            )
+            .where(window)
+            .group_by(RequestRecord.pattern)
+            .order_by(RequestRecord.pattern)
+        )
+        result = []
+        with self._session() as session:
+            for pattern, count, errors, avg_ms, p_tok, c_tok, cost, hit_rate in session.execute(query):
+                result.append(
+                    PatternStats(
+                        pattern=pattern,
+                        requests=count,
+                        errors=int(errors or 0),
+                        avg_latency_ms=float(avg_ms or 0),
+                        p95_latency_ms=self._percentile(session, pattern, start, count, 0.95),
+                        prompt_tokens=int(p_tok or 0),
+                        completion_tokens=int(c_tok or 0),
+                        cost_usd=float(cost or 0),
+                        cache_hit_rate=float(hit_rate or 0),
+                    )
+                )
+        return result
+
+    @staticmethod
+    def _percentile(session, pattern: str, start: datetime, count: int, q: float) -> float:  # type: ignore[no-untyped-def]
+        """Nearest-rank percentile, portable across SQLite and PostgreSQL."""
+        rank = max(0, min(count - 1, int(round(q * count + 0.5)) - 1))
+        value = session.scalar(
+            select(RequestRecord.latency_ms)
+            .where(RequestRecord.pattern == pattern, RequestRecord.created_at >= start)
+            .order_by(RequestRecord.latency_ms)
+            .offset(rank)
+            .limit(1)
+        )
+        return float(value or 0)

@@ -1,0 +1,53 @@
+"""What one user request cost: filled in by the model gateway, written to the ledger once at the end."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Meter:
+    """Accumulates every model call made for one request (a summary may take several: map-reduce)."""
+
+    workspace: str = ""
+    channel: str = ""
+    user: str = ""
+    pattern: str = ""
+    trigger: str = ""
+    request_id: str = ""
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    model_calls: int = 0
+    cached_calls: int = 0
+    ttft_ms: float | None = None
+    started: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_call(
+        self, *, model: str, prompt_tokens: int, completion_tokens: int, cost_usd: float, cached: bool
+    ) -> None:
+        with self._lock:
+            self.model = model
+            self.prompt_tokens += prompt_tokens
+            self.completion_tokens += completion_tokens
+            self.cost_usd += cost_usd
+            self.model_calls += 1
+            self.cached_calls += int(cached)
+
+    def first_token(self) -> None:
+        """Mark the first visible output of the request (time to first token)."""
+        with self._lock:
+            if self.ttft_ms is None:
+                self.ttft_ms = self.elapsed_ms()
+
+    def elapsed_ms(self) -> float:
+        return (time.monotonic() - self.started) * 1000
+
+    @property
+    def cache_hit(self) -> bool:
+        """Every model call of the request was served from the cache (nothing was spent)."""
+        return self.model_calls > 0 and self.cached_calls == self.model_calls

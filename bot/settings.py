@@ -1,0 +1,160 @@
+"""Twelve-factor configuration: environment variables (or a `.env` file), validated once at start.
+
+An invalid setting stops the program with one readable line naming the variable; secret values are never
+printed (they are `SecretStr`, and error lines are built from the variable name and the reason only).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+Pattern = Literal["summarize", "chat", "rag", "digest", "agent"]
+PATTERNS: tuple[Pattern, ...] = ("summarize", "chat", "rag", "digest", "agent")
+
+# USD per million tokens (input, output). Override or extend with MODEL_PRICES='{"model": [in, out]}'.
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1": (2.00, 8.00),
+    "text-embedding-3-small": (0.02, 0.0),
+    "offline-extractive": (0.0, 0.0),
+}
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message is one line, safe to print."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    summarize_model: str | None = None
+    chat_model: str | None = None
+    rag_model: str | None = None
+    digest_model: str | None = None
+    agent_model: str | None = None
+    embedding_model: str = "text-embedding-3-small"
+    model_context_tokens: int = Field(default=16_000, ge=512)
+    model_timeout_seconds: float = Field(default=60.0, gt=0)
+    model_max_retries: int = Field(default=3, ge=0, le=10)
+    model_prices: str = ""
+    cache_ttl_seconds: int = Field(default=86_400, ge=0)
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    port: int = Field(default=3000, ge=1, le=65_535)
+    web_concurrency: int = Field(default=2, ge=1, le=64)
+    listener_threads: int = Field(default=256, ge=1, le=4096)
+    max_input_tokens: int = Field(default=400_000, ge=1_000)
+    log_level: str = "INFO"
+
+    @field_validator("slack_api_url", "openai_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None if value == "" else value
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                make_url(value)
+            except Exception:
+                raise ValueError("is not a valid SQLAlchemy URL (e.g. postgresql+psycopg://host/db)") from None
+        return value or None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @field_validator("model_prices")
+    @classmethod
+    def _prices(cls, value: str) -> str:
+        if value:
+            try:
+                table = json.loads(value)
+                assert isinstance(table, dict)
+                for pair in table.values():
+                    assert len(pair) == 2 and all(float(p) >= 0 for p in pair)
+            except Exception:
+                raise ValueError('must be JSON like {"model": [input_usd_per_1M, output_usd_per_1M]}') from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    # Derived values ---------------------------------------------------------------------------------------
+
+    def model_for(self, pattern: Pattern) -> str:
+        """The model a pattern uses: its own setting when given, the default `MODEL` otherwise."""
+        return getattr(self, f"{pattern}_model") or self.model
+
+    @property
+    def model_configured(self) -> bool:
+        """A model server is configured; otherwise the offline engine answers."""
+        return bool(self.openai_base_url or self.openai_api_key)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'bot.db').as_posix()}"
+
+    @cached_property
+    def prices(self) -> dict[str, tuple[float, float]]:
+        table = dict(DEFAULT_PRICES)
+        if self.model_prices:
+            table.update({name: (float(p[0]), float(p[1])) for name, p in json.loads(self.model_prices).items()})
+        return table
+
+    def secret(self, name: str) -> str | None:
+        value: SecretStr | None = getattr(self, name)
+        return value.get_secret_value() if value else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings; raise `SettingsError` with one line per problem (no secret values)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            variable = str(item["loc"][0]).upper() if item["loc"] else "settings"
+            reason = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{variable}: {reason}")
+        raise SettingsError("Invalid setting " + "; ".join(problems)) from None
