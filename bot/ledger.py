@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import Boolean, DateTime, Float, Integer, String, create_engine, func, select
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from bot.metering import Meter
@@ -69,6 +70,7 @@ class Ledger:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url, pool_pre_ping=True)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self.lost_rows = 0
 
     def migrate(self) -> None:
         """Upgrade the database to the latest schema (idempotent)."""
@@ -81,7 +83,8 @@ class Ledger:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
-    def record(self, meter: Meter, *, status: str, error_kind: str | None = None) -> RequestRecord:
+    def record(self, meter: Meter, *, status: str, error_kind: str | None = None) -> RequestRecord | None:
+        """Write the request's row. A database outage never fails the user's request: it is logged and counted."""
         row = RequestRecord(
             created_at=datetime.now(timezone.utc),
             request_id=meter.request_id[:64],
@@ -100,8 +103,13 @@ class Ledger:
             status=status,
             error_kind=error_kind,
         )
-        with self._session.begin() as session:
-            session.add(row)
+        try:
+            with self._session.begin() as session:
+                session.add(row)
+        except SQLAlchemyError as error:
+            self.lost_rows += 1
+            log.error("ledger write failed (%s); %d rows lost so far", type(error).__name__, self.lost_rows)
+            return None
         log.info(
             "request pattern=%s trigger=%s status=%s error=%s tokens=%d+%d cost=%.6f latency_ms=%.0f cache=%s",
             row.pattern, row.trigger, status, error_kind, row.prompt_tokens, row.completion_tokens,

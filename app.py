@@ -1,0 +1,160 @@
+"""Entry point and command line: `python app.py [command]` (default: serve). See `python app.py --help`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from datetime import timedelta
+
+from bot.settings import Settings, SettingsError, load_settings
+
+DESCRIPTION = "A Slack bot with five ways of using a language model (summarize, chat, docs Q&A, digests, agent)."
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    command = args.command or "serve"
+    return COMMANDS[command](settings, args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="app.py", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", metavar="command")
+
+    serve = commands.add_parser(
+        "serve", help="run the bot (the default command)",
+        description="Run the bot: Socket Mode when SLACK_APP_TOKEN is set, otherwise HTTP on PORT at "
+                    "/slack/events (with GET /healthz), served by gunicorn.",
+    )
+    serve.add_argument("--port", type=int, help="HTTP port (default: PORT or 3000)")
+    serve.add_argument("--workers", type=int, help="HTTP worker processes (default: WEB_CONCURRENCY or 2)")
+
+    stats = commands.add_parser(
+        "stats", help="print usage and cost per pattern",
+        description="Per pattern: requests, errors, average and p95 latency, tokens, cost and cache hit rate.",
+    )
+    stats.add_argument("--since", default="7d", type=parse_duration,
+                       help="window such as 30m, 24h or 7d (default: 7d)")
+
+    summarize = commands.add_parser(
+        "summarize", help="summarize text from the command line",
+        description="Summarize TEXT (or standard input when TEXT is '-' or absent) the way /summarize does.",
+    )
+    summarize.add_argument("text", nargs="?", default="-", help="the text, or '-' for standard input")
+
+    commands.add_parser("migrate", help="create or upgrade the ledger database",
+                        description="Apply the database migrations to DATABASE_URL (serve does this too).")
+    return parser
+
+
+def parse_duration(value: str) -> timedelta:
+    match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", value)
+    if not match:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a duration like 30m, 24h, 7d or 2w")
+    amount, unit = int(match.group(1)), match.group(2)
+    return timedelta(**{{"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
+
+
+# Commands -------------------------------------------------------------------------------------------------
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.ledger import Ledger
+
+    missing = [name.upper() for name in ("slack_bot_token", "slack_signing_secret") if not settings.secret(name)]
+    if settings.slack_app_token is None and missing:
+        print(
+            f"Missing setting {' and '.join(missing)}: set them to run the bot in HTTP mode (or SLACK_APP_TOKEN "
+            "for Socket Mode). See README.md.",
+            file=sys.stderr,
+        )
+        return 2
+    Ledger(settings.resolved_database_url).migrate()
+    if settings.slack_app_token is not None:
+        return _serve_socket_mode(settings)
+    from bot.server import serve as serve_http
+
+    port = args.port or settings.port
+    logging.getLogger(__name__).info("HTTP mode on port %d: POST /slack/events, GET /healthz", port)
+    serve_http(lambda: _http_app(settings), port=port, workers=args.workers or settings.web_concurrency)
+    return 0
+
+
+def _http_app(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.runtime import Services
+    from bot.web import wsgi_app
+    from handlers import create_app
+
+    return wsgi_app(create_app(Services.build(settings)))
+
+
+def _serve_socket_mode(settings: Settings) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.runtime import Services
+    from handlers import create_app
+
+    app = create_app(Services.build(settings))
+    SocketModeHandler(app, settings.secret("slack_app_token")).start()
+    return 0
+
+
+def stats(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.ledger import Ledger
+    from bot.stats_table import render_stats
+
+    ledger = Ledger(settings.resolved_database_url)
+    ledger.migrate()
+    print(render_stats(ledger.stats(since=args.since), since=args.since))
+    return 0
+
+
+def summarize(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.metering import Meter
+    from bot.runtime import Services
+    from bot.gateway import ModelError
+    from patterns.summarize import NothingToSummarize, summarize as summarize_text
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    services = Services.build(settings)
+    services.ledger.migrate()
+    meter = Meter(pattern="summarize", trigger="cli")
+    try:
+        summary = summarize_text(text, gateway=services.gateway, meter=meter,
+                                 context_tokens=settings.model_context_tokens,
+                                 max_input_tokens=settings.max_input_tokens)
+    except (NothingToSummarize, ModelError) as error:
+        message = error.user_message if isinstance(error, ModelError) else str(error)
+        services.ledger.record(meter, status="error", error_kind=getattr(error, "kind", "error"))
+        print(message, file=sys.stderr)
+        return 1
+    services.ledger.record(meter, status="ok")
+    print(summary.for_display())
+    return 0
+
+
+def migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.ledger import Ledger
+
+    Ledger(settings.resolved_database_url).migrate()
+    print("Ledger database is up to date.")
+    return 0
+
+
+COMMANDS = {"serve": serve, "stats": stats, "summarize": summarize, "migrate": migrate}
+
+if __name__ == "__main__":
+    sys.exit(main())

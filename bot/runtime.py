@@ -1,0 +1,40 @@
+"""The long-lived objects of one bot process, built once from settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import redis
+
+from bot.cache import ResponseCache
+from bot.dedupe import EventDeduper
+from bot.gateway import Gateway
+from bot.ledger import Ledger
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    gateway: Gateway
+    ledger: Ledger
+    redis: redis.Redis | None
+    deduper: EventDeduper
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Services":
+        client = None
+        if settings.redis_url:
+            client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
+                                          health_check_interval=30)
+        cache = ResponseCache(client, settings.cache_ttl_seconds) if client is not None else None
+        return cls(
+            settings=settings,
+            gateway=Gateway(settings, cache),
+            ledger=Ledger(settings.resolved_database_url),
+            redis=client,
+            deduper=EventDeduper(client),
+        )

@@ -1,0 +1,30 @@
+"""Thin Slack listeners: parse the request, call a pattern, render the result."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_bolt import App
+
+from bot.runtime import Services
+from bot.slack_client import slack_client
+from handlers import chat, middleware, summarize
+
+
+def create_app(services: Services) -> App:
+    """The Bolt app with every listener registered.
+
+    Listeners run on a large thread pool (Bolt's default is five threads, so five slow model calls would delay
+    every other ack); each listener acks first and does the slow work afterwards on its thread.
+    """
+    settings = services.settings
+    app = App(
+        client=slack_client(settings),
+        signing_secret=settings.secret("slack_signing_secret") or "",
+        token_verification_enabled=False,
+        listener_executor=ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="listener"),
+    )
+    middleware.register(app, services)
+    summarize.register(app, services)
+    chat.register(app, services)
+    return app

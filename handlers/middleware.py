@@ -1,0 +1,24 @@
+"""Global middleware: drop Slack's re-deliveries of an event we already took."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+
+from bot.runtime import Services
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, services: Services) -> None:
+    @app.middleware
+    def drop_redeliveries(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+        event_id = body.get("event_id")
+        if event_id and not services.deduper.first_delivery(f"{body.get('team_id', '')}:{event_id}"):
+            log.info("ignoring re-delivery of event %s", event_id)
+            return BoltResponse(status=200, body="")
+        next()
+        return None

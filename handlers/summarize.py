@@ -1,0 +1,96 @@
+"""`/summarize [text]`: ack at once, post a placeholder, edit it into the summary (or a clear error)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.gateway import ModelError
+from bot.metering import Meter
+from bot.mrkdwn import to_mrkdwn
+from bot.runtime import Services
+from bot.slack_format import fit_text, slack_error_message
+from bot.slack_history import channel_transcript, unescape
+from patterns.summarize import NothingToSummarize, summarize
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER = "Summarizing… (requested by <@{user}>)"
+
+
+def register(app: App, services: Services) -> None:
+    @app.command("/summarize")
+    def summarize_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        meter = Meter(
+            workspace=command.get("team_id", ""), channel=command.get("channel_id", ""),
+            user=command.get("user_id", ""), pattern="summarize", trigger="command",
+            request_id=command.get("trigger_id", ""),
+        )
+        status, error_kind = run(command, client, respond, services, meter)
+        services.ledger.record(meter, status=status, error_kind=error_kind)
+
+
+def run(command: dict[str, Any], client: WebClient, respond: Respond, services: Services,
+        meter: Meter) -> tuple[str, str | None]:
+    """Do the work after the ack; returns the ledger status and error kind."""
+    channel, user = command["channel_id"], command["user_id"]
+    try:
+        ts = client.chat_postMessage(channel=channel, text=PLACEHOLDER.format(user=user))["ts"]
+    except SlackApiError as error:
+        code = error.response.get("error", "unknown")
+        log.warning("summarize: cannot post in %s: %s", channel, code)
+        respond(text=slack_error_message(code), response_type="ephemeral", replace_original=False)
+        return "error", f"slack_{code}"
+
+    edit: Callable[[str], None] = lambda text: _edit(client, channel, ts, text)
+    try:
+        heading, source = _source(command, client)
+        summary = summarize(
+            source, gateway=services.gateway, meter=meter,
+            context_tokens=services.settings.model_context_tokens,
+            max_input_tokens=services.settings.max_input_tokens,
+        )
+        edit(f"*{heading}*\n{to_mrkdwn(summary.for_display())}")
+        return "ok", None
+    except NothingToSummarize as reason:
+        edit(f"<@{user}> {reason}")
+        return "error", reason.kind
+    except ModelError as error:
+        log.warning("summarize: model call failed: %s", error.kind)
+        edit(f":warning: <@{user}> I couldn't write that summary. {error.user_message}")
+        return "error", error.kind
+    except SlackApiError as error:
+        code = error.response.get("error", "unknown")
+        log.warning("summarize: Slack call failed: %s", code)
+        edit(f":warning: <@{user}> {slack_error_message(code)}")
+        return "error", f"slack_{code}"
+    except Exception:
+        log.exception("summarize: unexpected failure")
+        edit(f":warning: <@{user}> Something went wrong on my side while summarizing; it has been logged.")
+        return "error", "internal"
+
+
+def _source(command: dict[str, Any], client: WebClient) -> tuple[str, str]:
+    """The heading and the text to summarize: the command's text, or else the channel's recent messages."""
+    user, text = command["user_id"], unescape(command.get("text") or "").strip()
+    if text:
+        return f"Summary for <@{user}>", text
+    transcript = channel_transcript(client, command["channel_id"])
+    if transcript.message_count == 0:
+        raise NothingToSummarize(
+            "empty_channel", "There are no messages from people in this channel to summarize yet."
+        )
+    return f"Summary of the last {transcript.message_count} messages here, for <@{user}>", transcript.text
+
+
+def _edit(client: WebClient, channel: str, ts: str, text: str) -> None:
+    try:
+        client.chat_update(channel=channel, ts=ts, text=fit_text(text))
+    except SlackApiError as error:
+        log.error("summarize: could not edit the placeholder %s: %s", ts, error.response.get("error"))

@@ -1,0 +1,1 @@
+"""The language-model patterns, usable without Slack: each takes plain inputs and the gateway, returns results."""
