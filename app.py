@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from datetime import timedelta
@@ -98,7 +99,9 @@ def _http_app(settings: Settings):  # type: ignore[no-untyped-def]
     from bot.web import wsgi_app
     from handlers import create_app
 
-    return wsgi_app(create_app(Services.build(settings)))
+    application = wsgi_app(create_app(Services.build(settings)))
+    logging.getLogger(__name__).info("bot ready: HTTP worker %d", os.getpid())
+    return application
 
 
 def _serve_socket_mode(settings: Settings) -> int:

@@ -8,7 +8,7 @@ from slack_bolt import App
 
 from bot.runtime import Services
 from bot.slack_client import slack_client
-from handlers import chat, middleware, summarize
+from handlers import chat, fallbacks, middleware, summarize
 
 
 def create_app(services: Services) -> App:
@@ -27,4 +27,5 @@ def create_app(services: Services) -> App:
     middleware.register(app, services)
     summarize.register(app, services)
     chat.register(app, services)
+    fallbacks.register(app)
     return app

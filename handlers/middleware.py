@@ -19,6 +19,6 @@ def register(app: App, services: Services) -> None:
         event_id = body.get("event_id")
         if event_id and not services.deduper.first_delivery(f"{body.get('team_id', '')}:{event_id}"):
             log.info("ignoring re-delivery of event %s", event_id)
-            return BoltResponse(status=200, body="")
+            return BoltResponse(status=200, body="", headers={"x-slack-no-retry": "1"})
         next()
         return None

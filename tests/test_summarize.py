@@ -1,0 +1,191 @@
+"""`/summarize` end to end: signed slash commands in, Slack Web API and model calls out, ledger rows written."""
+
+from __future__ import annotations
+
+import threading
+
+from playground.model_server import ModelServer, Reply
+from playground.slack_sender import SlackSender
+from playground.slack_server import SlackServer
+from tests.conftest import PRICES, ledger_rows
+
+MEETING_NOTES = (
+    "The launch of the new checkout moves from Tuesday to Friday because QA found two blocking bugs in the "
+    "payment form. Bob will fix the card validation bug today and Carol will retest on Thursday morning. "
+    "Marketing still needs the new date for the announcement email, and Dan agreed to tell them after lunch. "
+    "We decided to keep the old checkout running behind a flag for one more week."
+)
+
+
+def placeholder_and_final(slack: SlackServer, channel: str = "C111") -> tuple[str, list[str]]:
+    """Wait until the bot's placeholder in the channel has been edited; return its ts and its texts in order."""
+    def edited() -> tuple[str, list[str]] | None:
+        for message in slack.messages(channel):
+            if message.get("bot_id") and len(slack.edits(channel, message["ts"])) >= 2:
+                return message["ts"], slack.edits(channel, message["ts"])
+        return None
+    return slack.wait_for(edited, timeout=20)
+
+
+def test_summarize_acks_before_the_model_answers_then_edits_the_placeholder(
+    slack: SlackServer, model: ModelServer, sender: SlackSender, postgres_url: str
+) -> None:
+    release = threading.Event()
+    model.responder = lambda request: (release.wait(20), Reply(text="Launch moves to **Friday**; Bob fixes the bug."))[1]
+
+    ack = sender.slash_command("/summarize", MEETING_NOTES, user="W111", trigger_id="111.222.summarize-e2e")
+
+    assert ack.status == 200 and ack.body == ""  # acknowledged while the model is still writing
+    assert model.wait_for(lambda: model.in_flight == 1)
+    placeholder = slack.wait_for(lambda: slack.messages("C111"))[0]
+    assert placeholder["text"] == "Summarizing… (requested by <@W111>)"
+    release.set()
+
+    ts, texts = placeholder_and_final(slack)
+    assert texts[0] == "Summarizing… (requested by <@W111>)"
+    assert texts[-1] == "*Summary for <@W111>*\nLaunch moves to *Friday*; Bob fixes the bug."
+    assert len(slack.messages("C111")) == 1  # edited in place, not a second message
+    prompt = model.calls_to("/chat/completions")[0].body["messages"][-1]["content"]
+    assert prompt == MEETING_NOTES
+
+    usage = model.calls_to("/chat/completions")[0].usage
+    row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id="111.222.summarize-e2e"))[0]
+    price_in, price_out = PRICES["test-model"]
+    assert row["pattern"] == "summarize" and row["trigger"] == "command" and row["status"] == "ok"
+    assert (row["workspace"], row["channel"], row["user"], row["model"]) == ("T111", "C111", "W111", "test-model")
+    assert row["prompt_tokens"] == usage["prompt_tokens"] > 0
+    assert row["completion_tokens"] == usage["completion_tokens"] > 0
+    assert row["cost_usd"] == (usage["prompt_tokens"] * price_in + usage["completion_tokens"] * price_out) / 1e6
+    assert row["cache_hit"] is False and row["latency_ms"] > 0 and row["ttft_ms"] is not None
+
+
+def test_summarize_without_text_summarizes_the_channel_with_names_and_without_bot_noise(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    slack.post("C111", "Morning! Is the staging deploy done?", user="W222")
+    slack.post("C111", "", user="W333", subtype="channel_join")
+    slack.post("C111", "Deploy finished, <@W222> you can test the invoices page now.", user="W111")
+    slack.post("C111", "Build #4411 passed :white_check_mark:", bot_id="BCI", subtype="bot_message")
+    slack.post("C111", "Thanks, invoices look right, shipping it to production at 3pm.", user="W222")
+
+    sender.slash_command("/summarize", "", user="W333", channel="C111")
+
+    _, texts = placeholder_and_final(slack)
+    assert texts[-1].startswith("*Summary of the last 3 messages here, for <@W333>*\n")
+    transcript = model.calls_to("/chat/completions")[0].body["messages"][-1]["content"]
+    assert transcript.splitlines() == [
+        "Bob Baker: Morning! Is the staging deploy done?",
+        "Alice Archer: Deploy finished, @Bob Baker you can test the invoices page now.",
+        "Bob Baker: Thanks, invoices look right, shipping it to production at 3pm.",
+    ]
+
+
+def test_empty_channel_and_short_text_get_clear_replies_without_a_model_call(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    slack.post("C222", "", user="W333", subtype="channel_join")
+    sender.slash_command("/summarize", "", channel="C222")
+    _, texts = placeholder_and_final(slack, "C222")
+    assert texts[-1] == "<@W111> There are no messages from people in this channel to summarize yet."
+
+    sender.slash_command("/summarize", "ship it on friday", channel="C111")
+    _, texts = placeholder_and_final(slack, "C111")
+    assert "already short (4 words)" in texts[-1]
+    assert model.calls_to("/chat/completions") == []
+
+
+def test_text_longer_than_the_context_is_map_reduced_and_giant_text_is_refused(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    # The bot runs with a 2,000-token context: this ~5,000-character text must be summarized in parts.
+    sections = [f"Section {i}: the {topic} team reported progress and one open risk about {topic}. " * 3
+                for i, topic in enumerate(["billing", "search", "mobile", "payments", "infra", "support"])]
+    long_text = "\n".join(sections) * 2
+    sender.slash_command("/summarize", long_text)
+    _, texts = placeholder_and_final(slack)
+
+    calls = model.calls_to("/chat/completions")
+    assert len(calls) >= 3  # at least two parts and the final combination
+    mapped = "".join(call.body["messages"][-1]["content"] for call in calls[:-1])
+    for topic in ["billing", "search", "mobile", "payments", "infra", "support"]:
+        assert topic in mapped  # nothing was truncated away
+    assert all(len(call.body["messages"][-1]["content"]) < 2_000 * 4 for call in calls)
+    assert calls[-1].body["messages"][-1]["content"].startswith("Summary:")  # the reduce step sees the parts
+    assert texts[-1].startswith("*Summary for <@W111>*")
+
+    slack.reset()
+    sender.slash_command("/summarize", "word " * 2_000)
+    _, texts = placeholder_and_final(slack)
+    assert "too long to summarize" in texts[-1]
+
+
+def test_model_error_edits_the_placeholder_into_a_human_message(
+    slack: SlackServer, model: ModelServer, sender: SlackSender, postgres_url: str
+) -> None:
+    model.fail(status=500, times=3, message="upstream exploded")  # first call and both retries
+    sender.slash_command("/summarize", MEETING_NOTES, trigger_id="111.222.model-error")
+
+    _, texts = placeholder_and_final(slack)
+    assert texts[-1] == (":warning: <@W111> I couldn't write that summary. "
+                         "The language model service had an error. Please try again in a minute.")
+    assert "upstream exploded" not in texts[-1]
+    assert len(model.calls_to("/chat/completions")) == 3
+    row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id="111.222.model-error"))[0]
+    assert (row["status"], row["error_kind"]) == ("error", "server_error")
+
+
+def test_model_timeout_is_reported_as_such(slack: SlackServer, model: ModelServer, sender: SlackSender) -> None:
+    model.enqueue(*[Reply(text="too late", latency=5.0)] * 3)  # the bot's timeout is 3 s
+    sender.slash_command("/summarize", MEETING_NOTES)
+    _, texts = placeholder_and_final(slack)
+    assert "took too long to answer" in texts[-1]
+
+
+def test_model_rate_limit_is_retried_after_the_advertised_delay(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    model.fail(status=429, times=1, retry_after=1, message="slow down")
+    sender.slash_command("/summarize", MEETING_NOTES)
+    _, texts = placeholder_and_final(slack)
+    assert texts[-1].startswith("*Summary for <@W111>*\nSummary: The launch of the new checkout")
+    statuses = [call.status for call in model.calls_to("/chat/completions")]
+    assert statuses == [429, 200]
+
+
+def test_slack_429_on_the_edit_is_retried_honoring_retry_after(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    slack.rate_limit("chat.update", times=1, retry_after=1)
+    sender.slash_command("/summarize", MEETING_NOTES)
+    _, texts = placeholder_and_final(slack)
+    assert texts[-1].startswith("*Summary for <@W111>*")
+    updates = slack.calls_to("chat.update")
+    assert [call.status for call in updates] == [429, 200]
+    assert updates[1].at - updates[0].at >= 0.9  # waited for Retry-After before trying again
+
+
+def test_channel_the_bot_is_not_in_gets_an_ephemeral_explanation(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    sender.slash_command("/summarize", MEETING_NOTES, channel="C333", response_url=slack.response_url("nic"))
+    response = slack.wait_for(lambda: slack.responses)[0]
+    assert response["response_type"] == "ephemeral"
+    assert "not a member of this channel" in response["text"] and "/invite" in response["text"]
+    assert model.calls_to("/chat/completions") == []
+
+
+def test_identical_requests_are_served_from_the_cache(
+    slack: SlackServer, model: ModelServer, sender: SlackSender, postgres_url: str, redis_client
+) -> None:
+    sender.slash_command("/summarize", MEETING_NOTES, trigger_id="111.222.cache-1")
+    placeholder_and_final(slack)
+    slack.reset()
+    sender.slash_command("/summarize", MEETING_NOTES, trigger_id="111.222.cache-2")
+    _, texts = placeholder_and_final(slack)
+
+    assert texts[-1].startswith("*Summary for <@W111>*\nSummary: The launch")
+    assert len(model.calls_to("/chat/completions")) == 1
+    first = slack.wait_for(lambda: ledger_rows(postgres_url, request_id="111.222.cache-1"))[0]
+    second = slack.wait_for(lambda: ledger_rows(postgres_url, request_id="111.222.cache-2"))[0]
+    assert (first["cache_hit"], second["cache_hit"]) == (False, True)
+    assert second["cost_usd"] == 0 and second["prompt_tokens"] == first["prompt_tokens"]
