@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     max_input_tokens: int = Field(default=400_000, ge=1_000)
     log_level: str = "INFO"
 
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "openai_api_key", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("slack_api_url", "openai_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

@@ -13,6 +13,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_000_000  # Slack's own payloads are far smaller; bigger bodies are refused before parsing
+DRAIN_LIMIT_BYTES = 16_000_000  # read (and discard) a refused body up to this size so the client gets the 413
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -34,11 +35,21 @@ def wsgi_app(bolt_app: App) -> WsgiApp:
                 return _json(start_response, "400 Bad Request", {"error": "bad Content-Length"})
             if length > MAX_BODY_BYTES:
                 log.warning("refused a %d-byte request body", length)
+                _drain(environ["wsgi.input"], min(length, DRAIN_LIMIT_BYTES))
                 return _json(start_response, "413 Payload Too Large", {"error": "request body too large"})
-            return slack(environ, start_response)
+            try:
+                return slack(environ, start_response)
+            except Exception as error:  # Bolt parses the body before any listener runs: malformed input lands here
+                log.warning("refused a malformed Slack request (%s)", type(error).__name__)
+                return _json(start_response, "400 Bad Request", {"error": "malformed request"})
         return _json(start_response, "404 Not Found", {"error": "not found"})
 
     return application
+
+
+def _drain(stream: Any, remaining: int) -> None:
+    while remaining > 0 and (chunk := stream.read(min(remaining, 65_536))):
+        remaining -= len(chunk)
 
 
 def _json(start_response: StartResponse, status: str, payload: dict[str, Any]) -> list[bytes]:

@@ -80,6 +80,7 @@ class BotProcess:
             with self._changed:
                 self.lines.append(line.rstrip("\n"))
                 self._changed.notify_all()
+        self.process.wait()  # reap it, so waiters see that it exited
         with self._changed:
             self._changed.notify_all()
 

@@ -111,9 +111,9 @@ def fresh_servers(request: pytest.FixtureRequest) -> Iterator[None]:
         seed_workspace(server)
     if "model" in request.fixturenames:
         request.getfixturevalue("model").reset()
-    if "redis_client" in request.fixturenames:
-        for key in request.getfixturevalue("redis_client").scan_iter("llmcache:*"):
-            request.getfixturevalue("redis_client").delete(key)
+    cache = redis.Redis.from_url(REDIS_URL)
+    for key in cache.scan_iter("llmcache:*"):
+        cache.delete(key)
     yield
 
 
