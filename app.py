@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
     )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     command = args.command or "serve"
     return COMMANDS[command](settings, args)
 
@@ -56,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summarize.add_argument("text", nargs="?", default="-", help="the text, or '-' for standard input")
 
+    commands.add_parser(
+        "playground", help="try the bot in the terminal against a local Slack (no credentials needed)",
+        description="Start a local Slack workspace and the bot wired to it; type /summarize, @bot ... or "
+                    "messages. This is what `python app.py` does when no Slack credentials are set.",
+    )
     commands.add_parser("migrate", help="create or upgrade the ledger database",
                         description="Apply the database migrations to DATABASE_URL (serve does this too).")
     return parser
@@ -76,6 +82,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.ledger import Ledger
 
     missing = [name.upper() for name in ("slack_bot_token", "slack_signing_secret") if not settings.secret(name)]
+    if settings.slack_app_token is None and len(missing) == 2 and args.command is None:
+        print("No Slack credentials are set, so here is the playground instead (see README.md to connect Slack).",
+              file=sys.stderr)
+        return playground(settings, args)
     if settings.slack_app_token is None and missing:
         print(
             f"Missing setting {' and '.join(missing)}: set them to run the bot in HTTP mode (or SLACK_APP_TOKEN "
@@ -100,7 +110,7 @@ def _http_app(settings: Settings):  # type: ignore[no-untyped-def]
     from handlers import create_app
 
     application = wsgi_app(create_app(Services.build(settings)))
-    logging.getLogger(__name__).info("bot ready: HTTP worker %d", os.getpid())
+    print(f"bot ready: HTTP worker {os.getpid()}", file=sys.stderr, flush=True)
     return application
 
 
@@ -149,6 +159,12 @@ def summarize(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def playground(settings: Settings, args: argparse.Namespace) -> int:
+    from playground.terminal import run
+
+    return run()
+
+
 def migrate(settings: Settings, args: argparse.Namespace) -> int:
     from bot.ledger import Ledger
 
@@ -157,7 +173,7 @@ def migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": serve, "stats": stats, "summarize": summarize, "migrate": migrate}
+COMMANDS = {"serve": serve, "stats": stats, "summarize": summarize, "playground": playground, "migrate": migrate}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,8 +13,8 @@ from bot.text import sentences
 
 OFFLINE_MODEL = "offline-extractive"
 OFFLINE_NOTE = (
-    "_No model is configured, so this is an extractive answer (the most representative sentences, quoted as they "
-    "are). Set `OPENAI_BASE_URL` and `OPENAI_API_KEY` to use a language model._"
+    "_No model is configured: this answer comes from the offline engine, which quotes the input instead of "
+    "writing new text. Set `OPENAI_BASE_URL` and `OPENAI_API_KEY` to use a language model._"
 )
 
 _WORD = re.compile(r"[\w']+")
@@ -27,8 +27,11 @@ _STOPWORDS = frozenset(
 
 
 def extractive_summary(text: str, max_sentences: int = 5) -> str:
-    """The `max_sentences` sentences that best represent the text, in their original order, as bullets."""
-    candidates = [s for s in sentences(text) if len(_WORD.findall(s)) >= 3]
+    """The `max_sentences` sentences that best represent the text, in their original order, as bullets.
+
+    A transcript (several short lines, such as `Name: message`) is ranked line by line so speakers stay attached.
+    """
+    candidates = [s for s in _units(text) if len(_WORD.findall(s)) >= 3]
     if not candidates:
         return text.strip()
     frequencies = Counter(w for s in candidates for w in _content_words(s))
@@ -46,7 +49,15 @@ def offline_reply(task: str, prompt_text: str) -> str:
     """What the offline engine says for a task: an extractive summary, or an honest 'no model' reply."""
     if task == "summarize":
         return extractive_summary(prompt_text)
-    return "I can't write a free-form answer right now because no language model is configured."
+    return ("I can't write a free-form answer because no language model is configured. I can still summarize: "
+            "try `/summarize` with a text, or with nothing to summarize this channel.")
+
+
+def _units(text: str) -> list[str]:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and all(len(line) <= 400 for line in lines):
+        return lines
+    return sentences(text)
 
 
 def _content_words(sentence: str) -> list[str]:
