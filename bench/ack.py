@@ -1,0 +1,112 @@
+"""Ack latency of `/summarize` under 50 concurrent requests while the model takes 2 s per answer.
+
+Runs the bot as deployed (`app.py serve`: gunicorn, 2 worker processes) against the local Slack and model
+servers, fires rounds of 50 simultaneous signed slash commands, and measures how long each HTTP ack takes.
+It also checks that every request was answered (placeholder edited into a summary).
+
+Goal: ack p99 under 100 ms. Last line: JSON with `ack_p50_ms` and `ack_p99_ms`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from playground.bot_process import BotProcess  # noqa: E402
+from playground.model_server import ModelServer  # noqa: E402
+from playground.slack_sender import SlackSender  # noqa: E402
+from playground.slack_server import SlackServer  # noqa: E402
+
+SECRET = "bench-signing-secret"
+TEXT = ("Request {n}: the quarterly planning meeting agreed to move the billing migration to March, hire two "
+        "engineers for the search team, and review the on-call rotation after the holidays. Open question: "
+        "who owns the data retention policy update that legal asked for last week?")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+
+
+def fire(bot_url: str, first: int, count: int) -> list[tuple[int, float]]:
+    """Send `count` simultaneous slash commands from this (separate) process; return (status, ack ms) pairs.
+
+    The load generator runs in its own process so its threads do not share an interpreter lock with the local
+    Slack and model servers, whose work would otherwise show up as ack latency.
+    """
+    sender = SlackSender(bot_url, SECRET)
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        responses = list(pool.map(
+            lambda i: sender.slash_command("/summarize", TEXT.format(n=i), user="U1", channel="C1"),
+            range(first, first + count),
+        ))
+    return [(r.status, r.elapsed_ms) for r in responses]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--model-latency", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    with SlackServer(token="xoxb-bench") as slack, ModelServer(latency=args.model_latency) as model, \
+            tempfile.TemporaryDirectory() as data:
+        slack.add_user("U1", "alice")
+        slack.add_channel("C1", "general")
+        env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET, "SLACK_APP_TOKEN": "",
+               "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": "sk-bench",
+               "DATA_DIR": data, "DATABASE_URL": "", "REDIS_URL": "", "LOG_LEVEL": "WARNING"}
+        with BotProcess(env, workers=args.workers) as bot:
+            sender = SlackSender(bot.url, SECRET)
+            sender.slash_command("/summarize", TEXT.format(n=-1), user="U1", channel="C1")  # warm-up
+            slack.wait_for(lambda: slack.calls_to("chat.update"), timeout=30)
+            acks: list[float] = []
+            failures = 0
+            n = 0
+            started = time.perf_counter()
+            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as generator:
+                for _ in range(args.rounds):
+                    updates_before = len(slack.calls_to("chat.update"))
+                    batch = generator.submit(fire, bot.url, n, args.concurrency).result()
+                    n += args.concurrency
+                    acks += [elapsed for _, elapsed in batch]
+                    print(f"round of {len(batch)}: ack p50 {statistics.median([e for _, e in batch]):.0f} ms, "
+                          f"max {max(e for _, e in batch):.0f} ms", flush=True)
+                    failures += sum(status != 200 for status, _ in batch)
+                    # Next round once every answer of this one is in (keeps the 50-concurrent shape).
+                    slack.wait_for(lambda: len(slack.calls_to("chat.update")) >= updates_before + args.concurrency,
+                                   timeout=120)
+            wall = time.perf_counter() - started
+            answered = sum(1 for c in slack.calls_to("chat.update") if "Summary for" in c.params.get("text", ""))
+
+    figures = {
+        "requests": len(acks),
+        "concurrency": args.concurrency,
+        "model_latency_s": args.model_latency,
+        "http_workers": args.workers,
+        "ack_p50_ms": round(statistics.median(acks), 1),
+        "ack_p99_ms": round(percentile(acks, 0.99), 1),
+        "ack_max_ms": round(max(acks), 1),
+        "non_200_acks": failures,
+        "answered": answered - 1,  # minus the warm-up
+        "wall_s": round(wall, 1),
+        "model_peak_concurrency": model.max_in_flight,
+    }
+    for key, value in figures.items():
+        print(f"{key:>24}: {value}")
+    print(json.dumps({"ack_p50_ms": figures["ack_p50_ms"], "ack_p99_ms": figures["ack_p99_ms"], **figures}))
+
+
+if __name__ == "__main__":
+    main()
