@@ -10,6 +10,8 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.ack_first import gate
+
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_000_000  # Slack's own payloads are far smaller; bigger bodies are refused before parsing
@@ -37,11 +39,14 @@ def wsgi_app(bolt_app: App) -> WsgiApp:
                 log.warning("refused a %d-byte request body", length)
                 _drain(environ["wsgi.input"], min(length, DRAIN_LIMIT_BYTES))
                 return _json(start_response, "413 Payload Too Large", {"error": "request body too large"})
+            gate.request_started()
             try:
                 return slack(environ, start_response)
             except Exception as error:  # Bolt parses the body before any listener runs: malformed input lands here
                 log.warning("refused a malformed Slack request (%s)", type(error).__name__)
                 return _json(start_response, "400 Bad Request", {"error": "malformed request"})
+            finally:
+                gate.request_finished()
         return _json(start_response, "404 Not Found", {"error": "not found"})
 
     return application

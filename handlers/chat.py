@@ -10,6 +10,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.ack_first import gate
 from bot.gateway import ModelError
 from bot.metering import Meter
 from bot.mrkdwn import to_mrkdwn
@@ -38,6 +39,7 @@ def register(app: App, services: Services) -> None:
 
 
 def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigger: str, team: str) -> None:
+    gate.wait_until_acks_are_out()  # events are acked before the listener runs
     channel, user = event["channel"], event.get("user", "")
     thread_ts = event.get("thread_ts") or event["ts"]
     question = unescape(_LEADING_MENTION.sub("", event.get("text") or "")).strip()

@@ -10,6 +10,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.ack_first import gate
 from bot.gateway import ModelError
 from bot.metering import Meter
 from bot.mrkdwn import to_mrkdwn
@@ -27,6 +28,7 @@ def register(app: App, services: Services) -> None:
     @app.command("/summarize")
     def summarize_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
+        gate.wait_until_acks_are_out()
         meter = Meter(
             workspace=command.get("team_id", ""), channel=command.get("channel_id", ""),
             user=command.get("user_id", ""), pattern="summarize", trigger="command",
