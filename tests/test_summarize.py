@@ -191,3 +191,16 @@ def test_identical_requests_are_served_from_the_cache(
     second = slack.wait_for(lambda: ledger_rows(postgres_url, request_id="111.222.cache-2"))[0]
     assert (first["cache_hit"], second["cache_hit"]) == (False, True)
     assert second["cost_usd"] == 0 and second["prompt_tokens"] == first["prompt_tokens"]
+
+
+def test_many_slow_requests_are_served_at_once_not_five_at_a_time(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    release = threading.Event()
+    model.responder = lambda request: (release.wait(30), Reply(text="Done."))[1]
+    for i in range(12):
+        assert sender.slash_command("/summarize", f"{i} {MEETING_NOTES}").status == 200
+    # All twelve model calls are in flight together: no listener pool of five holds them back.
+    assert model.wait_for(lambda: model.in_flight == 12, timeout=20)
+    release.set()
+    slack.wait_for(lambda: len(slack.calls_to("chat.update")) == 12, timeout=20)
