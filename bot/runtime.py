@@ -8,10 +8,13 @@ from dataclasses import dataclass
 import redis
 
 from bot.cache import ResponseCache
+from bot.conversations import ConversationStore
 from bot.dedupe import EventDeduper
 from bot.gateway import Gateway
 from bot.ledger import Ledger
 from bot.settings import Settings
+from bot.slack_budget import SlackBudget
+from bot.stream_control import StreamControl
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +26,9 @@ class Services:
     ledger: Ledger
     redis: redis.Redis | None
     deduper: EventDeduper
+    budget: SlackBudget
+    streams: StreamControl
+    conversations: ConversationStore
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -31,10 +37,14 @@ class Services:
             client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
                                           health_check_interval=30)
         cache = ResponseCache(client, settings.cache_ttl_seconds) if client is not None else None
+        ledger = Ledger(settings.resolved_database_url)
         return cls(
             settings=settings,
             gateway=Gateway(settings, cache),
-            ledger=Ledger(settings.resolved_database_url),
+            ledger=ledger,
             redis=client,
             deduper=EventDeduper(client),
+            budget=SlackBudget(client),
+            streams=StreamControl(client),
+            conversations=ConversationStore(ledger.engine),
         )

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     model_max_retries: int = Field(default=3, ge=0, le=10)
     model_prices: str = ""
     cache_ttl_seconds: int = Field(default=86_400, ge=0)
+    chat_history_tokens: int = Field(default=4_000, ge=0)
+    slack_streaming: Literal["edits", "native"] = "edits"
+    stream_update_seconds: float = Field(default=1.0, ge=0.1)
 
     data_dir: Path = Path("data")
     database_url: str | None = None

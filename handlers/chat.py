@@ -1,4 +1,4 @@
-"""`@bot` mentions and direct messages: reply in the message's thread."""
+"""`@bot` mentions, DMs and follow-ups in the bot's threads: a streamed reply that grows in the thread."""
 
 from __future__ import annotations
 
@@ -6,22 +6,23 @@ import logging
 import re
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.ack_first import gate
 from bot.gateway import ModelError
 from bot.metering import Meter
-from bot.mrkdwn import to_mrkdwn
 from bot.offline import OFFLINE_NOTE
 from bot.runtime import Services
-from bot.slack_format import fit_text
+from bot.slack_format import slack_error_message
 from bot.slack_history import unescape
-from patterns.chat import chat_messages
+from bot.streaming import STOP_ACTION_ID, StreamingReply
+from patterns.chat import Turn, chat_messages
 
 log = logging.getLogger(__name__)
 
+_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>[:,]?\s*")
 
 
@@ -31,11 +32,22 @@ def register(app: App, services: Services) -> None:
         reply(event, client, services, trigger="mention", team=body.get("team_id", ""))
 
     @app.event("message")
-    def on_message(event: dict[str, Any], client: WebClient, body: dict[str, Any]) -> None:
-        """DMs get answers; channel messages arrive too (thread follow-ups) but need no answer here."""
-        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+    def on_message(event: dict[str, Any], client: WebClient, body: dict[str, Any], context: dict[str, Any]
+                   ) -> None:
+        """DMs, and replies in threads the bot takes part in. Mentions are left to `app_mention`."""
+        if event.get("subtype") or event.get("bot_id"):
             return
-        reply(event, client, services, trigger="dm", team=body.get("team_id", ""))
+        team = body.get("team_id", "")
+        if event.get("channel_type") == "im":
+            reply(event, client, services, trigger="dm", team=team)
+        elif (event.get("thread_ts") and context.get("bot_user_id") not in _MENTION.findall(event.get("text", ""))
+              and services.conversations.turns(event["channel"], event["thread_ts"])):
+            reply(event, client, services, trigger="thread", team=team)
+
+    @app.action(STOP_ACTION_ID)
+    def on_stop(ack: Ack, action: dict[str, Any]) -> None:
+        ack()
+        services.streams.request_stop(action.get("value", ""))
 
 
 def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigger: str, team: str) -> None:
@@ -44,22 +56,74 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
     thread_ts = event.get("thread_ts") or event["ts"]
     question = unescape(_LEADING_MENTION.sub("", event.get("text") or "")).strip()
     meter = Meter(workspace=team, channel=channel, user=user, pattern="chat", trigger=trigger,
-                  request_id=event.get("client_msg_id") or event.get("event_ts", ""))
-    status, kind = "ok", None
+                  request_id=event.get("client_msg_id") or event.get("event_ts") or event["ts"])
     if not question:
-        text = "Hi! Ask me anything, or try `/summarize` in a channel."
-    else:
-        try:
-            result = services.gateway.chat(chat_messages([], question), pattern="chat", meter=meter,
-                                           temperature=0.7)
-            text = to_mrkdwn(result.text) + (f"\n\n{OFFLINE_NOTE}" if result.offline else "")
-        except ModelError as error:
-            log.warning("chat: model call failed: %s", error.kind)
-            text, status, kind = f":warning: {error.user_message}", "error", error.kind
+        question = "Hello!"
+    history = _history(services, client, team=team, channel=channel, thread_ts=thread_ts, event=event)
+    services.conversations.add(workspace=team, channel=channel, thread_ts=thread_ts, role="user", text=question)
+
+    settings = services.settings
+    writer = StreamingReply(
+        client, services.budget, team=team, channel=channel, thread_ts=thread_ts, recipient_user=user,
+        native=settings.slack_streaming == "native", min_interval=settings.stream_update_seconds,
+        should_continue=lambda: services.streams.should_continue(channel, thread_ts, writer.id),
+    )
+    status, error_kind = "ok", None
     try:
-        client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=fit_text(text))
+        writer.start()
     except SlackApiError as error:
         code = error.response.get("error", "unknown")
-        log.error("chat: could not reply in %s: %s", channel, code)
-        status, kind = "error", f"slack_{code}"
-    services.ledger.record(meter, status=status, error_kind=kind)
+        log.error("chat: cannot reply in %s: %s (%s)", channel, code, slack_error_message(code))
+        services.ledger.record(meter, status="error", error_kind=f"slack_{code}")
+        return
+    services.streams.claim_thread(channel, thread_ts, writer.id)
+
+    note = None
+    stream = services.gateway.stream_chat(
+        chat_messages(history, question, budget_tokens=settings.chat_history_tokens), pattern="chat", meter=meter,
+        task="chat",
+    )
+    try:
+        for delta in stream:
+            if not writer.append(delta):
+                note = services.streams.stop_reason(channel, thread_ts, writer.id)
+                break
+        if stream.result is not None and stream.result.offline:
+            note = OFFLINE_NOTE
+    except ModelError as error:
+        log.warning("chat: model call failed mid-answer: %s", error.kind)
+        status, error_kind = "error", error.kind
+        note = f":warning: _{error.user_message}_"
+    try:
+        writer.finish(note)
+    except SlackApiError as error:
+        code = error.response.get("error", "unknown")
+        log.error("chat: could not finish the reply in %s: %s", channel, code)
+        status, error_kind = "error", f"slack_{code}"
+    if writer.text.strip():
+        services.conversations.add(workspace=team, channel=channel, thread_ts=thread_ts, role="assistant",
+                                   text=stream.text or writer.text)
+    services.ledger.record(meter, status=status, error_kind=error_kind)
+
+
+def _history(services: Services, client: WebClient, *, team: str, channel: str, thread_ts: str,
+             event: dict[str, Any]) -> list[Turn]:
+    """Earlier turns of the thread: from the database, or read once from Slack for a thread the bot joins late."""
+    stored = services.conversations.turns(channel, thread_ts)
+    if stored or thread_ts == event["ts"]:
+        return [Turn(role=t.role, text=t.text) for t in stored]
+    try:
+        messages = client.conversations_replies(channel=channel, ts=thread_ts, limit=50).get("messages", [])
+    except SlackApiError as error:
+        log.info("chat: could not read thread %s (%s); answering without history", thread_ts,
+                 error.response.get("error"))
+        return []
+    turns = []
+    for message in messages:
+        if message.get("ts") == event["ts"] or not message.get("text", "").strip():
+            continue
+        role = "assistant" if message.get("bot_id") else "user"
+        text = unescape(_LEADING_MENTION.sub("", message["text"])).strip()
+        turns.append(Turn(role=role, text=text))
+        services.conversations.add(workspace=team, channel=channel, thread_ts=thread_ts, role=role, text=text)
+    return turns

@@ -96,6 +96,37 @@ class SlackSender:
             event["thread_ts"] = thread_ts
         return self.event(event, event_id=event_id, retry_num=retry_num)
 
+    def block_action(self, action_id: str, value: str, *, user: str = "W111", channel: str = "C111",
+                     message_ts: str = "", response_url: str = "") -> SlackResponse:
+        """A button click (interactivity `block_actions` payload, form-encoded as Slack sends it)."""
+        n = next(_ids)
+        payload = {
+            "type": "block_actions",
+            "team": {"id": self.team_id, "domain": "example"},
+            "user": {"id": user, "username": user.lower(), "team_id": self.team_id},
+            "api_app_id": self.app_id,
+            "token": "verification_token",
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+            "trigger_id": f"{n}.{int(time.time())}.action",
+            "channel": {"id": channel, "name": "general"},
+            "message": {"type": "message", "ts": message_ts, "bot_id": "BBOT"},
+            "response_url": response_url or f"https://hooks.slack.com/actions/{self.team_id}/{n}/x",
+            "actions": [{"action_id": action_id, "block_id": "actions", "value": value, "type": "button",
+                         "action_ts": f"{time.time():.6f}"}],
+        }
+        return self.post(urlencode({"payload": json.dumps(payload)}).encode(), "application/x-www-form-urlencoded")
+
+    def message(self, text: str, *, user: str = "W111", channel: str = "C111", ts: str | None = None,
+                thread_ts: str | None = None, channel_type: str = "channel", event_id: str | None = None
+                ) -> SlackResponse:
+        """A `message` event (DMs: channel_type "im"; thread replies: with thread_ts)."""
+        ts = ts or f"{time.time():.6f}"
+        event = {"type": "message", "user": user, "text": text, "ts": ts, "channel": channel, "event_ts": ts,
+                 "channel_type": channel_type, "team": self.team_id}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        return self.event(event, event_id=event_id)
+
     def post(self, body: bytes, content_type: str, *, timestamp: str | None = None, signature: str | None = None,
              headers: dict[str, str] | None = None) -> SlackResponse:
         """POST a raw body, signed unless `signature` is given (tests use that to send bad ones)."""

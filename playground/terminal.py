@@ -11,10 +11,13 @@ import sys
 import threading
 from typing import TextIO
 
+from bot.streaming import CURSOR, THINKING
+from handlers.summarize import PLACEHOLDER
 from playground.bot_process import BotProcess
 from playground.slack_sender import SlackSender
 from playground.slack_server import SlackServer
 
+SUMMARY_PLACEHOLDER = PLACEHOLDER.split("{")[0]
 SIGNING_SECRET = "playground-signing-secret"
 BOT_TOKEN = "xoxb-playground"
 CHANNEL = "C0GENERAL"
@@ -109,16 +112,24 @@ def _bot_posts(slack: SlackServer) -> int:
 
 
 def _wait_until_answered(slack: SlackServer, posts_before: int, timeout: float = 120.0) -> None:
-    """Wait for the bot's answer (and for its placeholders to be edited) before reading the next line."""
+    """Wait for the bot's answer, and until none of its messages is still a placeholder or still streaming."""
     def settled() -> bool:
         if _bot_posts(slack) <= posts_before:
             return False
-        pending = [c for c in slack.calls if c.method == "chat.postMessage" and "…" in c.params.get("text", "")]
-        return len(slack.calls_to("chat.update")) >= len(pending)
+        latest: dict[str, str] = {}
+        for call in slack.calls:
+            if call.method in ("chat.postMessage", "chat.update") and call.response.get("ok"):
+                latest[call.response.get("ts", "")] = call.params.get("text", "")
+        return not any(_in_progress(text) for text in latest.values())
     try:
         slack.wait_for(settled, timeout=timeout)
     except TimeoutError:
         pass
+
+
+def _in_progress(text: str) -> bool:
+    """A placeholder or a reply that is still streaming (the bot edits these again)."""
+    return text.startswith(SUMMARY_PLACEHOLDER) or text == THINKING or text.endswith(CURSOR)
 
 
 def _banner(slack: SlackServer) -> str:

@@ -51,7 +51,7 @@ def postgres_url() -> str:
     """A clean PostgreSQL schema state for the session's bots."""
     engine = sqlalchemy.create_engine(POSTGRES_URL)
     with engine.begin() as connection:
-        connection.execute(sqlalchemy.text("DROP TABLE IF EXISTS requests, alembic_version"))
+        connection.execute(sqlalchemy.text("DROP TABLE IF EXISTS requests, conversation_turns, alembic_version"))
     engine.dispose()
     return POSTGRES_URL
 
@@ -73,6 +73,7 @@ def bot_env(slack: SlackServer, model: ModelServer | None, database_url: str, **
         "OPENAI_BASE_URL": model.base_url if model else "",
         "OPENAI_API_KEY": MODEL_KEY if model else "",
         "LOG_LEVEL": "INFO",
+        "STREAM_UPDATE_SECONDS": "0.25",
     }
     return {**env, **extra}
 
@@ -111,9 +112,10 @@ def fresh_servers(request: pytest.FixtureRequest) -> Iterator[None]:
         seed_workspace(server)
     if "model" in request.fixturenames:
         request.getfixturevalue("model").reset()
-    cache = redis.Redis.from_url(REDIS_URL)
-    for key in cache.scan_iter("llmcache:*"):
-        cache.delete(key)
+    shared = redis.Redis.from_url(REDIS_URL)
+    for pattern in ("llmcache:*", "slack-budget:*"):
+        for key in shared.scan_iter(pattern):
+            shared.delete(key)
     yield
 
 

@@ -42,6 +42,7 @@ def test_offline_summary_quotes_the_input_and_says_no_model_is_configured(
 def test_offline_chat_is_honest(slack: SlackServer, offline_bot: tuple[BotProcess, str]) -> None:
     bot, _ = offline_bot
     SlackSender(bot.url, SIGNING_SECRET).mention("write me a poem", ts="1700000001.000100")
-    reply = slack.wait_for(lambda: [m for m in slack.replies("C111", "1700000001.000100") if m.get("bot_id")])[0]
+    reply = slack.wait_for(lambda: [m for m in slack.replies("C111", "1700000001.000100")
+                                    if m.get("bot_id") and "No model is configured" in m["text"]])[0]
     assert "no language model is configured" in reply["text"]
     assert "No model is configured" in reply["text"]

@@ -1,0 +1,41 @@
+"""Conversation history per Slack thread, in the database, so a turn need not re-read the thread from Slack."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
+
+from bot.ledger import Base
+
+
+class ConversationTurn(Base):
+    __tablename__ = "conversation_turns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    workspace: Mapped[str] = mapped_column(String(32), default="")
+    channel: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(16))  # user | assistant
+    text: Mapped[str] = mapped_column(Text)
+
+
+class ConversationStore:
+    def __init__(self, engine: Engine) -> None:
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    def turns(self, channel: str, thread_ts: str) -> list[ConversationTurn]:
+        with self._session() as session:
+            return list(session.scalars(
+                select(ConversationTurn)
+                .where(ConversationTurn.channel == channel, ConversationTurn.thread_ts == thread_ts)
+                .order_by(ConversationTurn.id)
+            ))
+
+    def add(self, *, workspace: str, channel: str, thread_ts: str, role: str, text: str) -> None:
+        with self._session.begin() as session:
+            session.add(ConversationTurn(created_at=datetime.now(timezone.utc), workspace=workspace,
+                                         channel=channel, thread_ts=thread_ts, role=role, text=text))

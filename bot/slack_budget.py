@@ -1,0 +1,103 @@
+"""A per-workspace budget of Slack API calls, shared by every stream in every bot process (Redis token bucket).
+
+Slack limits methods per workspace (chat.update about 50 a minute). Many simultaneous answers each editing their
+message would overrun that, so every edit first takes a token here. The bucket is sized so that even a strict
+sliding-window limiter is never exceeded: `burst + rate * 60 <= limit per minute`.
+
+Important calls (a stream's first text and its final text) may take any token; progress updates leave a reserve
+so that important calls rarely wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import redis
+
+log = logging.getLogger(__name__)
+
+# Slack's published per-workspace limits, per minute (Tier 2 = 20, Tier 3 = 50, Tier 4 = 100).
+SLACK_LIMITS_PER_MINUTE = {
+    "chat.update": 50,
+    "chat.startStream": 20,
+    "chat.appendStream": 100,
+    "chat.stopStream": 20,
+}
+
+_TAKE = """
+local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
+local stamp = tonumber(redis.call('HGET', KEYS[1], 'stamp'))
+local burst, rate, now, reserve = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if tokens == nil then tokens = burst; stamp = now end
+tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
+local granted = 0
+if tokens >= 1 + reserve then tokens = tokens - 1; granted = 1 end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'stamp', now)
+redis.call('EXPIRE', KEYS[1], 600)
+if granted == 1 then return {1, '0'} end
+return {0, tostring((1 + reserve - tokens) / rate)}
+"""
+
+
+@dataclass(frozen=True)
+class Bucket:
+    burst: float
+    rate_per_second: float
+
+    @classmethod
+    def for_limit(cls, per_minute: int) -> "Bucket":
+        burst = max(1.0, per_minute * 0.2)
+        return cls(burst=burst, rate_per_second=(per_minute - burst) / 60)
+
+
+class SlackBudget:
+    def __init__(self, client: redis.Redis | None, limits: dict[str, int] | None = None) -> None:
+        self.client = client
+        self.buckets = {m: Bucket.for_limit(n) for m, n in (limits or SLACK_LIMITS_PER_MINUTE).items()}
+        self._script = client.register_script(_TAKE) if client is not None else None
+        self._local: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def try_take(self, team: str, method: str, *, important: bool = False) -> float:
+        """Take one call of `method` for the workspace; returns 0 if granted, else seconds until one frees."""
+        bucket = self.buckets.get(method)
+        if bucket is None:
+            return 0.0
+        reserve = 0.0 if important else bucket.burst / 2
+        key = f"slack-budget:{team}:{method}"
+        if self._script is not None:
+            try:
+                granted, wait = self._script(keys=[key], args=[bucket.burst, bucket.rate_per_second, time.time(),
+                                                               reserve])
+                return 0.0 if int(granted) else float(wait)
+            except redis.RedisError as error:
+                log.warning("Slack budget store unavailable (%s); budgeting in this process", type(error).__name__)
+        return self._take_local(key, bucket, reserve)
+
+    def take(self, team: str, method: str, *, important: bool = True, timeout: float = 120.0,
+             stop: threading.Event | None = None) -> bool:
+        """Wait (up to `timeout`) for a call of `method`; False if none freed in time."""
+        deadline = time.monotonic() + timeout
+        waiter = stop or threading.Event()
+        while True:
+            wait = self.try_take(team, method, important=important)
+            if wait == 0:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            waiter.wait(min(wait, remaining))  # pacing: wait for the bucket to refill
+
+    def _take_local(self, key: str, bucket: Bucket, reserve: float) -> float:
+        now = time.time()
+        with self._lock:
+            tokens, stamp = self._local.get(key, (bucket.burst, now))
+            tokens = min(bucket.burst, tokens + max(0.0, now - stamp) * bucket.rate_per_second)
+            if tokens >= 1 + reserve:
+                self._local[key] = (tokens - 1, now)
+                return 0.0
+            self._local[key] = (tokens, now)
+            return (1 + reserve - tokens) / bucket.rate_per_second

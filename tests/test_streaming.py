@@ -1,0 +1,232 @@
+"""Streamed chat in Slack threads: growing replies, formatting, rollover, Stop, failures, 429s, history."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bot.mrkdwn import to_mrkdwn
+from bot.streaming import CURSOR, STOP_ACTION_ID, THINKING
+from playground.bot_process import BotProcess
+from playground.model_server import ModelServer, Reply
+from playground.slack_sender import SlackSender
+from playground.slack_server import SlackServer
+from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
+
+ANSWER = (
+    "## Refunds\n\nCustomers get a **full refund** within 30 days. See [the policy](https://example.com/refunds).\n\n"
+    "- Card payments: 5 business days\n- Bank transfers: up to 10 days\n\n"
+    "```python\nrefund(order_id, amount=None)  # **not bold** in code\n```\n\nAsk in #support for exceptions."
+)
+
+
+def bot_messages(slack: SlackServer, channel: str, thread_ts: str) -> list[dict]:
+    return [m for m in slack.replies(channel, thread_ts) if m.get("bot_id")]
+
+
+def final_reply(slack: SlackServer, channel: str, thread_ts: str, count: int = 1, timeout: float = 30) -> list[dict]:
+    """Wait until the bot's reply in the thread is finished (no cursor, no Stop button) and return its messages."""
+    def done() -> list[dict] | None:
+        messages = bot_messages(slack, channel, thread_ts)
+        finished = [m for m in messages if not m["text"].endswith(CURSOR) and m["text"] != THINKING
+                    and not any(b.get("type") == "actions" for b in m.get("blocks") or [])]
+        return messages if len(messages) >= count and len(finished) == len(messages) else None
+    return slack.wait_for(done, timeout=timeout)
+
+
+def test_reply_grows_in_place_and_ends_as_exactly_the_formatted_answer(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    model.token_delay = 0.05
+    model.enqueue(Reply(text=ANSWER))
+    sender.mention("what is our refund policy?", ts="1710000000.000100")
+
+    (reply,) = final_reply(slack, "C111", "1710000000.000100")
+    edits = slack.edits("C111", reply["ts"])
+    assert edits[0] == THINKING  # the thinking state comes first
+    assert any(text.endswith(CURSOR) for text in edits[1:-1])  # visible progress while the model writes
+    assert len(edits) >= 3
+    assert all(len(b) <= len(a) + len(ANSWER) for a, b in zip(edits, edits[1:]))
+    assert reply["text"] == to_mrkdwn(ANSWER)
+    assert "*Refunds*" in reply["text"] and "*full refund*" in reply["text"]
+    assert "<https://example.com/refunds|the policy>" in reply["text"] and "• Card payments" in reply["text"]
+    assert "```\nrefund(order_id, amount=None)  # **not bold** in code\n```" in reply["text"]
+    assert [b["type"] for b in reply["blocks"]] == ["section"]  # the Stop button is gone
+    first_post = slack.calls_to("chat.postMessage")[0]
+    assert first_post.params["thread_ts"] == "1710000000.000100"
+    assert any(e["action_id"] == STOP_ACTION_ID for b in first_post.params["blocks"] if b["type"] == "actions"
+               for e in b["elements"])
+
+
+def test_long_answers_roll_over_into_more_messages_never_inside_code(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    code = "```\n" + "\n".join(f"step_{i} = compute({i})  # keep going" for i in range(150)) + "\n```"
+    answer = "Here is the full script.\n\n" + code + "\n\n" + "That is all. " * 100
+    model.enqueue(Reply(text=answer))
+    sender.mention("write the script", ts="1710000000.000200")
+
+    messages = final_reply(slack, "C111", "1710000000.000200", count=3)
+    texts = [m["text"] for m in messages]
+    assert all(len(text) <= 3_000 for text in texts)
+    assert all(text.count("```") % 2 == 0 for text in texts)  # every message renders its code on its own
+    body = "\n".join(texts).replace("\n```\n```\n", "\n")  # undo the close/reopen at each boundary
+    assert body == to_mrkdwn(answer)
+    assert not any(call.response.get("error") == "msg_too_long" for call in slack.calls)
+
+
+def test_stop_button_keeps_what_was_written(slack: SlackServer, model: ModelServer, sender: SlackSender) -> None:
+    model.token_delay = 0.1
+    model.enqueue(Reply(text=" ".join(f"word{i}" for i in range(400))))
+    sender.mention("count slowly", ts="1710000000.000300")
+    message = slack.wait_for(lambda: [m for m in bot_messages(slack, "C111", "1710000000.000300")
+                                      if "word5" in m["text"]])[0]
+    stream_id = next(e["value"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"])
+    assert sender.block_action(STOP_ACTION_ID, stream_id, message_ts=message["ts"]).status == 200
+
+    (reply,) = final_reply(slack, "C111", "1710000000.000300")
+    assert reply["text"].endswith("_Stopped._")
+    assert "word5" in reply["text"] and "word399" not in reply["text"]
+
+
+def test_model_failure_mid_stream_keeps_the_partial_text_and_says_so(
+    slack: SlackServer, model: ModelServer, sender: SlackSender, postgres_url: str
+) -> None:
+    model.token_delay = 0.02
+    model.enqueue(Reply(text="The first part arrives fine and then the connection drops suddenly here",
+                        cut_after_chunks=4))
+    sender.mention("tell me", ts="1710000000.000400")
+    (reply,) = final_reply(slack, "C111", "1710000000.000400")
+    assert reply["text"].startswith("The first part arrives")
+    assert reply["text"].endswith(":warning: _The language model's answer was cut off._")
+    row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id="1710000000.000400"))[0]
+    assert (row["pattern"], row["trigger"], row["status"], row["error_kind"]) == ("chat", "mention", "error",
+                                                                                  "stream_broken")
+
+
+def test_a_429_storm_is_honored_and_the_final_text_is_still_complete(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    model.token_delay = 0.03
+    model.enqueue(Reply(text=ANSWER))
+    slack.rate_limit("chat.update", times=3, retry_after=1)
+    sender.mention("refunds?", ts="1710000000.000500")
+
+    (reply,) = final_reply(slack, "C111", "1710000000.000500")
+    assert reply["text"] == to_mrkdwn(ANSWER)
+    updates = slack.calls_to("chat.update")
+    limited = [call for call in updates if call.status == 429]
+    assert len(limited) == 3
+    for call in limited:  # nothing was sent before Retry-After had passed
+        later = [u for u in updates if u.at > call.at]
+        assert later and later[0].at - call.at >= 0.95
+
+
+def test_many_simultaneous_answers_stay_within_slacks_limits(
+    slack: SlackServer, model: ModelServer, bot: BotProcess
+) -> None:
+    slack.set_rate_limit("chat.update", 50)  # Slack's Tier 3, per workspace
+    try:
+        model.token_delay = 0.05
+        model.responder = lambda request: Reply(text=ANSWER)
+        sender = SlackSender(bot.url, SIGNING_SECRET)
+        threads = [f"1710000001.{i:06d}" for i in range(8)]
+        for i, ts in enumerate(threads):
+            slack.add_channel(f"CBURST{i}", f"burst-{i}")
+            sender.mention("refunds?", channel=f"CBURST{i}", ts=ts)
+        for i, ts in enumerate(threads):
+            (reply,) = final_reply(slack, f"CBURST{i}", ts, timeout=60)
+            assert reply["text"] == to_mrkdwn(ANSWER)
+        assert slack.ratelimited_count == 0
+    finally:
+        slack.set_rate_limit("chat.update", None)
+
+
+def test_follow_ups_continue_the_conversation_from_stored_history(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    model.enqueue(Reply(text="Our refund window is 30 days."), Reply(text="Yes, for card payments too."))
+    sender.mention("what is the refund window?", ts="1710000000.000600")
+    final_reply(slack, "C111", "1710000000.000600")
+    slack.post("C111", "does that include cards?", user="W111", thread_ts="1710000000.000600")
+    sender.message("does that include cards?", ts="1710000000.000700", thread_ts="1710000000.000600")
+
+    slack.wait_for(lambda: len(model.calls_to("/chat/completions")) == 2)
+    messages = model.calls_to("/chat/completions")[1].body["messages"]
+    assert [(m["role"], m["content"]) for m in messages[1:]] == [
+        ("user", "what is the refund window?"),
+        ("assistant", "Our refund window is 30 days."),
+        ("user", "does that include cards?"),
+    ]
+    assert slack.calls_to("conversations.replies") == []  # history came from the database
+
+
+def test_a_thread_joined_late_is_read_once_and_trimmed_to_the_budget(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    parent = slack.post("C111", "Long planning thread", user="W222")
+    for i in range(40):  # about 9,000 tokens of history, over the 4,000-token budget
+        slack.post("C111", f"message {i}: " + "details about the plan " * 40, user="W222", thread_ts=parent)
+    sender.mention("so what did we decide?", ts="1710000000.000800", thread_ts=parent)
+    final_reply(slack, "C111", parent)
+    sender.message("and who owns it?", ts="1710000000.000900", thread_ts=parent)
+    slack.wait_for(lambda: len(model.calls_to("/chat/completions")) == 2)
+
+    assert len(slack.calls_to("conversations.replies")) == 1
+    for call in model.calls_to("/chat/completions"):
+        history = "".join(m["content"] for m in call.body["messages"][1:-1])
+        assert 0 < len(history) <= 4_000 * 4
+        assert "message 39:" in history and "message 0:" not in history  # the most recent turns are kept
+
+
+def test_a_newer_message_supersedes_the_answer_in_progress(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    model.token_delay = 0.1
+    model.enqueue(Reply(text=" ".join(f"old{i}" for i in range(300))), Reply(text="The new answer."))
+    sender.mention("first question", ts="1710000000.001000")
+    slack.wait_for(lambda: [m for m in bot_messages(slack, "C111", "1710000000.001000") if "old3" in m["text"]])
+    sender.message("actually, a different question", ts="1710000000.001100", thread_ts="1710000000.001000")
+
+    messages = final_reply(slack, "C111", "1710000000.001000", count=2)
+    old, new = messages[0]["text"], messages[1]["text"]
+    assert old.endswith("_Stopped: a newer message in this thread is being answered._") and "old299" not in old
+    assert new == "The new answer."
+
+
+@pytest.fixture(scope="module")
+def native_bot(slack: SlackServer, model: ModelServer, postgres_url: str) -> Iterator[BotProcess]:
+    with BotProcess(bot_env(slack, model, postgres_url, SLACK_STREAMING="native")) as bot:
+        yield bot
+
+
+def test_native_streaming_falls_back_to_edits_when_the_stream_expires(
+    slack: SlackServer, model: ModelServer, native_bot: BotProcess
+) -> None:
+    model.token_delay = 0.05
+    model.enqueue(Reply(text=ANSWER))
+    SlackSender(native_bot.url, SIGNING_SECRET).mention("refunds?", ts="1710000000.002000")
+    start = slack.wait_for(lambda: slack.calls_to("chat.startStream"))[0]
+    ts = start.response["ts"]
+    assert start.params["recipient_user_id"] == "W111" and start.params["recipient_team_id"] == "T111"
+    slack.wait_for(lambda: [c for c in slack.calls_to("chat.appendStream") if c.response.get("ok")])
+    slack.expire_stream("C111", ts)
+
+    slack.wait_for(lambda: [c for c in slack.calls_to("chat.update") if c.params.get("text") == to_mrkdwn(ANSWER)])
+    assert slack.message("C111", ts)["text"] == to_mrkdwn(ANSWER)  # same message, nothing lost
+    assert len(bot_messages(slack, "C111", "1710000000.002000")) == 1
+
+
+def test_native_streaming_delivers_the_whole_answer(
+    slack: SlackServer, model: ModelServer, native_bot: BotProcess
+) -> None:
+    model.token_delay = 0.02
+    model.enqueue(Reply(text=ANSWER))
+    SlackSender(native_bot.url, SIGNING_SECRET).mention("refunds?", ts="1710000000.003000")
+    stop = slack.wait_for(lambda: slack.calls_to("chat.stopStream"))[0]
+    appended = "".join(c.params["markdown_text"] for c in slack.calls_to("chat.appendStream"))
+    assert appended == ANSWER
+    assert slack.message("C111", stop.params["ts"])["text"] == ANSWER
