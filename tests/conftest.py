@@ -47,13 +47,17 @@ def redis_client() -> redis.Redis:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """A clean PostgreSQL schema state for the session's bots."""
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL schema of this test session's own, so parallel sessions and benchmarks never collide."""
+    schema = f"test_session_{os.getpid()}"
     engine = sqlalchemy.create_engine(POSTGRES_URL)
     with engine.begin() as connection:
-        connection.execute(sqlalchemy.text("DROP TABLE IF EXISTS requests, conversation_turns, alembic_version"))
+        connection.execute(sqlalchemy.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
     engine.dispose()
-    return POSTGRES_URL
 
 
 def bot_env(slack: SlackServer, model: ModelServer | None, database_url: str, **extra: str) -> dict[str, str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -57,15 +59,19 @@ def test_cli_summarize_works_offline(tmp_path: Path) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    schema = f"stats_test_{os.getpid()}"
     engine = sqlalchemy.create_engine(POSTGRES_URL)
     with engine.begin() as connection:
-        connection.execute(sqlalchemy.text("CREATE SCHEMA IF NOT EXISTS stats_test"))
-        connection.execute(sqlalchemy.text("DROP TABLE IF EXISTS stats_test.requests, stats_test.alembic_version"))
+        connection.execute(sqlalchemy.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+    yield POSTGRES_URL + f"?options=-csearch_path%3D{schema}"
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
     engine.dispose()
-    return POSTGRES_URL + "?options=-csearch_path%3Dstats_test"
 
 
 def test_ledger_and_stats_table_on_both_databases(database_url: str) -> None:
