@@ -9,6 +9,7 @@ import re
 import sys
 from datetime import timedelta
 
+from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 
 DESCRIPTION = "A Slack bot with five ways of using a language model (summarize, chat, docs Q&A, digests, agent)."
@@ -22,13 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
-    )
-    for noisy in ("alembic", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     command = args.command or "serve"
+    # Services log JSON lines (LOG_FORMAT); one-off commands talk to a person.
+    configure_logging(settings.log_level, settings.log_format if command in ("serve", "worker") else "text")
     return COMMANDS[command](settings, args)
 
 
@@ -62,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start a local Slack workspace and the bot wired to it; type /summarize, @bot ... or "
                     "messages. This is what `python app.py` does when no Slack credentials are set.",
     )
+    commands.add_parser(
+        "doctor", help="check Slack, the model server, the database and Redis",
+        description="Check every dependency the bot has (Slack token, model server, database, Redis) and say "
+                    "what is wrong in plain words. Exits 1 when something is broken.",
+    )
     commands.add_parser("migrate", help="create or upgrade the ledger database",
                         description="Apply the database migrations to DATABASE_URL (serve does this too).")
     return parser
@@ -79,6 +81,7 @@ def parse_duration(value: str) -> timedelta:
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
+    _prepare_metrics_folder(settings)
     from bot.ledger import Ledger
 
     missing = [name.upper() for name in ("slack_bot_token", "slack_signing_secret") if not settings.secret(name)]
@@ -104,12 +107,24 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare_metrics_folder(settings: Settings) -> None:
+    """Gunicorn workers share their metrics through files; start each server with an empty folder."""
+    import shutil
+
+    folder = settings.data_dir.resolve() / f"prometheus-{os.getpid()}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
 def _http_app(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot import metrics
     from bot.runtime import Services
     from bot.web import wsgi_app
     from handlers import create_app
 
-    application = wsgi_app(create_app(Services.build(settings)))
+    services = Services.build(settings)
+    application = wsgi_app(create_app(services), metrics_source=lambda: metrics.render(services.redis))
     print(f"bot ready: HTTP worker {os.getpid()}", file=sys.stderr, flush=True)
     return application
 
@@ -165,6 +180,14 @@ def playground(settings: Settings, args: argparse.Namespace) -> int:
     return run()
 
 
+def doctor(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.doctor import render, run_checks
+
+    results = run_checks(settings)
+    print(render(results))
+    return 1 if any(r.status == "fail" for r in results) else 0
+
+
 def migrate(settings: Settings, args: argparse.Namespace) -> int:
     from bot.ledger import Ledger
 
@@ -173,7 +196,8 @@ def migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": serve, "stats": stats, "summarize": summarize, "playground": playground, "migrate": migrate}
+COMMANDS = {"serve": serve, "stats": stats, "summarize": summarize, "playground": playground, "doctor": doctor,
+            "migrate": migrate}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from bot import metrics
 from bot.metering import Meter
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class Ledger:
 
     def record(self, meter: Meter, *, status: str, error_kind: str | None = None) -> RequestRecord | None:
         """Write the request's row. A database outage never fails the user's request: it is logged and counted."""
+        metrics.observe(meter, status, error_kind)
         row = RequestRecord(
             created_at=datetime.now(timezone.utc),
             request_id=meter.request_id[:64],

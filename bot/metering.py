@@ -6,6 +6,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from bot.logs import request_id
+
 
 @dataclass
 class Meter:
@@ -26,6 +28,9 @@ class Meter:
     ttft_ms: float | None = None
     started: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        request_id.set(self.request_id)  # log lines of this request (in this thread) carry its id
 
     def add_call(
         self, *, model: str, prompt_tokens: int, completion_tokens: int, cost_usd: float, cached: bool

@@ -7,6 +7,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from bot.metrics import mark_process_dead
 from bot.web import WsgiApp
 
 
@@ -38,5 +39,6 @@ def serve(app_factory: Callable[[], WsgiApp], *, port: int, workers: int, thread
             "graceful_timeout": 20,
             "keepalive": 5,
             "backlog": 2048,
+            "child_exit": lambda server, worker: mark_process_dead(worker.pid),
         },
     ).run()

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     listener_threads: int = Field(default=256, ge=1, le=4096)
     max_input_tokens: int = Field(default=400_000, ge=1_000)
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "openai_api_key", mode="before")
     @classmethod

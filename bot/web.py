@@ -21,13 +21,17 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def wsgi_app(bolt_app: App) -> WsgiApp:
+def wsgi_app(bolt_app: App, *, metrics_source: Callable[[], tuple[bytes, str]] | None = None) -> WsgiApp:
     slack = SlackRequestHandler(bolt_app, path="/slack/events")
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
         if path == "/healthz" and method in ("GET", "HEAD"):
             return _json(start_response, "200 OK", {"ok": True})
+        if path == "/metrics" and method == "GET" and metrics_source is not None:
+            body, content_type = metrics_source()
+            start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+            return [body]
         if path == "/slack/events":
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})
