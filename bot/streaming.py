@@ -33,6 +33,7 @@ from bot.slack_pages import paginate
 log = logging.getLogger(__name__)
 
 THINKING = "_Thinking…_"
+THINKING_AFTER_SECONDS = 0.8
 CURSOR = " ▍"
 STOP_ACTION_ID = "stop_generation"
 PAGE_LIMIT = 2_900  # a section block holds 3,000 characters
@@ -78,11 +79,19 @@ class StreamingReply:
         self._last_check = 0.0
         self._stopped = False
         self._waiter = threading.Event()
+        self._lock = threading.Lock()
+        self._thinking: threading.Timer | None = None
+        self._finished = False
 
     # Public interface -------------------------------------------------------------------------------------
 
-    def start(self) -> str:
-        """Show the thinking state; returns the ts of the reply's first message."""
+    def start(self, thinking_after: float = THINKING_AFTER_SECONDS) -> None:
+        """Begin the reply. Native streams open at once; with edits, the first text is posted as soon as it
+        exists, and a thinking message only appears if the model takes longer than `thinking_after` to start.
+
+        Posting the first text directly (instead of editing a placeholder) keeps the per-workspace edit budget
+        for later updates, so first text shows quickly even when many answers stream at once.
+        """
         if self.native:
             try:
                 response = self.client.chat_startStream(
@@ -90,14 +99,24 @@ class StreamingReply:
                     recipient_user_id=self.recipient_user or None,
                 )
                 self._pages.append(_Page(ts=response["ts"], sent=""))
-                return response["ts"]
+                return
             except SlackApiError as error:
                 log.info("native streaming unavailable (%s); using edits", error.response.get("error"))
                 self.native = False
-        response = self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=THINKING,
-                                                blocks=self._blocks(THINKING, streaming=True))
-        self._pages.append(_Page(ts=response["ts"], sent=THINKING))
-        return response["ts"]
+        self._thinking = threading.Timer(thinking_after, self._show_thinking)
+        self._thinking.daemon = True
+        self._thinking.start()
+
+    def _show_thinking(self) -> None:
+        with self._lock:
+            if self._pages or self._finished:
+                return
+            try:
+                response = self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts,
+                                                        text=THINKING, blocks=self._blocks(THINKING, True))
+                self._pages.append(_Page(ts=response["ts"], sent=THINKING))
+            except SlackApiError as error:  # the first text will try again and report the problem
+                log.warning("could not post the thinking message: %s", error.response.get("error"))
 
     def append(self, delta: str) -> bool:
         """Add model output; returns False once the reply should stop (Stop pressed or superseded)."""
@@ -121,12 +140,22 @@ class StreamingReply:
 
     def finish(self, note: str | None = None) -> list[str]:
         """Make the messages show the full answer (plus an optional note); returns their texts."""
+        if self._thinking is not None:
+            self._thinking.cancel()
         if note:
             self.text = f"{self.text.rstrip()}\n\n{note}" if self.text.strip() else note
         if not self.text.strip():
             self.text = "_(no answer)_"
         self._flush(final=True, important=True)
+        self._finished = True
         return [page.sent for page in self._pages]
+
+    def cancel(self) -> None:
+        """The reply failed before it could finish: make sure no thinking message appears later."""
+        with self._lock:
+            self._finished = True
+        if self._thinking is not None:
+            self._thinking.cancel()
 
     @property
     def message_ts(self) -> list[str]:
@@ -135,6 +164,10 @@ class StreamingReply:
     # Internals --------------------------------------------------------------------------------------------
 
     def _flush(self, *, final: bool, important: bool) -> None:
+        with self._lock:
+            self._flush_locked(final=final, important=important)
+
+    def _flush_locked(self, *, final: bool, important: bool) -> None:
         if self.native and not self._flush_native(final=final, important=important):
             return
         if not self.native:

@@ -68,41 +68,34 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
         native=settings.slack_streaming == "native", min_interval=settings.stream_update_seconds,
         should_continue=lambda: services.streams.should_continue(channel, thread_ts, writer.id),
     )
-    status, error_kind = "ok", None
-    try:
-        writer.start()
-    except SlackApiError as error:
-        code = error.response.get("error", "unknown")
-        log.error("chat: cannot reply in %s: %s (%s)", channel, code, slack_error_message(code))
-        services.ledger.record(meter, status="error", error_kind=f"slack_{code}")
-        return
+    status, error_kind, note = "ok", None, None
     services.streams.claim_thread(channel, thread_ts, writer.id)
-
-    note = None
     stream = services.gateway.stream_chat(
         chat_messages(history, question, budget_tokens=settings.chat_history_tokens), pattern="chat", meter=meter,
         task="chat",
     )
     try:
-        for delta in stream:
-            if not writer.append(delta):
-                note = services.streams.stop_reason(channel, thread_ts, writer.id)
-                break
-        if stream.result is not None and stream.result.offline:
-            note = OFFLINE_NOTE
-    except ModelError as error:
-        log.warning("chat: model call failed mid-answer: %s", error.kind)
-        status, error_kind = "error", error.kind
-        note = f":warning: _{error.user_message}_"
-    try:
+        writer.start()
+        try:
+            for delta in stream:
+                if not writer.append(delta):
+                    note = services.streams.stop_reason(channel, thread_ts, writer.id)
+                    break
+            if stream.result is not None and stream.result.offline:
+                note = OFFLINE_NOTE
+        except ModelError as error:
+            log.warning("chat: model call failed mid-answer: %s", error.kind)
+            status, error_kind = "error", error.kind
+            note = f":warning: _{error.user_message}_"
+        if stream.text.strip():  # stored before the final edit, so a quick follow-up already sees it
+            services.conversations.add(workspace=team, channel=channel, thread_ts=thread_ts, role="assistant",
+                                       text=stream.text)
         writer.finish(note)
     except SlackApiError as error:
+        writer.cancel()
         code = error.response.get("error", "unknown")
-        log.error("chat: could not finish the reply in %s: %s", channel, code)
+        log.error("chat: cannot reply in %s: %s (%s)", channel, code, slack_error_message(code))
         status, error_kind = "error", f"slack_{code}"
-    if writer.text.strip():
-        services.conversations.add(workspace=team, channel=channel, thread_ts=thread_ts, role="assistant",
-                                   text=stream.text or writer.text)
     services.ledger.record(meter, status=status, error_kind=error_kind)
 
 

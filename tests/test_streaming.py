@@ -40,6 +40,7 @@ def final_reply(slack: SlackServer, channel: str, thread_ts: str, count: int = 1
 def test_reply_grows_in_place_and_ends_as_exactly_the_formatted_answer(
     slack: SlackServer, model: ModelServer, sender: SlackSender
 ) -> None:
+    model.latency = 1.5  # a slow start: the thinking state shows first
     model.token_delay = 0.05
     model.enqueue(Reply(text=ANSWER))
     sender.mention("what is our refund policy?", ts="1710000000.000100")
@@ -59,6 +60,17 @@ def test_reply_grows_in_place_and_ends_as_exactly_the_formatted_answer(
     assert first_post.params["thread_ts"] == "1710000000.000100"
     assert any(e["action_id"] == STOP_ACTION_ID for b in first_post.params["blocks"] if b["type"] == "actions"
                for e in b["elements"])
+
+
+def test_a_quick_model_shows_text_at_once_without_a_thinking_message(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    model.token_delay = 0.05
+    model.enqueue(Reply(text=ANSWER))
+    sender.mention("refunds?", ts="1710000000.000150")
+    (reply,) = final_reply(slack, "C111", "1710000000.000150")
+    edits = slack.edits("C111", reply["ts"])
+    assert THINKING not in edits and edits[0].endswith(CURSOR) and edits[-1] == to_mrkdwn(ANSWER)
 
 
 def test_long_answers_roll_over_into_more_messages_never_inside_code(
