@@ -18,6 +18,7 @@ from bot.cache import ResponseCache
 from bot.metering import Meter
 from bot.offline import OFFLINE_MODEL, offline_reply
 from bot.settings import Pattern, Settings
+from bot.text import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class Gateway:
             meter.add_call(model=model, prompt_tokens=result.prompt_tokens,
                            completion_tokens=result.completion_tokens, cost_usd=0.0, cached=True)
             meter.first_token()
+            meter.log_exchange(messages, result.text)
             return result
         try:
             response = self.client.chat.completions.create(model=model, messages=messages, **params)
@@ -144,6 +146,7 @@ class Gateway:
         meter.add_call(model=model, prompt_tokens=result.prompt_tokens,
                        completion_tokens=result.completion_tokens, cost_usd=result.cost_usd, cached=False)
         meter.first_token()
+        meter.log_exchange(messages, text)
         if not text.strip() and not tool_calls:
             raise ModelError("empty_answer")
         if key:
@@ -185,7 +188,9 @@ class Gateway:
     def _offline(self, messages: list[Message], task: str, meter: Meter) -> ChatResult:
         meter.add_call(model=OFFLINE_MODEL, prompt_tokens=0, completion_tokens=0, cost_usd=0.0, cached=False)
         meter.first_token()
-        return ChatResult(text=offline_reply(task, _last_user_text(messages)), model=OFFLINE_MODEL, offline=True)
+        text = offline_reply(task, _last_user_text(messages))
+        meter.log_exchange(messages, text)
+        return ChatResult(text=text, model=OFFLINE_MODEL, offline=True)
 
     def _cache_key(self, model: str, messages: list[Message], params: dict[str, Any]) -> str | None:
         """Only deterministic requests (temperature 0) are cached."""
@@ -223,6 +228,7 @@ class ChatStream:
             self.result = _result_from_cache(hit, model)
             self.meter.add_call(model=model, prompt_tokens=self.result.prompt_tokens,
                                 completion_tokens=self.result.completion_tokens, cost_usd=0.0, cached=True)
+            self.meter.log_exchange(self.messages, self.result.text)
             yield from self._emit(self.result.text)
             return
         usage = None
@@ -240,6 +246,9 @@ class ChatStream:
                         finish_reason = choice.finish_reason
                     if choice.delta and choice.delta.content:
                         yield from self._emit(choice.delta.content)
+        except GeneratorExit:  # the reader stopped early (Stop button, superseded): meter what was generated
+            self._meter(model, usage)
+            raise
         except openai.OpenAIError as error:
             self._meter(model, usage)
             raise (ModelError("stream_broken", str(error)) if self.text else _model_error(error)) from error
@@ -259,11 +268,16 @@ class ChatStream:
         yield delta
 
     def _meter(self, model: str, usage: Any) -> ChatResult:
-        prompt = usage.prompt_tokens if usage else 0
-        completion = usage.completion_tokens if usage else 0
+        """Record the call. Without the usage chunk (a stream cut or stopped early), tokens are estimated."""
+        if usage is not None:
+            prompt, completion = usage.prompt_tokens, usage.completion_tokens
+        else:
+            prompt = sum(estimate_tokens(str(m.get("content") or "")) + 3 for m in self.messages)
+            completion = estimate_tokens(self.text)
         cost = self.gateway.cost(model, prompt, completion)
         self.meter.add_call(model=model, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost,
                             cached=False)
+        self.meter.log_exchange(self.messages, self.text)
         return ChatResult(text=self.text, model=model, prompt_tokens=prompt, completion_tokens=completion,
                           cost_usd=cost)
 

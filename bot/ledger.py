@@ -5,12 +5,13 @@ The schema is owned by Alembic (`bot/migrations`); `Ledger.migrate()` brings a d
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, String, create_engine, func, select
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint, create_engine, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -21,6 +22,11 @@ from bot.metering import Meter
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MAX_LOGGED_CHARS = 50_000  # prompts and answers are logged for evaluation, clipped to keep rows bounded
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_LOGGED_CHARS else text[:MAX_LOGGED_CHARS] + "…"
 
 
 class Base(DeclarativeBase):
@@ -49,6 +55,21 @@ class RequestRecord(Base):
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16))  # ok | error | refused
     error_kind: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    prompt: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the messages of the final model call
+    response: Mapped[str | None] = mapped_column(Text, nullable=True)
+    context: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: retrieved passages, tool results
+
+
+class FeedbackVote(Base):
+    __tablename__ = "feedback_votes"
+    __table_args__ = (UniqueConstraint("request_id", "user", name="uq_feedback_vote_per_user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    workspace: Mapped[str] = mapped_column(String(32), default="")
+    user: Mapped[str] = mapped_column(String(32))
+    vote: Mapped[int] = mapped_column(Integer)  # +1 or -1
 
 
 @dataclass(frozen=True)
@@ -62,6 +83,8 @@ class PatternStats:
     completion_tokens: int
     cost_usd: float
     cache_hit_rate: float
+    thumbs_up: int = 0
+    thumbs_down: int = 0
 
 
 class Ledger:
@@ -104,6 +127,9 @@ class Ledger:
             cache_hit=meter.cache_hit,
             status=status,
             error_kind=error_kind,
+            prompt=_clip(json.dumps(meter.prompt, ensure_ascii=False)) if meter.prompt else None,
+            response=_clip(meter.response) if meter.response else None,
+            context=_clip(json.dumps(meter.context, ensure_ascii=False)) if meter.context else None,
         )
         try:
             with self._session.begin() as session:
@@ -145,8 +171,16 @@ class Ledger:
             .group_by(RequestRecord.pattern)
             .order_by(RequestRecord.pattern)
         )
+        votes_query = (
+            select(RequestRecord.pattern, func.sum(func.cast(FeedbackVote.vote > 0, Integer)),
+                   func.sum(func.cast(FeedbackVote.vote < 0, Integer)))
+            .join(FeedbackVote, FeedbackVote.request_id == RequestRecord.request_id)
+            .where(window)
+            .group_by(RequestRecord.pattern)
+        )
         result = []
         with self._session() as session:
+            votes = {pattern: (int(up or 0), int(down or 0)) for pattern, up, down in session.execute(votes_query)}
             for pattern, count, errors, avg_ms, p_tok, c_tok, cost, hit_rate in session.execute(query):
                 result.append(
                     PatternStats(
@@ -159,6 +193,8 @@ class Ledger:
                         completion_tokens=int(c_tok or 0),
                         cost_usd=float(cost or 0),
                         cache_hit_rate=float(hit_rate or 0),
+                        thumbs_up=votes.get(pattern, (0, 0))[0],
+                        thumbs_down=votes.get(pattern, (0, 0))[1],
                     )
                 )
         return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.logs import request_id
 
@@ -26,6 +27,9 @@ class Meter:
     model_calls: int = 0
     cached_calls: int = 0
     ttft_ms: float | None = None
+    prompt: list[dict[str, Any]] | None = None  # the messages of the last model call (what the answer came from)
+    response: str = ""
+    context: list[dict[str, Any]] | None = None  # passages or tool results the answer used
     started: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -42,6 +46,10 @@ class Meter:
             self.cost_usd += cost_usd
             self.model_calls += 1
             self.cached_calls += int(cached)
+
+    def log_exchange(self, prompt: list[dict[str, Any]], response: str) -> None:
+        with self._lock:
+            self.prompt, self.response = prompt, response
 
     def first_token(self) -> None:
         """Mark the first visible output of the request (time to first token)."""

@@ -58,6 +58,27 @@ class Settings(BaseSettings):
     chat_history_tokens: int = Field(default=4_000, ge=0)
     slack_streaming: Literal["edits", "native"] = "edits"
     stream_update_seconds: float = Field(default=1.0, ge=0.1)
+    stream_thinking_seconds: float = Field(default=0.8, ge=0.0)
+    # Digests (batch jobs on RQ workers); see jobs/.
+    digest_model_concurrency: int = Field(default=4, ge=1, le=64)
+    digest_queue: str = Field(default="digest", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    digest_job_timeout_seconds: int = Field(default=1_800, ge=10)
+    digest_retry_delays: str = "0,60,300"
+    digest_progress_seconds: float = Field(default=2.0, ge=0.1)
+    slack_history_per_minute: int = Field(default=50, ge=1)
+    worker_processes: int = Field(default=2, ge=1, le=64)
+    worker_heartbeat_seconds: int = Field(default=10, ge=1)
+    worker_dead_after_seconds: int = Field(default=60, ge=1)
+    worker_maintenance_seconds: int = Field(default=30, ge=1)
+    schedule_check_seconds: float = Field(default=30.0, ge=0.2)
+
+    # Docs Q&A (RAG); see knowledge/ and patterns/rag.py.
+    docs_index_dir: Path | None = None  # default: DATA_DIR/docs-index
+    docs_store: Literal["local", "postgres"] = "local"
+    docs_embedding: Literal["auto", "model", "lexical"] = "auto"
+    rag_top_k: int = Field(default=4, ge=1, le=20)
+    rag_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    rag_min_similarity: float | None = Field(default=None, ge=-1.0, le=1.0)
 
     data_dir: Path = Path("data")
     database_url: str | None = None
@@ -119,6 +140,14 @@ class Settings(BaseSettings):
                 raise ValueError('must be JSON like {"model": [input_usd_per_1M, output_usd_per_1M]}') from None
         return value
 
+    @field_validator("digest_retry_delays")
+    @classmethod
+    def _retry_delays(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not all(p.isdigit() for p in parts) or len(parts) > 10:
+            raise ValueError("must be up to ten comma-separated whole seconds, e.g. 0,60,300 (empty: no retries)")
+        return ",".join(parts)
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -137,6 +166,15 @@ class Settings(BaseSettings):
     def model_configured(self) -> bool:
         """A model server is configured; otherwise the offline engine answers."""
         return bool(self.openai_base_url or self.openai_api_key)
+
+    @property
+    def digest_retry_schedule(self) -> list[int]:
+        """Seconds to wait before each retry of a failed digest job (its length is the number of retries)."""
+        return [int(p) for p in self.digest_retry_delays.split(",") if p]
+
+    @property
+    def docs_index_path(self) -> Path:
+        return self.docs_index_dir or self.data_dir / "docs-index"
 
     @property
     def resolved_database_url(self) -> str:

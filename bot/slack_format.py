@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 MAX_TEXT = 3_900  # Slack answers msg_too_long near 4,000 characters of `text`
 
 SLACK_ERRORS = {
@@ -16,6 +18,11 @@ SLACK_ERRORS = {
 
 def slack_error_message(code: str) -> str:
     return SLACK_ERRORS.get(code, f"Slack refused my request ({code}). Please try again.")
+
+
+def section_block(text: str) -> dict[str, Any]:
+    """A mrkdwn section (at most 3,000 characters, Slack's limit for one section)."""
+    return {"type": "section", "text": {"type": "mrkdwn", "text": fit_text(text, 3_000) or " "}}
 
 
 def fit_text(text: str, limit: int = MAX_TEXT) -> str:

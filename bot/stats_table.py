@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from bot.ledger import PatternStats
 
-HEADERS = ("pattern", "requests", "errors", "avg ms", "p95 ms", "tokens in", "tokens out", "cost $", "cache hit")
+HEADERS = ("pattern", "requests", "errors", "avg ms", "p95 ms", "tokens in", "tokens out", "cost $", "cache hit",
+           "up", "down")
 
 
 def render_stats(rows: list[PatternStats], *, since: timedelta) -> str:
@@ -17,6 +18,7 @@ def render_stats(rows: list[PatternStats], *, since: timedelta) -> str:
         (
             r.pattern, f"{r.requests:,}", f"{r.errors:,}", f"{r.avg_latency_ms:,.0f}", f"{r.p95_latency_ms:,.0f}",
             f"{r.prompt_tokens:,}", f"{r.completion_tokens:,}", f"{r.cost_usd:,.4f}", f"{r.cache_hit_rate:.0%}",
+            f"{r.thumbs_up:,}", f"{r.thumbs_down:,}",
         )
         for r in rows
     ]

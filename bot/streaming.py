@@ -26,6 +26,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from bot.feedback import feedback_block
 from bot.mrkdwn import to_mrkdwn
 from bot.slack_budget import SlackBudget
 from bot.slack_pages import paginate
@@ -82,6 +83,7 @@ class StreamingReply:
         self._lock = threading.Lock()
         self._thinking: threading.Timer | None = None
         self._finished = False
+        self._feedback_id: str | None = None
 
     # Public interface -------------------------------------------------------------------------------------
 
@@ -138,8 +140,12 @@ class StreamingReply:
     def stopped(self) -> bool:
         return self._stopped
 
-    def finish(self, note: str | None = None) -> list[str]:
-        """Make the messages show the full answer (plus an optional note); returns their texts."""
+    def finish(self, note: str | None = None, *, feedback_id: str | None = None) -> list[str]:
+        """Make the messages show the full answer (plus an optional note); returns their texts.
+
+        With `feedback_id`, the last message carries 👍 / 👎 buttons linked to that request.
+        """
+        self._feedback_id = feedback_id
         if self._thinking is not None:
             self._thinking.cancel()
         if note:
@@ -188,8 +194,10 @@ class StreamingReply:
                 self._native_sent += len(pending)
                 self._mark_first_text()
             if final:
+                blocks = [feedback_block(self._feedback_id)] if self._feedback_id else None
                 self._call("chat.stopStream", True,
-                           lambda: self.client.chat_stopStream(channel=self.channel, ts=self._pages[0].ts))
+                           lambda: self.client.chat_stopStream(channel=self.channel, ts=self._pages[0].ts,
+                                                               blocks=blocks))
                 self._pages[0].sent = self.text
             return False
         except SlackApiError as error:
@@ -215,23 +223,24 @@ class StreamingReply:
                 ts = self._pages[index].ts
                 # A page that is complete (not the last one) gets its final text: that update matters.
                 must = important or final or not last
+                blocks = self._blocks(page, streaming, feedback=final and last)
                 if self._call("chat.update", must, lambda: self.client.chat_update(
-                        channel=self.channel, ts=ts, text=page, blocks=self._blocks(page, streaming))):
+                        channel=self.channel, ts=ts, text=page, blocks=blocks)):
                     self._pages[index].sent = page
                     self._mark_first_text()
                 elif not must:
                     return  # no budget now: the text coalesces into a later update
             else:
-                response = self._post(page, streaming)
+                response = self._post(page, streaming, feedback=final and last)
                 self._pages.append(_Page(ts=response["ts"], sent=page))
         self.stats.pages = [page.sent for page in self._pages]
 
-    def _post(self, page: str, streaming: bool) -> Any:
+    def _post(self, page: str, streaming: bool, feedback: bool = False) -> Any:
         while True:
             self._wait_out_rate_limit()
             try:
                 return self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=page,
-                                                    blocks=self._blocks(page, streaming))
+                                                    blocks=self._blocks(page, streaming, feedback))
             except SlackApiError as error:
                 if not self._rate_limited(error):
                     raise
@@ -276,8 +285,10 @@ class StreamingReply:
         if self.stats.first_text_at is None and self.text.strip():
             self.stats.first_text_at = time.monotonic()
 
-    def _blocks(self, text: str, streaming: bool) -> list[dict[str, Any]]:
+    def _blocks(self, text: str, streaming: bool, feedback: bool = False) -> list[dict[str, Any]]:
         blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text or " "}}]
+        if feedback and self._feedback_id:
+            blocks.append(feedback_block(self._feedback_id))
         if streaming:
             blocks.append({"type": "actions", "elements": [{
                 "type": "button", "action_id": STOP_ACTION_ID, "value": self.id,

@@ -8,7 +8,8 @@ from slack_bolt import App
 
 from bot.runtime import Services
 from bot.slack_client import slack_client
-from handlers import chat, fallbacks, middleware, summarize
+from handlers import chat, fallbacks, feedback, middleware, summarize
+from handlers import digest
 
 
 def create_app(services: Services) -> App:
@@ -27,5 +28,7 @@ def create_app(services: Services) -> App:
     middleware.register(app, services)
     summarize.register(app, services)
     chat.register(app, services)
+    feedback.register(app, services)
+    digest.register(app, services)
     fallbacks.register(app)
     return app

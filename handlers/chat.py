@@ -18,6 +18,7 @@ from bot.runtime import Services
 from bot.slack_format import slack_error_message
 from bot.slack_history import unescape
 from bot.streaming import STOP_ACTION_ID, StreamingReply
+from handlers.docs import choose_route, routed_stream
 from patterns.chat import Turn, chat_messages
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
                   request_id=event.get("client_msg_id") or event.get("event_ts") or event["ts"])
     if not question:
         question = "Hello!"
+    chosen = choose_route(question, services, meter)  # docs, chat or agent: becomes the ledger row's pattern
+    question = chosen.text or question
     history = _history(services, client, team=team, channel=channel, thread_ts=thread_ts, event=event)
     services.conversations.add(workspace=team, channel=channel, thread_ts=thread_ts, role="user", text=question)
 
@@ -70,12 +73,12 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
     )
     status, error_kind, note = "ok", None, None
     services.streams.claim_thread(channel, thread_ts, writer.id)
-    stream = services.gateway.stream_chat(
+    stream = routed_stream(chosen, history, services, meter) or services.gateway.stream_chat(
         chat_messages(history, question, budget_tokens=settings.chat_history_tokens), pattern="chat", meter=meter,
         task="chat",
     )
     try:
-        writer.start()
+        writer.start(thinking_after=settings.stream_thinking_seconds)
         try:
             for delta in stream:
                 if not writer.append(delta):
@@ -90,7 +93,7 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
         if stream.text.strip():  # stored before the final edit, so a quick follow-up already sees it
             services.conversations.add(workspace=team, channel=channel, thread_ts=thread_ts, role="assistant",
                                        text=stream.text)
-        writer.finish(note)
+        writer.finish(note, feedback_id=meter.request_id)
     except SlackApiError as error:
         writer.cancel()
         code = error.response.get("error", "unknown")

@@ -11,11 +11,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.ack_first import gate
+from bot.feedback import feedback_block
 from bot.gateway import ModelError
 from bot.metering import Meter
 from bot.mrkdwn import to_mrkdwn
 from bot.runtime import Services
-from bot.slack_format import fit_text, slack_error_message
+from bot.slack_format import fit_text, section_block, slack_error_message
 from bot.slack_history import channel_transcript, unescape
 from patterns.summarize import NothingToSummarize, summarize
 
@@ -50,7 +51,7 @@ def run(command: dict[str, Any], client: WebClient, respond: Respond, services: 
         respond(text=slack_error_message(code), response_type="ephemeral", replace_original=False)
         return "error", f"slack_{code}"
 
-    edit: Callable[[str], None] = lambda text: _edit(client, channel, ts, text)
+    edit: Callable[..., None] = lambda text, blocks=None: _edit(client, channel, ts, text, blocks)
     try:
         heading, source = _source(command, client)
         summary = summarize(
@@ -58,7 +59,8 @@ def run(command: dict[str, Any], client: WebClient, respond: Respond, services: 
             context_tokens=services.settings.model_context_tokens,
             max_input_tokens=services.settings.max_input_tokens,
         )
-        edit(f"*{heading}*\n{to_mrkdwn(summary.for_display())}")
+        final = fit_text(f"*{heading}*\n{to_mrkdwn(summary.for_display())}")
+        edit(final, [section_block(final), feedback_block(meter.request_id)])
         return "ok", None
     except NothingToSummarize as reason:
         edit(f"<@{user}> {reason}")
@@ -91,8 +93,8 @@ def _source(command: dict[str, Any], client: WebClient) -> tuple[str, str]:
     return f"Summary of the last {transcript.message_count} messages here, for <@{user}>", transcript.text
 
 
-def _edit(client: WebClient, channel: str, ts: str, text: str) -> None:
+def _edit(client: WebClient, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
     try:
-        client.chat_update(channel=channel, ts=ts, text=fit_text(text))
+        client.chat_update(channel=channel, ts=ts, text=fit_text(text), blocks=blocks or [])
     except SlackApiError as error:
         log.error("summarize: could not edit the placeholder %s: %s", ts, error.response.get("error"))

@@ -78,6 +78,7 @@ def bot_env(slack: SlackServer, model: ModelServer | None, database_url: str, **
         "OPENAI_API_KEY": MODEL_KEY if model else "",
         "LOG_LEVEL": "INFO",
         "STREAM_UPDATE_SECONDS": "0.25",
+        "STREAM_THINKING_SECONDS": "1.5",
     }
     return {**env, **extra}
 

@@ -101,7 +101,7 @@ def test_ledger_and_stats_table_on_both_databases(database_url: str) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "Usage over the last 7 days"
     assert lines[1].split() == ["pattern", "requests", "errors", "avg", "ms", "p95", "ms", "tokens", "in",
-                                "tokens", "out", "cost", "$", "cache", "hit"]
+                                "tokens", "out", "cost", "$", "cache", "hit", "up", "down"]
     summarize_line = next(line.split() for line in lines if line.startswith("summarize"))
     assert summarize_line[1:3] == ["3", "1"] and summarize_line[5:9] == ["60", "30", "0.0600", "33%"]
     assert lines[-1] == "total: 4 requests, $0.0650"

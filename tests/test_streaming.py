@@ -32,7 +32,8 @@ def final_reply(slack: SlackServer, channel: str, thread_ts: str, count: int = 1
     def done() -> list[dict] | None:
         messages = bot_messages(slack, channel, thread_ts)
         finished = [m for m in messages if not m["text"].endswith(CURSOR) and m["text"] != THINKING
-                    and not any(b.get("type") == "actions" for b in m.get("blocks") or [])]
+                    and not any(e.get("action_id") == STOP_ACTION_ID for b in m.get("blocks") or []
+                                for e in b.get("elements", []))]
         return messages if len(messages) >= count and len(finished) == len(messages) else None
     return slack.wait_for(done, timeout=timeout)
 
@@ -40,7 +41,7 @@ def final_reply(slack: SlackServer, channel: str, thread_ts: str, count: int = 1
 def test_reply_grows_in_place_and_ends_as_exactly_the_formatted_answer(
     slack: SlackServer, model: ModelServer, sender: SlackSender
 ) -> None:
-    model.latency = 1.5  # a slow start: the thinking state shows first
+    model.latency = 3.0  # a slow start (the bots show "thinking" after 1.5 s without output)
     model.token_delay = 0.05
     model.enqueue(Reply(text=ANSWER))
     sender.mention("what is our refund policy?", ts="1710000000.000100")
@@ -55,7 +56,8 @@ def test_reply_grows_in_place_and_ends_as_exactly_the_formatted_answer(
     assert "*Refunds*" in reply["text"] and "*full refund*" in reply["text"]
     assert "<https://example.com/refunds|the policy>" in reply["text"] and "• Card payments" in reply["text"]
     assert "```\nrefund(order_id, amount=None)  # **not bold** in code\n```" in reply["text"]
-    assert [b["type"] for b in reply["blocks"]] == ["section"]  # the Stop button is gone
+    assert [b["type"] for b in reply["blocks"]] == ["section", "actions"]  # Stop is gone, feedback is there
+    assert [e["action_id"] for e in reply["blocks"][1]["elements"]] == ["feedback_up", "feedback_down"]
     first_post = slack.calls_to("chat.postMessage")[0]
     assert first_post.params["thread_ts"] == "1710000000.000100"
     assert any(e["action_id"] == STOP_ACTION_ID for b in first_post.params["blocks"] if b["type"] == "actions"

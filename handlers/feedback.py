@@ -1,0 +1,34 @@
+"""👍 / 👎 clicks on answers: store the vote with the request and thank the voter (only they see it)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.feedback import DOWN, UP, FeedbackStore
+from bot.runtime import Services
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, services: Services) -> None:
+    store = FeedbackStore(services.ledger)
+
+    @app.action(re.compile(f"^({UP}|{DOWN})$"))
+    def on_vote(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        vote = 1 if action["action_id"] == UP else -1
+        user = (body.get("user") or {}).get("id", "")
+        team = (body.get("team") or {}).get("id", "")
+        try:
+            store.vote(request_id=action.get("value", ""), workspace=team, user=user, vote=vote)
+        except Exception:
+            log.exception("feedback: could not store a vote")
+            respond(text="Sorry, I couldn't record that vote. Please try again.", response_type="ephemeral",
+                    replace_original=False)
+            return
+        thanks = "Thanks, glad it helped!" if vote > 0 else "Thanks, noted. This answer will be reviewed."
+        respond(text=thanks, response_type="ephemeral", replace_original=False)

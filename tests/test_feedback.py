@@ -1,0 +1,52 @@
+"""Feedback round trip: 👍/👎 on answers, votes stored with the request, shown in stats, exported as JSONL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.feedback import DOWN, UP
+from playground.model_server import ModelServer, Reply
+from playground.slack_sender import SlackSender
+from playground.slack_server import SlackServer
+from tests.conftest import SIGNING_SECRET
+from tests.test_summarize import MEETING_NOTES, placeholder_and_final
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_votes_are_stored_shown_in_stats_and_disliked_answers_exported(
+    slack: SlackServer, model: ModelServer, sender: SlackSender, postgres_url: str
+) -> None:
+    model.enqueue(Reply(text="The launch moves to Friday."))
+    sender.slash_command("/summarize", MEETING_NOTES, trigger_id="777.888.feedback")
+    ts, _ = placeholder_and_final(slack)
+    message = slack.message("C111", ts)
+    buttons = {e["action_id"]: e["value"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]}
+    assert buttons == {UP: "777.888.feedback", DOWN: "777.888.feedback"}
+
+    for user, action in (("W111", DOWN), ("W222", DOWN), ("W333", UP), ("W222", DOWN)):  # W222 votes twice
+        response = sender.block_action(action, buttons[action], user=user, message_ts=ts,
+                                       response_url=slack.response_url(f"vote-{user}"))
+        assert response.status == 200
+    thanks = slack.wait_for(lambda: len(slack.responses) == 4 and slack.responses)
+    assert all(r["response_type"] == "ephemeral" for r in thanks)
+    assert "reviewed" in thanks[0]["text"] and "glad it helped" in thanks[2]["text"]
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "DATABASE_URL": postgres_url}
+    stats = subprocess.run([sys.executable, "app.py", "stats", "--since", "1d"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60, check=True).stdout
+    summarize_line = next(line.split() for line in stats.splitlines() if line.startswith("summarize"))
+    assert summarize_line[-2:] == ["1", "2"]  # one 👍, two 👎 (a second vote replaces the first)
+
+    export = subprocess.run([sys.executable, "app.py", "export-feedback"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60, check=True)
+    items = [json.loads(line) for line in export.stdout.splitlines()]
+    item = next(i for i in items if i["request_id"] == "777.888.feedback")
+    assert item["votes"] == {"up": 1, "down": 2}
+    assert item["pattern"] == "summarize" and item["model"] == "test-model"
+    assert item["response"] == "The launch moves to Friday."
+    assert item["prompt"][-1] == {"role": "user", "content": MEETING_NOTES}
+    assert "disliked answers exported" in export.stderr
