@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import sys
+from contextlib import nullcontext
 from datetime import timedelta
 
 from bot.logs import configure_logging
@@ -64,6 +65,52 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check every dependency the bot has (Slack token, model server, database, Redis) and say "
                     "what is wrong in plain words. Exits 1 when something is broken.",
     )
+    ingest = commands.add_parser(
+        "ingest", help="index team documents for docs questions",
+        description="Index folders or files of team documents (Markdown, text, HTML, PDF) into DOCS_INDEX_DIR. "
+                    "Incremental: unchanged files are skipped, changed ones re-indexed, files deleted under the "
+                    "given paths removed. Unreadable files are reported and skipped.",
+    )
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="a folder or a file")
+    ingest.add_argument("--rebuild", action="store_true",
+                        help="start a new index (needed after changing the embedding model)")
+    ingest.add_argument("--json", action="store_true", help="print the report as JSON on standard output")
+
+    ask = commands.add_parser(
+        "ask", help="answer a question from the indexed documents",
+        description="Answer QUESTION from the indexed documents, with numbered citations, the way @bot does; "
+                    "says so when the documents do not contain the answer.",
+    )
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true",
+                     help="print JSON: answer, found, citations (source path, heading, score), what was searched")
+    export = commands.add_parser(
+        "export-feedback", help="write disliked answers as JSONL for evaluation",
+        description="Write every answer with more 👎 than 👍 (with its prompt, retrieved passages, answer and "
+                    "model) as one JSON object per line.",
+    )
+    export.add_argument("--since", default="30d", type=parse_duration, help="window (default: 30d)")
+    export.add_argument("--output", "-o", default="-", help="file to write (default: standard output)")
+
+    digest = commands.add_parser(
+        "digest", help="digest a channel from the command line",
+        description="Digest a channel's messages and threads over a window the way /digest does, and print it "
+                    "(Markdown, with links to the key messages). With --post, queue it for the workers instead; "
+                    "they post it in the channel.",
+    )
+    digest.add_argument("--channel", required=True, help="the channel's id, e.g. C0123456789")
+    digest.add_argument("--since", default="24h", help="window: 30m, 24h, 7d, 2w or a date like 2024-05-01 "
+                                                      "(default: 24h)")
+    digest.add_argument("--post", action="store_true", help="queue it for the workers, which post it in the channel")
+
+    worker = commands.add_parser(
+        "worker", help="run the digest workers (RQ)",
+        description="Run RQ worker processes for /digest jobs, and queue the digests of due schedules. Any number "
+                    "of these, on one machine or several, can share one Redis (REDIS_URL).",
+    )
+    worker.add_argument("--processes", type=int, help="worker processes (default: WORKER_PROCESSES or 2)")
+    worker.add_argument("--burst", action="store_true", help="one process that works until the queue is empty")
+
     commands.add_parser("migrate", help="create or upgrade the ledger database",
                         description="Apply the database migrations to DATABASE_URL (serve does this too).")
     return parser
@@ -188,6 +235,48 @@ def doctor(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if any(r.status == "fail" for r in results) else 0
 
 
+def ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from knowledge.commands import ingest as run
+
+    return run(settings, args)
+
+
+def ask(settings: Settings, args: argparse.Namespace) -> int:
+    from knowledge.commands import ask as run
+
+    return run(settings, args)
+
+
+def export_feedback(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from bot.feedback import FeedbackStore
+    from bot.ledger import Ledger
+
+    ledger = Ledger(settings.resolved_database_url)
+    ledger.migrate()
+    out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
+    count = 0
+    with out if out is not sys.stdout else nullcontext(out):
+        for item in FeedbackStore(ledger).disliked(since=args.since):
+            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+            count += 1
+    print(f"{count} disliked answers exported.", file=sys.stderr)
+    return 0
+
+
+def digest(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.cli import digest as run
+
+    return run(settings, args)
+
+
+def worker(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.cli import worker as run
+
+    return run(settings, args)
+
+
 def migrate(settings: Settings, args: argparse.Namespace) -> int:
     from bot.ledger import Ledger
 
@@ -197,7 +286,8 @@ def migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"serve": serve, "stats": stats, "summarize": summarize, "playground": playground, "doctor": doctor,
-            "migrate": migrate}
+            "export-feedback": export_feedback,
+            "migrate": migrate, "ingest": ingest, "ask": ask, "digest": digest, "worker": worker}
 
 if __name__ == "__main__":
     sys.exit(main())
