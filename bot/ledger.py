@@ -152,10 +152,12 @@ class Ledger:
         with self._session() as session:
             return list(session.scalars(query))
 
-    def stats(self, *, since: timedelta) -> list[PatternStats]:
+    def stats(self, *, since: timedelta, workspace: str | None = None) -> list[PatternStats]:
         """Per-pattern figures over the window; aggregated in SQL so it scales with the table."""
         start = datetime.now(timezone.utc) - since
         window = RequestRecord.created_at >= start
+        if workspace is not None:
+            window = window & (RequestRecord.workspace == workspace)
         query = (
             select(
                 RequestRecord.pattern,
@@ -188,7 +190,7 @@ class Ledger:
                         requests=count,
                         errors=int(errors or 0),
                         avg_latency_ms=float(avg_ms or 0),
-                        p95_latency_ms=self._percentile(session, pattern, start, count, 0.95),
+                        p95_latency_ms=self._percentile(session, pattern, window, count, 0.95),
                         prompt_tokens=int(p_tok or 0),
                         completion_tokens=int(c_tok or 0),
                         cost_usd=float(cost or 0),
@@ -200,12 +202,12 @@ class Ledger:
         return result
 
     @staticmethod
-    def _percentile(session, pattern: str, start: datetime, count: int, q: float) -> float:  # type: ignore[no-untyped-def]
+    def _percentile(session, pattern: str, window, count: int, q: float) -> float:  # type: ignore[no-untyped-def]
         """Nearest-rank percentile, portable across SQLite and PostgreSQL."""
         rank = max(0, min(count - 1, int(round(q * count + 0.5)) - 1))
         value = session.scalar(
             select(RequestRecord.latency_ms)
-            .where(RequestRecord.pattern == pattern, RequestRecord.created_at >= start)
+            .where(RequestRecord.pattern == pattern, window)
             .order_by(RequestRecord.latency_ms)
             .offset(rank)
             .limit(1)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import redis
 
+from bot.budgets import Budgets
 from bot.cache import ResponseCache
 from bot.conversations import ConversationStore
 from bot.dedupe import EventDeduper
@@ -29,6 +30,7 @@ class Services:
     budget: SlackBudget
     streams: StreamControl
     conversations: ConversationStore
+    budgets: Budgets
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -47,4 +49,5 @@ class Services:
             budget=SlackBudget(client),
             streams=StreamControl(client),
             conversations=ConversationStore(ledger.engine),
+            budgets=Budgets(ledger),
         )

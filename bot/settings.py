@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     web_concurrency: int = Field(default=2, ge=1, le=64)
     listener_threads: int = Field(default=256, ge=1, le=4096)
     max_input_tokens: int = Field(default=400_000, ge=1_000)
+    admin_user_ids: str = ""  # comma-separated Slack user ids who see workspace usage and set limits
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 
@@ -161,6 +162,10 @@ class Settings(BaseSettings):
     def model_for(self, pattern: Pattern) -> str:
         """The model a pattern uses: its own setting when given, the default `MODEL` otherwise."""
         return getattr(self, f"{pattern}_model") or self.model
+
+    @property
+    def admins(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.admin_user_ids.split(",") if part.strip())
 
     @property
     def model_configured(self) -> bool:

@@ -8,7 +8,7 @@ from slack_bolt import App
 
 from bot.runtime import Services
 from bot.slack_client import slack_client
-from handlers import chat, fallbacks, feedback, middleware, summarize
+from handlers import chat, fallbacks, feedback, middleware, summarize, usage
 from handlers import digest
 
 
@@ -29,6 +29,7 @@ def create_app(services: Services) -> App:
     summarize.register(app, services)
     chat.register(app, services)
     feedback.register(app, services)
+    usage.register(app, services)
     digest.register(app, services)
     fallbacks.register(app)
     return app

@@ -62,6 +62,14 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
         question = "Hello!"
     chosen = choose_route(question, services, meter)  # docs, chat or agent: becomes the ledger row's pattern
     question = chosen.text or question
+    verdict = services.budgets.check(workspace=team, channel=channel, user=user)
+    if not verdict.allowed:
+        try:
+            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=verdict.message)
+        except SlackApiError as error:
+            log.error("chat: could not post a budget refusal in %s: %s", channel, error.response.get("error"))
+        services.ledger.record(meter, status="refused", error_kind=verdict.kind)
+        return
     history = _history(services, client, team=team, channel=channel, thread_ts=thread_ts, event=event)
     services.conversations.add(workspace=team, channel=channel, thread_ts=thread_ts, role="user", text=question)
 
@@ -93,6 +101,8 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
         if stream.text.strip():  # stored before the final edit, so a quick follow-up already sees it
             services.conversations.add(workspace=team, channel=channel, thread_ts=thread_ts, role="assistant",
                                        text=stream.text)
+        if verdict.warning:
+            note = f"{note}\n\n{verdict.warning}" if note else verdict.warning
         writer.finish(note, feedback_id=meter.request_id)
     except SlackApiError as error:
         writer.cancel()

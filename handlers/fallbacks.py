@@ -10,7 +10,7 @@ from slack_bolt import Ack, App
 
 log = logging.getLogger(__name__)
 
-KNOWN_COMMANDS = "/summarize"
+KNOWN_COMMANDS = "/summarize, /digest or /usage"
 
 
 def register(app: App) -> None:

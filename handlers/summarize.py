@@ -43,6 +43,10 @@ def run(command: dict[str, Any], client: WebClient, respond: Respond, services: 
         meter: Meter) -> tuple[str, str | None]:
     """Do the work after the ack; returns the ledger status and error kind."""
     channel, user = command["channel_id"], command["user_id"]
+    verdict = services.budgets.check(workspace=command.get("team_id", ""), channel=channel, user=user)
+    if not verdict.allowed:
+        respond(text=verdict.message, response_type="ephemeral", replace_original=False)
+        return "refused", verdict.kind
     try:
         ts = client.chat_postMessage(channel=channel, text=PLACEHOLDER.format(user=user))["ts"]
     except SlackApiError as error:
@@ -59,7 +63,8 @@ def run(command: dict[str, Any], client: WebClient, respond: Respond, services: 
             context_tokens=services.settings.model_context_tokens,
             max_input_tokens=services.settings.max_input_tokens,
         )
-        final = fit_text(f"*{heading}*\n{to_mrkdwn(summary.for_display())}")
+        warning = f"\n\n{verdict.warning}" if verdict.warning else ""
+        final = fit_text(f"*{heading}*\n{to_mrkdwn(summary.for_display())}{warning}")
         edit(final, [section_block(final), feedback_block(meter.request_id)])
         return "ok", None
     except NothingToSummarize as reason:

@@ -10,7 +10,7 @@ MANIFEST = json.loads((Path(__file__).resolve().parent.parent / "manifest.json")
 
 def test_manifest_declares_commands_events_and_interactivity_on_slack_events() -> None:
     commands = {c["command"]: c for c in MANIFEST["features"]["slash_commands"]}
-    assert set(commands) == {"/summarize", "/digest"}
+    assert set(commands) == {"/summarize", "/digest", "/usage"}
     settings = MANIFEST["settings"]
     urls = [c["url"] for c in commands.values()]
     urls += [settings["event_subscriptions"]["request_url"], settings["interactivity"]["request_url"]]
