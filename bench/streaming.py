@@ -75,8 +75,10 @@ def run(n: int, slack: SlackServer, model: ModelServer, sender: SlackSender, tim
         call = next(c for c in model_calls if f"question {i} for run {n}" in c.body["messages"][-1]["content"])
         updates = [c for c in slack.calls_to("chat.update")
                    if c.params.get("channel") == channel and c.status == 200 and c.response.get("ok")]
-        visible = [c for c in updates if c.params.get("text") not in (THINKING, None)]
-        post = next(c for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == channel)
+        posts = [c for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == channel]
+        post = posts[0]
+        visible = sorted((c for c in posts + updates if c.params.get("text") not in (THINKING, None)),
+                         key=lambda c: c.at)
         if visible:
             first_text_ms.append((visible[0].at - call.at) * 1000)
         duration_min = max((updates[-1].at if updates else post.at) - post.at, 1.0) / 60
