@@ -222,7 +222,7 @@ def not_in_docs(result: "SearchResult", chunks: int, *, declined: bool = False) 
 
 
 def render_citations(citations: list[Citation]) -> str:
-    return "*Sources*\n" + "\n".join(c.markdown() for c in citations)
+    return "**Sources**\n" + "\n".join(c.markdown() for c in citations)
 
 
 def _citations(passages: list["Hit"], numbers: Any) -> list[Citation]:

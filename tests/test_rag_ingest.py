@@ -96,3 +96,22 @@ def test_the_postgres_store_says_clearly_that_pgvector_is_missing(tmp_path: Path
     done = run_app(env, "ingest", str(tmp_path))
     assert done.returncode == 2
     assert "no pgvector extension" in done.stderr and "DOCS_STORE=local" in done.stderr
+
+
+def test_ask_json_answers_with_the_model_and_cites_source_heading_and_score(tmp_path: Path, model: ModelServer
+                                                                             ) -> None:
+    env = cli_env(tmp_path / "index", model_url=model.base_url)
+    ingest(env, copy_corpus(tmp_path / "docs"))
+    model.enqueue("There is a deploy freeze every Friday after 15:00 [1].")
+    result = ask(env, "When is the deploy freeze?")
+    assert result["found"] and not result["offline"] and result["model"] == "test-model"
+    assert result["answer"] == "There is a deploy freeze every Friday after 15:00 [1]."
+    assert [(c["number"], c["heading"], Path(c["source"]).name) for c in result["citations"]] == [
+        (1, "Deploy freeze", "deploys.html")]
+    assert 0.5 <= result["citations"][0]["score"] <= 1
+    assert "deploy freeze every Friday" in model.calls_to("/chat/completions")[0].body["messages"][-1]["content"]
+
+    missing = ask(env, "Who won the football world cup in 1954?")
+    assert (missing["found"], missing["citations"]) == (False, [])
+    assert missing["searched"]["terms"] and missing["searched"]["chunks"] > 0
+    assert len(model.calls_to("/chat/completions")) == 1  # no model call for a question the docs cannot answer
