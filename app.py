@@ -55,11 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summarize.add_argument("text", nargs="?", default="-", help="the text, or '-' for standard input")
 
-    commands.add_parser(
-        "playground", help="try the bot in the terminal against a local Slack (no credentials needed)",
-        description="Start a local Slack workspace and the bot wired to it; type /summarize, @bot ... or "
-                    "messages. This is what `python app.py` does when no Slack credentials are set.",
+    playground_parser = commands.add_parser(
+        "playground", help="try every pattern in the browser against a local Slack (no credentials needed)",
+        description="Start a local Slack workspace, the bot wired to it and a web page that looks like Slack, and "
+                    "print its URL. This is what `python app.py` does when no Slack credentials are set.",
     )
+    playground_parser.add_argument("--terminal", action="store_true",
+                                   help="the terminal playground instead: type /summarize, @bot ... or messages")
+    playground_parser.add_argument("--port", type=int, default=8765,
+                                   help="the page's port (default: 8765, or any free one when it is taken; 0: any)")
     commands.add_parser(
         "doctor", help="check Slack, the model server, the database and Redis",
         description="Check every dependency the bot has (Slack token, model server, database, Redis) and say "
@@ -182,8 +186,13 @@ def _serve_socket_mode(settings: Settings) -> int:
     from bot.runtime import Services
     from handlers import create_app
 
+    import threading
+
     app = create_app(Services.build(settings))
-    SocketModeHandler(app, settings.secret("slack_app_token")).start()
+    handler = SocketModeHandler(app, settings.secret("slack_app_token"))
+    handler.connect()  # opens the WebSocket (via apps.connections.open on SLACK_API_URL)
+    print("bot ready: Socket Mode", file=sys.stderr, flush=True)
+    threading.Event().wait()  # serve until the process is stopped
     return 0
 
 
@@ -222,9 +231,14 @@ def summarize(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def playground(settings: Settings, args: argparse.Namespace) -> int:
-    from playground.terminal import run
+    if getattr(args, "terminal", False):
+        from playground.terminal import run
 
-    return run()
+        return run()
+    from playground.browser import run as run_browser
+
+    port = getattr(args, "port", None)  # absent when `python app.py` falls back to the playground
+    return run_browser(port=8765 if port is None else port, commands=frozenset(COMMANDS))
 
 
 def doctor(settings: Settings, args: argparse.Namespace) -> int:

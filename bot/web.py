@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -10,6 +11,7 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot import request_guard
 from bot.ack_first import gate
 
 log = logging.getLogger(__name__)
@@ -17,6 +19,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000  # Slack's own payloads are far smaller; bigger bodies are refused before parsing
 DRAIN_LIMIT_BYTES = 16_000_000  # read (and discard) a refused body up to this size so the client gets the 413
 
+REASONS = {400: "Bad Request", 401: "Unauthorized", 415: "Unsupported Media Type"}
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -43,6 +46,13 @@ def wsgi_app(bolt_app: App, *, metrics_source: Callable[[], tuple[bytes, str]] |
                 log.warning("refused a %d-byte request body", length)
                 _drain(environ["wsgi.input"], min(length, DRAIN_LIMIT_BYTES))
                 return _json(start_response, "413 Payload Too Large", {"error": "request body too large"})
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+            headers["content-type"] = environ.get("CONTENT_TYPE", "")
+            if refused := request_guard.problem(headers, body):
+                log.warning("refused a malformed Slack request: %s", refused[1])
+                return _json(start_response, f"{refused[0]} {REASONS[refused[0]]}", {"error": refused[1]})
             gate.request_started()
             try:
                 return slack(environ, start_response)

@@ -18,6 +18,7 @@ from bot.runtime import Services
 from bot.slack_format import slack_error_message
 from bot.slack_history import unescape
 from bot.streaming import STOP_ACTION_ID, StreamingReply
+from handlers.agent import agent_route, agent_stream
 from handlers.docs import choose_route, routed_stream
 from patterns.chat import Turn, chat_messages
 
@@ -52,6 +53,10 @@ def register(app: App, services: Services) -> None:
 
 
 def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigger: str, team: str) -> None:
+    if not all(isinstance(event.get(key), str) and event.get(key) for key in ("channel", "ts", "user")) \
+            or not isinstance(event.get("text", ""), str):
+        log.warning("ignoring a malformed %s event (missing or mistyped channel, ts, user or text)", trigger)
+        return
     gate.wait_until_acks_are_out()  # events are acked before the listener runs
     channel, user = event["channel"], event.get("user", "")
     thread_ts = event.get("thread_ts") or event["ts"]
@@ -61,6 +66,7 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
     if not question:
         question = "Hello!"
     chosen = choose_route(question, services, meter)  # docs, chat or agent: becomes the ledger row's pattern
+    chosen = agent_route(chosen, services, meter, channel=channel, thread_ts=thread_ts, event_ts=event["ts"])
     question = chosen.text or question
     verdict = services.budgets.check(workspace=team, channel=channel, user=user)
     if not verdict.allowed:
@@ -81,7 +87,8 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
     )
     status, error_kind, note = "ok", None, None
     services.streams.claim_thread(channel, thread_ts, writer.id)
-    stream = routed_stream(chosen, history, services, meter) or services.gateway.stream_chat(
+    stream = agent_stream(chosen, history, services, meter, thread_ts=thread_ts) or routed_stream(
+        chosen, history, services, meter) or services.gateway.stream_chat(
         chat_messages(history, question, budget_tokens=settings.chat_history_tokens), pattern="chat", meter=meter,
         task="chat",
     )
