@@ -80,6 +80,15 @@ class Settings(BaseSettings):
     rag_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
     rag_min_similarity: float | None = Field(default=None, ge=-1.0, le=1.0)
 
+    # Agent (tasks with tools in a thread); see patterns/agent.py.
+    agent_database_url: str | None = None  # default: the demo SQLite database DATA_DIR/demo_sales.db
+    agent_max_steps: int = Field(default=6, ge=1, le=100)
+    agent_max_cost_usd: float = Field(default=0.05, gt=0)
+    agent_sql_allowed_channels: str = ""  # comma-separated channel ids; empty: every channel
+    agent_sql_allowed_users: str = ""  # comma-separated user ids; empty: every user
+    agent_sql_row_limit: int = Field(default=50, ge=1, le=10_000)
+    agent_sql_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+
     data_dir: Path = Path("data")
     database_url: str | None = None
     redis_url: str | None = None
@@ -111,7 +120,7 @@ class Settings(BaseSettings):
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("database_url")
+    @field_validator("database_url", "agent_database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
         if value:

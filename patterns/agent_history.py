@@ -1,0 +1,115 @@
+"""What an agent remembers of its thread: each run's tool calls and results, stored per Slack thread.
+
+The thread's text turns (`bot.conversations`) stay the timeline; a follow-up sees each earlier agent task with
+the tool calls it made and their results (clipped) inserted right after the task's user turn, in the model's
+native format. So "and by region?" can build on the last query instead of starting over.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
+
+from bot.gateway import Message
+from bot.ledger import Base
+from bot.text import estimate_tokens
+from patterns.chat import Turn
+
+STORED_RESULT_CHARS = 2_000  # a tool result as kept for follow-ups
+
+
+class AgentRunRecord(Base):
+    __tablename__ = "agent_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    workspace: Mapped[str] = mapped_column(String(32), default="")
+    channel: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    task: Mapped[str] = mapped_column(Text)
+    transcript: Mapped[str] = mapped_column(Text)  # JSON: the run's messages after its user turn
+    steps: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(32))
+
+
+class AgentRunStore:
+    def __init__(self, engine: Engine) -> None:
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    def runs(self, channel: str, thread_ts: str) -> list[AgentRunRecord]:
+        with self._session() as session:
+            return list(session.scalars(
+                select(AgentRunRecord)
+                .where(AgentRunRecord.channel == channel, AgentRunRecord.thread_ts == thread_ts)
+                .order_by(AgentRunRecord.id)))
+
+    def has_runs(self, channel: str, thread_ts: str) -> bool:
+        with self._session() as session:
+            return session.scalar(
+                select(AgentRunRecord.id)
+                .where(AgentRunRecord.channel == channel, AgentRunRecord.thread_ts == thread_ts).limit(1)
+            ) is not None
+
+    def add(self, *, workspace: str, channel: str, thread_ts: str, request_id: str, task: str,
+            transcript: list[Message], steps: int, status: str) -> None:
+        with self._session.begin() as session:
+            session.add(AgentRunRecord(
+                created_at=datetime.now(timezone.utc), workspace=workspace, channel=channel, thread_ts=thread_ts,
+                request_id=request_id[:64], task=task, transcript=json.dumps(clip_transcript(transcript)),
+                steps=steps, status=status[:32]))
+
+
+def clip_transcript(messages: list[Message]) -> list[Message]:
+    """The run's messages after its user turn, tool results clipped for storage."""
+    kept = []
+    for message in messages[1:] if messages and messages[0].get("role") == "user" else messages:
+        if message.get("role") == "tool" and len(message.get("content") or "") > STORED_RESULT_CHARS:
+            message = {**message, "content": message["content"][:STORED_RESULT_CHARS] + "…(cut)"}
+        kept.append(message)
+    return kept
+
+
+def agent_history(turns: list[Turn], runs: list[AgentRunRecord], *, budget_tokens: int) -> list[Message]:
+    """The thread as model messages: text turns, with each agent run's tool calls after its task.
+
+    An agent run replaces the assistant text turn that followed its task (the run's own transcript ends with
+    its answer). Whole exchanges are dropped from the oldest end to fit `budget_tokens`.
+    """
+    pending = list(runs)
+    blocks: list[list[Message]] = []
+    skip_assistant = False
+    for turn in turns:
+        if turn.role == "user":
+            run = next((r for r in pending if r.task == turn.text), None)
+            block: list[Message] = [{"role": "user", "content": turn.text}]
+            if run is not None:
+                pending.remove(run)
+                block.extend(json.loads(run.transcript))
+            blocks.append(block)
+            skip_assistant = run is not None
+        elif turn.role == "assistant":
+            if skip_assistant:
+                skip_assistant = False
+                continue
+            if blocks:
+                blocks[-1].append({"role": "assistant", "content": turn.text})
+    kept: list[list[Message]] = []
+    used = 0
+    for block in reversed(blocks):
+        cost = sum(estimate_tokens(json.dumps(m, ensure_ascii=False)) for m in block)
+        if used + cost > budget_tokens:
+            break
+        kept.append(block)
+        used += cost
+    return [message for block in reversed(kept) for message in _complete(block)]
+
+
+def _complete(block: list[Message]) -> list[Message]:
+    """A run cut short (Stop, superseded) gets a closing assistant turn before the next user turn."""
+    if block and (block[-1].get("role") == "tool" or block[-1].get("tool_calls")):
+        return [*block, {"role": "assistant", "content": "(stopped before finishing)"}]
+    return block
