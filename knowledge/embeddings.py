@@ -18,6 +18,7 @@ import re
 import zlib
 from collections import Counter
 from contextlib import contextmanager
+from functools import lru_cache
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,21 @@ _current_meter: contextvars.ContextVar["Meter | None"] = contextvars.ContextVar(
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 
 
+@lru_cache(maxsize=262_144)
+def _word_features(word: str) -> tuple[np.ndarray, np.ndarray]:
+    """One word's signed hashed features: its stem (weight 1, none for stop words) and its 4-grams (0.35 each)."""
+    features: Counter[str] = Counter()
+    for stem in terms(word):
+        features[f"w:{stem}"] += 1.0
+    padded = f" {word} "
+    for i in range(max(1, len(padded) - 3)):
+        features[f"g:{padded[i:i + 4]}"] += 0.35
+    hashes = [zlib.crc32(f.encode()) for f in features]
+    index = np.array([h % LEXICAL_DIMENSIONS for h in hashes], dtype=np.int64)
+    signs = np.array([1.0 if (h >> 31) & 1 else -1.0 for h in hashes])
+    return index, signs * np.array(list(features.values()))
+
+
 @contextmanager
 def metered(meter: "Meter") -> Iterator[None]:
     """Meter the embedding calls made inside the block (the gateway needs a meter for each call)."""
@@ -64,18 +80,13 @@ class LexicalEmbedding(BaseEmbedding):
         return LEXICAL_ID
 
     def _vector(self, text: str) -> list[float]:
-        vector = np.zeros(LEXICAL_DIMENSIONS, dtype=np.float32)
-        features: Counter[str] = Counter(terms(text))
-        weights = {f"w:{t}": 1.0 + math.log(n) for t, n in features.items()}
-        grams: Counter[str] = Counter()
-        for word in _WORD.findall(text.lower()):
-            padded = f" {word} "
-            grams.update(padded[i:i + 4] for i in range(max(1, len(padded) - 3)))
-        for gram, n in grams.items():
-            weights[f"g:{gram}"] = 0.35 * (1.0 + math.log(n))
-        for feature, weight in weights.items():
-            h = zlib.crc32(feature.encode())
-            vector[h % LEXICAL_DIMENSIONS] += weight if (h >> 31) & 1 else -weight
+        counts = Counter(_WORD.findall(text.lower()))
+        if not counts:
+            return np.zeros(LEXICAL_DIMENSIONS, dtype=np.float32).tolist()
+        parts = [_word_features(word) for word in counts]
+        index = np.concatenate([p[0] for p in parts])
+        weights = np.concatenate([p[1] * (1.0 + math.log(n)) for p, n in zip(parts, counts.values())])
+        vector = np.bincount(index, weights=weights, minlength=LEXICAL_DIMENSIONS).astype(np.float32)
         norm = float(np.linalg.norm(vector))
         return (vector / norm).tolist() if norm else vector.tolist()
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 RRF_K = 60.0
-POOL = 20  # candidates each retriever contributes to the fusion
+POOL = 10  # candidates each retriever contributes to the fusion
 
 
 class EmbeddingMismatch(Exception):
@@ -81,13 +81,14 @@ class DocsIndex:
         self.snapshot = snapshot
         self.embed_model = embed_model
         self.size = len(snapshot.nodes)
-        self.vocabulary = Vocabulary(n.get_content(metadata_mode=_EMBED()) for n in snapshot.nodes)
+        self.vocabulary = Vocabulary()
         self._vector_index = VectorStoreIndex.from_vector_store(snapshot.store, embed_model=embed_model)
         self._bm25 = None
         if snapshot.nodes:
             from llama_index.retrievers.bm25 import BM25Retriever
 
             self._bm25 = BM25Retriever.from_defaults(nodes=snapshot.nodes, similarity_top_k=min(POOL, self.size))
+            self.vocabulary = Vocabulary.from_bm25(self._bm25.bm25)
 
     def search(self, question: str, *, top_k: int = 4, min_score: float = 0.5,
                min_similarity: float | None = None) -> SearchResult:

@@ -8,6 +8,7 @@ can decide "this is not in the docs": a question whose rare words appear in no p
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections import Counter
@@ -19,7 +20,13 @@ _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _EXTRA_STOPWORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "does", "do", "did",
                     "can", "could", "should", "would", "will", "shall", "may", "might", "must", "our", "ours",
                     "we", "us", "you", "your", "tell", "me", "please", "know", "anyone", "get", "got", "there",
-                    "is", "are", "was", "were", "be", "been", "about", "any", "need", "want", "find"}
+                    "is", "are", "was", "were", "be", "been", "about", "any", "need", "want", "find", "have", "has",
+                    "had", "having", "out", "long", "many", "much", "use", "used", "using", "my", "mine", "i", "it",
+                    "its", "am", "also", "very", "just", "some", "than", "then", "so", "from", "with", "without",
+                    "into", "onto", "over", "under", "up", "down", "off", "again", "more", "most", "other", "own",
+                    "same", "too", "only", "all", "each", "few", "both", "nor", "not", "no", "yes", "here", "his",
+                    "her", "hers", "him", "she", "he", "they", "them", "their", "theirs", "this", "that", "these",
+                    "those", "thanks", "thank", "hello", "hi", "hey", "ok", "okay"}
 
 
 @lru_cache(maxsize=1)
@@ -49,8 +56,20 @@ class Vocabulary:
     def __init__(self, passages: Iterable[str] = ()) -> None:
         self.df: Counter[str] = Counter()
         self.size = 0
+        self._sorted: list[str] | None = None
         for text in passages:
             self.add(text)
+
+    @classmethod
+    def from_bm25(cls, bm25: object) -> "Vocabulary":
+        """Document frequencies read from a built `bm25s.BM25` index (same tokens and stemmer), not recounted."""
+        vocabulary = cls()
+        indptr = bm25.scores["indptr"]  # type: ignore[attr-defined]
+        vocabulary.size = int(bm25.scores["num_docs"])  # type: ignore[attr-defined]
+        vocabulary.df = Counter({token: int(indptr[i + 1] - indptr[i])
+                                 for token, i in bm25.vocab_dict.items()  # type: ignore[attr-defined]
+                                 if token and i + 1 < len(indptr)})
+        return vocabulary
 
     def add(self, text: str) -> None:
         self.df.update(set(terms(text)))
@@ -61,11 +80,32 @@ class Vocabulary:
         return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
 
     def coverage(self, question_terms: list[str], passage: str) -> float:
-        """IDF-weighted share of the question's distinct terms found in the passage (0..1)."""
+        """IDF-weighted share of the question's distinct terms found in the passage (0..1).
+
+        A question word that no passage contains but that shares its first letters with one that does ("tech"
+        and "technical", "config" and "configuration") counts as that word: a paraphrase, not a new topic.
+        """
         wanted = set(question_terms)
         if not wanted:
             return 0.0
         present = set(terms(passage))
-        total = sum(self.idf(t) for t in wanted)
-        found = sum(self.idf(t) for t in wanted if t in present)
+        total = found = 0.0
+        for term in wanted:
+            variants = self.variants(term)
+            weight = max(self.idf(v) for v in variants)
+            total += weight
+            found += weight if any(v in present for v in variants) else 0.0
         return found / total if total else 0.0
+
+    def variants(self, term: str) -> list[str]:
+        """The term itself if indexed; else indexed terms it is a prefix of, or that are a prefix of it (4+)."""
+        if term in self.df or len(term) < 4:
+            return [term]
+        if self._sorted is None or len(self._sorted) != len(self.df):
+            self._sorted = sorted(self.df)
+        found = [term[:n] for n in range(len(term) - 1, 3, -1) if term[:n] in self.df]
+        start = bisect.bisect_left(self._sorted, term)
+        while start < len(self._sorted) and self._sorted[start].startswith(term) and len(found) < 8:
+            found.append(self._sorted[start])
+            start += 1
+        return found or [term]

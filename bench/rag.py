@@ -1,0 +1,240 @@
+"""Docs Q&A retrieval: quality on a labelled question set, p99 latency at 1k and 50k chunks, ingest throughput.
+
+Everything runs offline and in-process with the default offline embedding (hashed lexical vectors) plus BM25,
+fused, exactly as `python app.py ask` retrieves; no model is called (retrieval is what is measured).
+
+- Quality: a generated handbook (one page per service, five sections each, facts that differ per service)
+  and labelled questions that paraphrase the page ("tech lead" for "technical lead", "availability target"
+  for "availability objective"). A hit is the right page and section. Not-in-docs questions are half
+  unrelated, half near misses that name a real service but ask what no page says (its budget, its logo).
+  `not_in_docs_precision`: of the questions the bot declared "not in the docs", the share that truly are not.
+- Latency: `DocsIndex.search` (query embedding, vector top-k, BM25 top-k, fusion, relevance) on indexes of
+  1,000 and 50,000 synthetic chunks of ~120 words, 300 queries each.
+- Ingest: `knowledge.ingest` end to end (read, chunk, embed, write) over generated Markdown files.
+
+Last line: JSON with hit_at_1, hit_at_3, mrr, not_in_docs_precision, p99_ms_1k, p99_ms_50k, ingest_chunks_per_s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one query is one small product: threads only add jitter
+
+from knowledge.llama import prepare  # noqa: E402
+
+prepare()
+
+from knowledge.embeddings import LexicalEmbedding  # noqa: E402
+from knowledge.ingest import ingest  # noqa: E402
+from knowledge.progress import Progress  # noqa: E402
+from knowledge.retrieval import DocsIndex  # noqa: E402
+from knowledge.store import LocalIndexStore, MatrixVectorStore, Snapshot  # noqa: E402
+
+SERVICES = ["Billing API", "Search Indexer", "Payments Gateway", "Notification Service", "Identity Provider",
+            "Media Transcoder", "Reporting Warehouse", "Feature Flags", "Checkout Frontend", "Inventory Sync",
+            "Fraud Scorer", "Email Relay", "Audit Log", "Pricing Engine", "Recommendation Model",
+            "Shipping Tracker", "Support Desk Bridge", "Mobile Push Hub", "Data Lake Loader", "Session Store",
+            "Geo Lookup", "Invoice Renderer", "Partner Webhooks", "Tax Calculator", "Currency Rates",
+            "Image Resizer", "Chat Backend", "Loyalty Points", "Survey Collector", "Status Page"]
+TEAMS = ["Atlas", "Borealis", "Cobalt", "Delta", "Ember", "Fjord", "Granite", "Harbor", "Iris", "Juniper"]
+PEOPLE = ["Amara Okafor", "Bruno Lindqvist", "Chen Wei", "Dana Whitfield", "Elif Kaya", "Farid Haddad",
+          "Greta Novak", "Hiro Tanaka", "Ines Duarte", "Jonas Berg", "Kofi Mensah", "Lena Vogel"]
+TOOLS = ["Spinnaker", "ArgoCD", "shipit", "Jenkins", "GitHub Actions"]
+DATA = ["request logs", "customer addresses", "payment tokens", "audit events", "uploaded images"]
+UNRELATED = [
+    "What is the wifi password in the Lisbon office?", "How many vacation days do interns get?",
+    "Who won the football world cup in 1954?", "What is the capital of Australia?",
+    "How do I book a meeting room on the third floor?", "When is the summer party this year?",
+    "What is the parental leave policy in Germany?", "Which health insurance plans do we offer?",
+    "How do I expense a home office chair?", "What is the dress code for client visits?",
+    "Where can I park my bicycle at headquarters?", "How much does the company match on pensions?",
+    "What is the recipe for the cafeteria lasagna?", "Who is the CEO's assistant?",
+    "How tall is the Eiffel Tower?",
+]
+NEAR_MISS = ["What is the monthly cloud budget of the {name}?", "Who designed the logo of the {name}?",
+             "Which programming language is the {name} written in?", "How many customers use the {name}?",
+             "When was the {name} first launched?"]
+
+
+def service_page(index: int, name: str, rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
+    """A Markdown page for one service and its labelled questions (question, section heading)."""
+    team, lead, backup = TEAMS[index % len(TEAMS)], PEOPLE[index % len(PEOPLE)], PEOPLE[(index + 5) % len(PEOPLE)]
+    tool, data = TOOLS[index % len(TOOLS)], DATA[index % len(DATA)]
+    minutes, slo, p99, days = 5 + index % 25, [99.9, 99.95, 99.5][index % 3], 100 + 25 * (index % 9), 30 + index
+    page = f"""# {name}
+
+## Ownership
+
+The {name} is owned by the {team} team. The technical lead is {lead}, who reviews every design change.
+
+## On-call
+
+Pages for the {name} go to the {team} primary rotation. If nobody acknowledges within {minutes} minutes, the
+page escalates to {backup}.
+
+## Deployment
+
+The {name} deploys with {tool} from the main branch. A production rollout takes about {minutes + 3} minutes and
+can be rolled back from the release channel.
+
+## Service level
+
+The availability objective of the {name} is {slo}% per calendar month, and p99 latency must stay under {p99} ms.
+
+## Data retention
+
+The {name} keeps {data} for {days} days; after that a nightly job deletes them.
+"""
+    questions = [
+        (f"Who is the tech lead for the {name}?", "Ownership"),
+        (f"Where do alerts for the {name} get paged?", "On-call"),
+        (f"How is the {name} rolled out to production?", "Deployment"),
+        (f"What availability target does the {name} have?", "Service level"),
+        (f"How long is {data} retained by the {name}?", "Data retention"),
+    ]
+    return page, questions
+
+
+def quality(folder: Path) -> dict[str, float]:
+    rng = random.Random(7)
+    labelled: list[tuple[str, str, str]] = []
+    docs = folder / "handbook"
+    docs.mkdir(parents=True)
+    for i, name in enumerate(SERVICES):
+        page, questions = service_page(i, name, rng)
+        (docs / f"{name.lower().replace(' ', '-')}.md").write_text(page)
+        labelled += [(q, name, heading) for q, heading in questions]
+    store = LocalIndexStore(folder / "index")
+    embed = LexicalEmbedding()
+    report = ingest([str(docs)], store=store, embed_model=embed, progress=Progress(_Quiet()))
+    index = DocsIndex(store.load(), embed)
+    ranks, declared_absent_on_answerable = [], 0
+    for question, title, heading in labelled:
+        result = index.search(question, top_k=5)
+        rank = next((r for r, h in enumerate(result.hits, 1) if (h.title, h.heading) == (title, heading)), None)
+        ranks.append(rank)
+        declared_absent_on_answerable += not result.found
+    absent = UNRELATED + [NEAR_MISS[i % len(NEAR_MISS)].format(name=name) for i, name in enumerate(SERVICES[:15])]
+    declared_absent_on_absent = sum(not index.search(q, top_k=5).found for q in absent)
+    declared = declared_absent_on_absent + declared_absent_on_answerable
+    figures = {
+        "hit_at_1": sum(r == 1 for r in ranks) / len(ranks),
+        "hit_at_3": sum(r is not None and r <= 3 for r in ranks) / len(ranks),
+        "mrr": sum(1 / r for r in ranks if r) / len(ranks),
+        "not_in_docs_precision": declared_absent_on_absent / declared if declared else 1.0,
+        "not_in_docs_recall": declared_absent_on_absent / len(absent),
+        "answerable_declared_absent": declared_absent_on_answerable / len(labelled),
+    }
+    print(f"quality: {len(labelled)} labelled questions over {report.chunks_total} chunks of {report.files_total} "
+          f"pages, {len(absent)} not-in-docs questions ({len(UNRELATED)} unrelated, rest near misses)")
+    print(f"  hit@1 {figures['hit_at_1']:.3f}  hit@3 {figures['hit_at_3']:.3f}  MRR {figures['mrr']:.3f}")
+    print(f"  not in docs: precision {figures['not_in_docs_precision']:.3f}, recall {figures['not_in_docs_recall']:.3f}"
+          f"; answerable questions wrongly declared absent: {figures['answerable_declared_absent']:.3f}")
+    return figures
+
+
+def synthetic_snapshot(chunks: int, embed: LexicalEmbedding, rng: random.Random) -> Snapshot:
+    from llama_index.core.schema import MetadataMode, TextNode
+
+    vocabulary = [f"term{i}" for i in range(30_000)] + [w.lower() for s in SERVICES for w in s.split()]
+    cumulative = list(itertools.accumulate(1 / (i + 1) ** 0.9 for i in range(len(vocabulary))))  # Zipf-like
+    nodes = []
+    for i in range(chunks):
+        text = " ".join(rng.choices(vocabulary, cum_weights=cumulative, k=120))
+        nodes.append(TextNode(id_=f"n{i}", text=text, metadata={"title": f"Page {i // 5}", "heading": f"S{i % 5}",
+                                                                 "source": f"/bench/{i // 5}.md", "url": ""},
+                              excluded_embed_metadata_keys=["source", "url"]))
+    vectors = embed.get_text_embedding_batch([n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes])
+    import numpy as np
+
+    store = MatrixVectorStore.from_arrays(nodes, np.asarray(vectors, dtype=np.float32))
+    return Snapshot(embedding_id=embed.embedding_id, dimensions=store.matrix.shape[1], store=store)
+
+
+def latency(chunks: int, queries: int, rng: random.Random) -> float:
+    embed = LexicalEmbedding()
+    started = time.perf_counter()
+    index = DocsIndex(synthetic_snapshot(chunks, embed, rng), embed)
+    built = time.perf_counter() - started
+    words = [f"term{rng.randrange(3_000)}" for _ in range(queries * 4)]
+    texts = [f"What does the {rng.choice(SERVICES)} say about {' and '.join(words[i * 4:i * 4 + 3])}?"
+             for i in range(queries)]
+    for text in texts[:10]:  # warm-up
+        index.search(text)
+    times = []
+    for text in texts:
+        t = time.perf_counter()
+        index.search(text)
+        times.append((time.perf_counter() - t) * 1000)
+    p99 = percentile(times, 0.99)
+    print(f"latency at {chunks:,} chunks (index built in {built:.1f} s): p50 {statistics.median(times):.2f} ms, "
+          f"p99 {p99:.2f} ms over {queries} queries")
+    return p99
+
+
+def throughput(folder: Path, files: int) -> float:
+    docs = folder / "ingest"
+    docs.mkdir(parents=True)
+    rng = random.Random(3)
+    filler = "Runbooks, dashboards and alerts are reviewed every quarter by the owning team. " * 12
+    for i in range(files):
+        name = f"{SERVICES[i % len(SERVICES)]} {i}"
+        page, _ = service_page(i, name, rng)
+        (docs / f"page-{i}.md").write_text(page.replace("\n## ", f"\n{filler}\n\n## "))
+    report = ingest([str(docs)], store=LocalIndexStore(folder / "ingest-index"), embed_model=LexicalEmbedding(),
+                    progress=Progress(_Quiet()))
+    rate = report.chunks_added / report.seconds
+    print(f"ingest: {report.files_total} files, {report.chunks_added} chunks in {report.seconds:.1f} s "
+          f"= {rate:.0f} chunks/s (read, chunk, embed, write; offline embeddings)")
+    return rate
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+
+
+class _Quiet:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--large", type=int, default=50_000, help="chunks of the large index (default 50,000)")
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--ingest-files", type=int, default=300)
+    args = parser.parse_args()
+    rng = random.Random(11)
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = quality(Path(tmp))
+        ingest_rate = throughput(Path(tmp), args.ingest_files)
+    p99_1k = latency(1_000, args.queries, rng)
+    p99_50k = latency(args.large, args.queries, rng)
+    print(json.dumps({
+        "hit_at_1": round(figures["hit_at_1"], 3), "hit_at_3": round(figures["hit_at_3"], 3),
+        "mrr": round(figures["mrr"], 3), "not_in_docs_precision": round(figures["not_in_docs_precision"], 3),
+        "p99_ms_1k": round(p99_1k, 2), "p99_ms_50k": round(p99_50k, 2),
+        "ingest_chunks_per_s": round(ingest_rate, 1),
+    }))
+
+
+if __name__ == "__main__":
+    main()
