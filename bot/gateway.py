@@ -174,6 +174,11 @@ class Gateway:
         if self.client is None:
             raise ModelError("bad_request", "no embedding model configured")
         model = self.settings.embedding_model
+        # Embeddings are deterministic: a repeated query (the same docs question again) costs nothing.
+        key = self.cache.key(model=model, embed=texts) if self.cache is not None else None
+        if key and (hit := self.cache.get(key)):  # type: ignore[union-attr]
+            meter.add_call(model=model, prompt_tokens=hit["tokens"], completion_tokens=0, cost_usd=0.0, cached=True)
+            return hit["vectors"]
         try:
             response = self.client.embeddings.create(model=model, input=texts)
         except openai.OpenAIError as error:
@@ -181,7 +186,10 @@ class Gateway:
         tokens = response.usage.prompt_tokens if response.usage else 0
         meter.add_call(model=model, prompt_tokens=tokens, completion_tokens=0,
                        cost_usd=self.cost(model, tokens, 0), cached=False)
-        return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+        vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+        if key and len(texts) <= 16:  # queries, not bulk ingestion
+            self.cache.put(key, {"tokens": tokens, "vectors": vectors})  # type: ignore[union-attr]
+        return vectors
 
     # Internals --------------------------------------------------------------------------------------------
 

@@ -65,3 +65,27 @@ def test_wrong_key_is_an_auth_error(model: ModelServer) -> None:
         Gateway(settings).chat([{"role": "user", "content": "hi"}], pattern="chat", meter=Meter())
     assert error.value.kind == "auth"
     assert "admin" in error.value.user_message
+
+
+def test_deterministic_requests_are_cached_and_cost_nothing_the_second_time(model: ModelServer) -> None:
+    import json
+
+    import redis
+
+    from bot.cache import ResponseCache
+    from tests.conftest import REDIS_URL
+
+    settings = load_settings(openai_base_url=model.base_url, openai_api_key=MODEL_KEY, model="test-model",
+                             model_prices=json.dumps(PRICES), cache_ttl_seconds=60)
+    gateway = Gateway(settings, ResponseCache(redis.Redis.from_url(REDIS_URL), 60))
+    first, second = Meter(), Meter()
+    gateway.embed(["refund policy"], meter=first)
+    gateway.chat([{"role": "user", "content": "cache me"}], pattern="chat", meter=first, temperature=0)
+    vectors = gateway.embed(["refund policy"], meter=second)
+    result = gateway.chat([{"role": "user", "content": "cache me"}], pattern="chat", meter=second, temperature=0)
+    gateway.chat([{"role": "user", "content": "cache me"}], pattern="chat", meter=Meter(), temperature=0.7)
+
+    assert len(model.calls_to("/embeddings")) == 1 and len(vectors[0]) > 0
+    assert len(model.calls_to("/chat/completions")) == 2  # the creative (temperature 0.7) call is never cached
+    assert result.cached and second.cache_hit and not first.cache_hit
+    assert second.cost_usd == 0 and second.prompt_tokens == first.prompt_tokens
