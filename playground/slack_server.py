@@ -10,6 +10,12 @@ Differences from Slack worth knowing: every method accepts POST or GET; a
 server never saw is accepted (the replies form a thread without a parent);
 ``chat.startStream`` outside a DM requires ``recipient_team_id`` and
 ``recipient_user_id`` (``invalid_arguments``).
+
+Socket Mode: ``apps.connections.open`` (app-level ``xapp-`` token) hands out a
+``ws://`` URL on this same server, where an RFC 6455 WebSocket speaks Slack's
+Socket Mode protocol (``hello``, envelopes, acks, ``disconnect``), good enough for
+slack_sdk's builtin ``SocketModeClient`` and slack_bolt's ``SocketModeHandler``.
+Drive it with `SlackServer.socket_send` and friends; acks land in ``socket_acks``.
 """
 
 from __future__ import annotations
@@ -18,17 +24,24 @@ import base64
 import binascii
 import contextlib
 import copy
+import hashlib
 import json
 import math
+import socket
+import struct
+import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
-from urllib.parse import parse_qsl
+from email.message import Message
+from enum import IntEnum
+from typing import Any, BinaryIO, Self
+from urllib.parse import parse_qsl, urlsplit
 
-from .http_server import BackgroundServer, Request, Response, json_response
+from .http_server import HOST, BackgroundServer, Request, Response, _Handler, json_response
 
 __all__ = ["Call", "SlackServer", "SlackError"]
 
@@ -254,6 +267,247 @@ def _offset_page(items: list[Any], params: Params, default_limit: int) -> tuple[
     return page, {"next_cursor": next_cursor}
 
 
+# -- WebSocket (RFC 6455) for Socket Mode ------------------------------------------------
+
+SOCKET_MODE_PATH = "/socket-mode/"
+APP_LEVEL_METHODS = frozenset({"apps.connections.open"})  # authorised by an app-level token
+_WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+class _Opcode(IntEnum):
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+_KNOWN_OPCODES = frozenset(_Opcode)
+
+
+class CloseCode(IntEnum):
+    """WebSocket close status codes (RFC 6455 section 7.4.1) the server uses."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    INVALID_DATA = 1007
+    MESSAGE_TOO_BIG = 1009
+
+
+@dataclass
+class _Frame:
+    fin: bool
+    opcode: int
+    payload: bytes
+
+
+class _ProtocolError(Exception):
+    """A client broke the WebSocket protocol; the connection is closed with `code`."""
+
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def websocket_accept(key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` answer to a ``Sec-WebSocket-Key`` (RFC 6455 section 4.2.2)."""
+    digest = hashlib.sha1((key.strip() + _WEBSOCKET_GUID).encode("ascii")).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _encode_frame(opcode: int, payload: bytes) -> bytes:
+    """One final frame; server frames are never masked (RFC 6455 section 5.1)."""
+    first = 0x80 | opcode
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", first, length)
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", first, 126, length)
+    else:
+        header = struct.pack("!BBQ", first, 127, length)
+    return header + payload
+
+
+def _unmask(data: bytes, key: bytes) -> bytes:
+    """XOR `data` with the 4-byte masking key repeated (one big-int XOR, fast for large payloads)."""
+    if not data:
+        return data
+    mask = (key * (len(data) // 4 + 1))[: len(data)]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(mask, "big")).to_bytes(len(data), "big")
+
+
+def _close_payload(code: int, reason: str) -> bytes:
+    return struct.pack("!H", code) + reason.encode("utf-8")[:123]  # control payloads are at most 125 bytes
+
+
+class _WebSocket:
+    """The server end of one WebSocket connection, on the socket of an upgraded HTTP request.
+
+    `serve()` reads on the request thread until the connection ends, answering pings
+    and the closing handshake itself; `send_text()` and `close()` may be called from
+    any thread (writes are serialised by a lock).
+    """
+
+    def __init__(self, connection_id: str, sock: socket.socket, rfile: BinaryIO) -> None:
+        self.connection_id = connection_id
+        self._sock = sock
+        self._rfile = rfile  # the HTTP reader: it may already buffer the first frames
+        self._send_lock = threading.Lock()
+        self._close_sent = False
+
+    @property
+    def closing(self) -> bool:
+        """Whether the server sent a close frame (no message may follow it)."""
+        return self._close_sent
+
+    def send_text(self, text: str) -> None:
+        """Send a text message; raises ConnectionError when closing or when the peer is gone."""
+        self._write(_Opcode.TEXT, text.encode("utf-8"))
+
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        """Start (or answer) the closing handshake; a no-op once a close frame was sent.
+
+        `serve()` returns when the client answers or drops the connection.
+        """
+        with contextlib.suppress(OSError):
+            self._write(_Opcode.CLOSE, _close_payload(code, reason))
+
+    def serve(self, on_text: Callable[[str], None], on_pong: Callable[[bytes], None]) -> None:
+        """Deliver text messages and pongs until the connection is closed or dropped."""
+        try:
+            self._receive(on_text, on_pong)
+        except _ProtocolError as exc:
+            self.close(exc.code, exc.reason)
+        except (EOFError, OSError, ValueError):  # dropped, or shut down by `BackgroundServer.stop`
+            pass
+
+    def _receive(self, on_text: Callable[[str], None], on_pong: Callable[[bytes], None]) -> None:
+        fragments: list[bytes] = []
+        size = 0
+        message_opcode: int | None = None  # the opcode of the message being reassembled
+        while True:
+            frame = self._read_frame()
+            if frame.opcode == _Opcode.CLOSE:
+                self._answer_close(frame.payload)
+                return
+            if frame.opcode == _Opcode.PING:
+                self._pong(frame.payload)
+                continue
+            if frame.opcode == _Opcode.PONG:
+                on_pong(frame.payload)
+                continue
+            if (frame.opcode == _Opcode.CONTINUATION) != (message_opcode is not None):
+                raise _ProtocolError(CloseCode.PROTOCOL_ERROR, "unexpected continuation or missing fin")
+            message_opcode = frame.opcode if message_opcode is None else message_opcode
+            fragments.append(frame.payload)
+            size += len(frame.payload)
+            if size > _MAX_MESSAGE_BYTES:
+                raise _ProtocolError(CloseCode.MESSAGE_TOO_BIG, "message too big")
+            if frame.fin:
+                if message_opcode == _Opcode.TEXT:  # binary messages mean nothing in Socket Mode
+                    on_text(_decode_text(b"".join(fragments)))
+                fragments, size, message_opcode = [], 0, None
+
+    def ping(self, payload: bytes = b"") -> None:
+        """Send a ping (skipped once closing or when the peer is gone: liveness is moot then)."""
+        with contextlib.suppress(OSError):
+            self._write(_Opcode.PING, payload)
+
+    def _pong(self, payload: bytes) -> None:
+        """Answer a ping (skipped once closing: the client is going away anyway)."""
+        with contextlib.suppress(OSError):
+            self._write(_Opcode.PONG, payload)
+
+    def _answer_close(self, payload: bytes) -> None:
+        """Echo the client's close code, unless the server started the handshake."""
+        if len(payload) == 1:
+            raise _ProtocolError(CloseCode.PROTOCOL_ERROR, "truncated close code")
+        code = struct.unpack("!H", payload[:2])[0] if payload else CloseCode.NORMAL
+        self.close(code)
+
+    def _read_frame(self) -> _Frame:
+        first, second = self._read_exact(2)
+        opcode, length = first & 0x0F, second & 0x7F
+        if first & 0x70 or opcode not in _KNOWN_OPCODES:
+            raise _ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved bits or opcode")
+        if not second & 0x80:
+            raise _ProtocolError(CloseCode.PROTOCOL_ERROR, "client frames must be masked")
+        if length == 126:
+            length = struct.unpack("!H", self._read_exact(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", self._read_exact(8))[0]
+        if opcode >= _Opcode.CLOSE and (not first & 0x80 or length > 125):
+            raise _ProtocolError(CloseCode.PROTOCOL_ERROR, "fragmented or oversized control frame")
+        if length > _MAX_MESSAGE_BYTES:
+            raise _ProtocolError(CloseCode.MESSAGE_TOO_BIG, "message too big")
+        key = self._read_exact(4)
+        return _Frame(bool(first & 0x80), opcode, _unmask(self._read_exact(length), key))
+
+    def _read_exact(self, count: int) -> bytes:
+        data = self._rfile.read(count) if count else b""
+        if len(data) < count:
+            raise EOFError("connection closed mid-frame" if data else "connection closed")
+        return data
+
+    def _write(self, opcode: int, payload: bytes) -> None:
+        with self._send_lock:
+            if self._close_sent:
+                raise ConnectionError(f"WebSocket {self.connection_id} is closing")
+            self._close_sent = opcode == _Opcode.CLOSE
+            self._sock.sendall(_encode_frame(opcode, payload))
+
+
+def _decode_text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _ProtocolError(CloseCode.INVALID_DATA, "text message is not UTF-8") from None
+
+
+def _handshake_problem(headers: Message) -> tuple[int, str] | None:
+    """Why an upgrade request cannot become a WebSocket (HTTP status, error), if it cannot."""
+    if "upgrade" not in headers.get("Connection", "").lower() or not headers.get("Sec-WebSocket-Key"):
+        return 400, "invalid_websocket_handshake"
+    if headers.get("Sec-WebSocket-Version", "").strip() != "13":
+        return 426, "unsupported_websocket_version"
+    return None
+
+
+class _UpgradeHandler(_Handler):
+    """`_Handler` that hands WebSocket upgrades to the `SlackServer`.
+
+    The base server answers every request with one `Response`; a WebSocket needs the
+    connection itself for as long as it lives, so upgrade requests skip that path and
+    keep the request thread (``ThreadingHTTPServer`` has one per connection).
+    """
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        app = self.server.app
+        if self.headers.get("Upgrade", "").lower() != "websocket" or not isinstance(app, SlackServer):
+            super().do_GET()
+            return
+        self.close_connection = True  # never back to HTTP on this connection
+        app._serve_websocket(self)
+
+    def refuse_upgrade(self, status: int, error: str) -> None:
+        """Answer the upgrade request with a plain HTTP error."""
+        headers = {"Sec-WebSocket-Version": "13"} if status == 426 else {}
+        self._send(json_response({"ok": False, "error": error}, status, headers))
+
+    def accept_upgrade(self, connection_id: str) -> _WebSocket:
+        """Send ``101 Switching Protocols``; the connection then speaks WebSocket."""
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", websocket_accept(self.headers["Sec-WebSocket-Key"]))
+        self.end_headers()
+        return _WebSocket(connection_id, self.connection, self.rfile)
+
+
 class SlackServer(BackgroundServer):
     """A stateful fake Slack Web API served at ``api_url``.
 
@@ -268,8 +522,19 @@ class SlackServer(BackgroundServer):
         bot_id: str = "BBOT",
         token: str | None = None,
         max_text_length: int = 4000,
+        app_token: str | None = None,
+        socket_ping_interval: float | None = None,
     ) -> None:
+        """`token`/`app_token`: the only bot/app-level token accepted (None: any; app-level methods want ``xapp-``).
+
+        `socket_ping_interval`: ping every Socket Mode connection this often, as Slack does
+        (None: only answer the client's pings).  Besides testing pongs, this wakes clients
+        blocked reading: slack_sdk's builtin client cannot close a connection while it
+        waits (up to 3 s) for data.
+        """
         super().__init__(port)
+        # WebSocket upgrades need the raw connection, which the base handler never exposes.
+        self._httpd.RequestHandlerClass = _UpgradeHandler
         self.team_id = team_id
         self.team_name = "Playground"
         self.team_domain = "playground"
@@ -277,6 +542,8 @@ class SlackServer(BackgroundServer):
         self.bot_id = bot_id
         self.app_id = "A111"
         self.token = token
+        self.app_token = app_token
+        self.socket_ping_interval = socket_ping_interval
         self.max_text_length = max_text_length
         self.users: dict[str, Payload] = {}
         self.channels: dict[str, _Conversation] = {}
@@ -284,11 +551,18 @@ class SlackServer(BackgroundServer):
         self.views: dict[str, Payload] = {}
         self.responses: list[Payload] = []
         self._ts_counter = 0
+        self._ts_base_micros = _TS_BASE_MICROS  # see set_clock()
         self._edits: dict[tuple[str, str], list[str]] = {}
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._faults = _FaultPlan()
+        self._socket_tickets: set[str] = set()  # connection ids handed out, not yet connected
+        self._sockets: dict[str, _WebSocket] = {}  # connected, in connection order
+        self._socket_acks: list[Payload] = []
+        self._socket_pongs = 0
+        self._pinger: threading.Thread | None = None
         self._methods: dict[str, Callable[[Params], Payload]] = {
             "api.test": lambda params: {"args": params},
+            "apps.connections.open": self._apps_connections_open,
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
@@ -422,6 +696,16 @@ class SlackServer(BackgroundServer):
                 message["subtype"] = subtype
             return self._store(conversation, message, thread_ts)
 
+    def set_clock(self, epoch_seconds: float | None) -> None:
+        """Stamp messages created from now on upward from `epoch_seconds` (None: the fixed 2023 base).
+
+        Lets tests seed history inside a real time window ("the last 24 hours"). Stamps keep rising as long
+        as the clock only moves forward; `reset()` returns to the fixed base.
+        """
+        with self._lock:
+            base = _TS_BASE_MICROS if epoch_seconds is None else int(epoch_seconds * 1_000_000)
+            self._ts_base_micros = base - self._ts_counter * _TS_STEP_MICROS
+
     def expire_stream(self, channel: str, ts: str) -> None:
         """Make a stream expire: later appendStream/stopStream answer message_not_in_streaming_state."""
         with self._lock:
@@ -429,8 +713,13 @@ class SlackServer(BackgroundServer):
             self.notify()
 
     def reset(self) -> None:
-        """Forget messages, calls, faults, views, ephemerals and responses; keep users and channels."""
+        """Forget messages, calls, faults, views, ephemerals, responses, Socket Mode acks and pongs.
+
+        Users, channels and open Socket Mode connections are kept.
+        """
         with self._lock:
+            self._socket_acks.clear()
+            self._socket_pongs = 0
             for conversation in self.channels.values():
                 conversation.messages.clear()
                 conversation.threads.clear()
@@ -438,6 +727,7 @@ class SlackServer(BackgroundServer):
             self.views.clear()
             self.responses.clear()
             self._edits.clear()
+            self._ts_base_micros = _TS_BASE_MICROS
             self._streams.clear()
             self._faults.clear()
             self._log.clear()
@@ -470,6 +760,117 @@ class SlackServer(BackgroundServer):
         """How many calls were answered 429 (injected or by a sliding-window limit)."""
         with self._lock:
             return self._faults.ratelimited_count
+
+    # -- Socket Mode -------------------------------------------------------------------
+
+    @property
+    def socket_connections(self) -> int:
+        """How many Socket Mode connections are open (connected, and not told to close)."""
+        with self._lock:
+            return len(self._open_sockets())
+
+    @property
+    def socket_acks(self) -> list[Payload]:
+        """Every ack clients sent back (``{"envelope_id": ..., "payload": ...}``), oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._socket_acks)
+
+    @property
+    def socket_pongs(self) -> int:
+        """How many pongs clients sent, e.g. answering `socket_ping_interval` pings.
+
+        A pong shows the client's reader is running: slack_sdk's builtin client must not
+        be closed before that (its `close()` can then hang forever).
+        """
+        with self._lock:
+            return self._socket_pongs
+
+    def socket_ack(self, envelope_id: str) -> Payload | None:
+        """The first ack of an envelope, or None while it is not acked."""
+        with self._lock:
+            found = next((ack for ack in self._socket_acks if ack.get("envelope_id") == envelope_id), None)
+            return copy.deepcopy(found)
+
+    def socket_send(
+        self,
+        type: str,  # noqa: A002 - Slack's field name
+        payload: Payload,
+        accepts_response_payload: bool = False,
+    ) -> str:
+        """Send an envelope (type ``events_api``, ``slash_commands``, ``interactive``) to the newest
+        open connection; returns its envelope_id.  Raises ConnectionError when none is open.
+        """
+        return self._send_envelope(str(uuid.uuid4()), type, payload, accepts_response_payload)
+
+    def socket_slash_command(
+        self,
+        command: str,
+        text: str,
+        user: str = "W111",
+        channel: str = "C111",
+        response_url: str | None = None,
+    ) -> str:
+        """Send a slash command as Slack does (its form fields as the payload); returns the envelope_id.
+
+        `response_url` defaults to ``response_url(<envelope_id>)``, so what the app posts
+        there shows up in `responses` under that name.
+        """
+        envelope_id = str(uuid.uuid4())
+        with self._lock:
+            payload = {
+                "team_id": self.team_id,
+                "team_domain": self.team_domain,
+                "channel_id": channel,
+                "channel_name": self._channel_name(channel),
+                "user_id": user,
+                "user_name": self.users.get(user, {}).get("name", user),
+                "command": command,
+                "text": text,
+                "api_app_id": self.app_id,
+                "is_enterprise_install": "false",
+                "response_url": response_url or self.response_url(envelope_id),
+                "trigger_id": f"{int(time.time())}.{uuid.uuid4().hex}",
+            }
+        return self._send_envelope(envelope_id, "slash_commands", payload, accepts_response_payload=True)
+
+    def socket_event(self, event: Payload, event_id: str | None = None) -> str:
+        """Send an Events API ``event_callback`` wrapping `event`; returns the envelope_id."""
+        payload: Payload = {
+            "team_id": self.team_id,
+            "api_app_id": self.app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": self.team_id,
+                    "user_id": self.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+        }
+        return self.socket_send("events_api", payload)
+
+    def disconnect_sockets(self, reason: str = "refresh_requested") -> int:
+        """Tell every open connection to go away, as Slack does before recycling a server.
+
+        Sends ``{"type": "disconnect", "reason": reason}`` and then a close frame;
+        slack_sdk calls apps.connections.open again and reconnects.  Returns how many
+        connections were told.
+        """
+        with self._lock:
+            sockets = self._open_sockets()
+        message = json.dumps({"type": "disconnect", "reason": reason, "debug_info": {"host": "playground"}})
+        for websocket in sockets:
+            with contextlib.suppress(ConnectionError):
+                websocket.send_text(message)
+            websocket.close(CloseCode.NORMAL, reason)
+        self.notify()
+        return len(sockets)
 
     # -- inspection --------------------------------------------------------------------
 
@@ -509,6 +910,31 @@ class SlackServer(BackgroundServer):
 
     # -- HTTP --------------------------------------------------------------------------
 
+    def start(self) -> Self:
+        """Serve in a daemon thread (and ping Socket Mode connections when asked to); returns self."""
+        super().start()
+        if self.socket_ping_interval and self._pinger is None and not self._closing.is_set():
+            self._pinger = threading.Thread(
+                target=self._ping_sockets,
+                args=(self.socket_ping_interval,),
+                name=f"{type(self).__name__}:{self.port}:ping",
+                daemon=True,
+            )
+            self._pinger.start()
+        return self
+
+    def stop(self) -> None:
+        """Close Socket Mode connections (``1001 going away``), then stop serving."""
+        self._closing.set()  # refuse WebSocket upgrades and stop pinging from here on
+        if self._pinger is not None:
+            self._pinger.join()
+            self._pinger = None
+        with self._lock:
+            sockets = list(self._sockets.values())
+        for websocket in sockets:
+            websocket.close(CloseCode.GOING_AWAY, "server stopping")
+        super().stop()
+
     def handle(self, request: Request) -> Response:
         if request.path.startswith("/api/"):
             return self._handle_api(request.path[len("/api/") :], request)
@@ -537,6 +963,8 @@ class SlackServer(BackgroundServer):
             try:
                 params = parse_params(request)
                 token = params.pop("token", None) or request.bearer_token
+                if method in APP_LEVEL_METHODS:
+                    token = params.pop("app_token", None) or token
                 status, payload, headers = self._answer(method, params, token)
             except SlackError as exc:
                 status, payload = 200, {"ok": False, "error": exc.error}
@@ -546,7 +974,7 @@ class SlackServer(BackgroundServer):
         return json_response(payload, status, headers)
 
     def _answer(self, method: str, params: Params, token: str | None) -> Answer:
-        if self.token is not None and token != self.token:
+        if not self._authorised(method, token):
             return 200, {"ok": False, "error": "not_authed" if not token else "invalid_auth"}, {}
         injected = self._faults.take(method)
         if injected:
@@ -556,11 +984,119 @@ class SlackServer(BackgroundServer):
             return 200, {"ok": False, "error": "unknown_method"}, {}
         return 200, {"ok": True, **implementation(params)}, {}
 
+    def _authorised(self, method: str, token: str | None) -> bool:
+        """App-level methods take the app token (any ``xapp-`` one by default), the rest the bot token."""
+        if method in APP_LEVEL_METHODS:
+            if self.app_token is None:
+                return bool(token and token.startswith("xapp-"))
+            return token == self.app_token
+        return self.token is None or token == self.token
+
+    # -- Socket Mode internals ---------------------------------------------------------
+
+    def _apps_connections_open(self, params: Params) -> Payload:
+        connection_id = uuid.uuid4().hex
+        self._socket_tickets.add(connection_id)
+        return {"url": f"ws://{HOST}:{self.port}{SOCKET_MODE_PATH}{connection_id}"}
+
+    def _serve_websocket(self, handler: _UpgradeHandler) -> None:
+        """Run one Socket Mode connection on its request thread until it ends."""
+        connection_id = urlsplit(handler.path).path.removeprefix(SOCKET_MODE_PATH)
+        problem = _handshake_problem(handler.headers) or self._claim_ticket(connection_id)
+        if problem:
+            handler.refuse_upgrade(*problem)
+            return
+        websocket = handler.accept_upgrade(connection_id)
+        try:
+            websocket.send_text(json.dumps(self._hello()))  # before it is listed: hello always comes first
+        except OSError:
+            return
+        with self._lock:
+            self._sockets[connection_id] = websocket
+            self.notify()
+        try:
+            websocket.serve(self._on_socket_message, self._on_socket_pong)
+        finally:
+            with self._lock:
+                del self._sockets[connection_id]
+                self.notify()
+
+    def _ping_sockets(self, interval: float) -> None:
+        """Ping every open connection each `interval` seconds until the server stops."""
+        while not self._closing.wait(interval):
+            with self._lock:
+                sockets = self._open_sockets()
+            for websocket in sockets:
+                websocket.ping(f"{time.time():.6f}".encode())
+
+    def _claim_ticket(self, connection_id: str) -> tuple[int, str] | None:
+        """Use up a URL from apps.connections.open (each connects once), or say why not."""
+        with self._lock:
+            if self._closing.is_set():
+                return 503, "server_stopping"
+            if connection_id not in self._socket_tickets:
+                return 404, "invalid_connection"
+            self._socket_tickets.remove(connection_id)
+        return None
+
+    def _hello(self) -> Payload:
+        with self._lock:
+            connections = len(self._open_sockets()) + 1
+        return {
+            "type": "hello",
+            "num_connections": connections,
+            "debug_info": {"host": "playground", "build_number": 1, "approximate_connection_time": 18060},
+            "connection_info": {"app_id": self.app_id},
+        }
+
+    def _on_socket_message(self, text: str) -> None:
+        """Record acks; anything else a client sends has no meaning in Socket Mode and is dropped."""
+        with contextlib.suppress(ValueError):
+            message = json.loads(text)
+            if isinstance(message, dict) and "envelope_id" in message:
+                with self._lock:
+                    self._socket_acks.append(message)
+                    self.notify()
+
+    def _on_socket_pong(self, payload: bytes) -> None:
+        with self._lock:
+            self._socket_pongs += 1
+            self.notify()
+
+    def _send_envelope(self, envelope_id: str, type_: str, payload: Payload, accepts_response_payload: bool) -> str:
+        envelope: Payload = {
+            "envelope_id": envelope_id,
+            "type": type_,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        if type_ == "events_api":
+            envelope.update(retry_attempt=0, retry_reason="")
+        with self._lock:
+            sockets = self._open_sockets()
+        if not sockets:
+            raise ConnectionError("no Socket Mode connection is open (wait_for socket_connections first)")
+        sockets[-1].send_text(json.dumps(envelope))
+        return envelope_id
+
+    def _open_sockets(self) -> list[_WebSocket]:
+        """Connected sockets not told to close, oldest first (lock held)."""
+        return [websocket for websocket in self._sockets.values() if not websocket.closing]
+
+    def _channel_name(self, channel: str) -> str:
+        """The ``channel_name`` of payloads: the name, ``directmessage``/``privategroup``, else the id."""
+        conversation = self.channels.get(channel)
+        if conversation is None:
+            return channel
+        if conversation.info["is_im"]:
+            return "directmessage"
+        return "privategroup" if conversation.info["is_private"] else str(conversation.info["name"])
+
     # -- state helpers (lock held) -----------------------------------------------------
 
     def _next_ts(self) -> str:
         self._ts_counter += 1
-        micros = _TS_BASE_MICROS + self._ts_counter * _TS_STEP_MICROS
+        micros = self._ts_base_micros + self._ts_counter * _TS_STEP_MICROS
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _conversation(self, channel: Any) -> _Conversation:
