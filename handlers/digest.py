@@ -1,0 +1,402 @@
+"""`/digest`: channel digests as background jobs, their status, cancellation and stored schedules.
+
+    /digest                                   this channel, the last 24 hours
+    /digest #a #b since 7d | since 2024-05-01 several channels (one job each), any window; `dm` sends it to you
+    /digest status | cancel <id>
+    /digest daily #channel 09:00 | weekly #channel mon 09:00 | schedules | unschedule <id>
+
+The web process stays light: it parses, checks the channels (the bot must be in them, and a private channel's
+digest goes only to its members), answers at once with what was queued, then posts each job's progress message
+and queues it. The work happens on the workers (`python app.py worker`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time as clock
+from dataclasses import dataclass, field
+from datetime import datetime, time, timezone
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.ack_first import gate
+from bot.metering import Meter
+from bot.runtime import Services
+from bot.slack_format import fit_text, slack_error_message
+from jobs.timespec import TimeSpecError, parse_clock, parse_since, parse_weekday, window_label, zone
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WINDOW = "24h"
+MAX_CHANNELS = 10
+USAGE = (
+    "*/digest* makes a digest of a channel: topics, decisions, open questions and who is waiting on whom, "
+    "with links to the key messages.\n"
+    "• `/digest`: this channel, the last 24 hours\n"
+    "• `/digest #design #eng since 7d` (or `since 2024-05-01`); add `dm` to get it by direct message\n"
+    "• `/digest status`, `/digest cancel <id>`\n"
+    "• `/digest daily #channel 09:00`, `/digest weekly #channel mon 09:00`, `/digest schedules`, "
+    "`/digest unschedule <id>`"
+)
+NEEDS_REDIS = ("Digests run as background jobs, and this bot has no job queue configured (an admin needs to set "
+               "REDIS_URL and run `python app.py worker`).")
+_CHANNEL_REF = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|([^>]*))?>$|^#([a-z0-9][a-z0-9._-]*)$|^([CGD][A-Z0-9]{6,})$")
+_DURATION_WORD = re.compile(r"^\d+$")
+
+
+class CommandError(Exception):
+    """Bad input; the message is the ephemeral reply."""
+
+    def __init__(self, message: str, kind: str = "bad_input") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+# Parsing ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DigestNow:
+    channels: list[str] = field(default_factory=list)  # raw references; empty: the current channel
+    since: str = DEFAULT_WINDOW
+    to_dm: bool = False
+
+
+@dataclass
+class Schedule:
+    frequency: str
+    channel: str | None
+    weekday: int | None
+    clock: time
+    to_dm: bool
+
+
+@dataclass
+class Simple:
+    action: str  # help | status | schedules | cancel | unschedule
+    argument: str = ""
+
+
+Command = DigestNow | Schedule | Simple
+
+
+def parse(text: str) -> Command:
+    """The command's words as an action; raises `CommandError` with what was not understood."""
+    words = text.split()
+    if not words:
+        return DigestNow()
+    head = words[0].lower()
+    if head in ("help", "status", "schedules", "list"):
+        return Simple("schedules" if head == "list" else head)
+    if head in ("cancel", "unschedule", "remove"):
+        if len(words) != 2:
+            raise CommandError(f"Say which one: `/digest {head} <id>` (see `/digest "
+                               f"{'status' if head == 'cancel' else 'schedules'}` for the ids).")
+        return Simple("cancel" if head == "cancel" else "unschedule", words[1].strip("`"))
+    if head in ("daily", "weekly"):
+        return _parse_schedule(head, words[1:])
+    return _parse_now(words)
+
+
+def _parse_now(words: list[str]) -> DigestNow:
+    command = DigestNow()
+    i = 0
+    while i < len(words):
+        word, lower = words[i], words[i].lower()
+        if lower == "since":
+            if i + 1 >= len(words):
+                raise CommandError("`since` needs a time: `since 24h`, `since 7d` or `since 2024-05-01`.")
+            spec = words[i + 1]
+            if _DURATION_WORD.match(spec) and i + 2 < len(words):  # "since 3 days"
+                spec, i = spec + words[i + 2], i + 1
+            command.since, i = spec, i + 2
+            continue
+        if lower in ("dm", "me") or (lower == "to" and i + 1 < len(words) and words[i + 1].lower() == "me"):
+            command.to_dm = True
+            i += 2 if lower == "to" else 1
+            continue
+        if _CHANNEL_REF.match(word):
+            command.channels.append(word)
+        elif re.fullmatch(r"\d+\s*[mhdw]|\d{4}-\d{2}-\d{2}", lower):
+            command.since = word
+        else:
+            raise CommandError(f"I don't understand `{word}`.\n{USAGE}")
+        i += 1
+    command.channels = list(dict.fromkeys(command.channels))
+    if len(command.channels) > MAX_CHANNELS:
+        raise CommandError(f"That is {len(command.channels)} channels; I take at most {MAX_CHANNELS} at a time.")
+    return command
+
+
+def _parse_schedule(frequency: str, words: list[str]) -> Schedule:
+    channel, weekday, at, to_dm = None, None, None, False
+    for word in words:
+        lower = word.lower()
+        if _CHANNEL_REF.match(word):
+            if channel is not None:
+                raise CommandError("A schedule covers one channel; set one up per channel.")
+            channel = word
+        elif lower in ("dm", "me"):
+            to_dm = True
+        elif lower in ("at", "on", "to"):
+            continue
+        elif re.fullmatch(r"\d{1,2}[:.h]\d{2}", lower):
+            at = parse_clock(word)
+        elif frequency == "weekly" and (day := parse_weekday(lower)) is not None:
+            weekday = day
+        else:
+            raise CommandError(f"I don't understand `{word}`. Try `/digest {frequency} #channel "
+                               f"{'mon ' if frequency == 'weekly' else ''}09:00`.")
+    return Schedule(frequency=frequency, channel=channel, weekday=weekday if frequency == "weekly" else None,
+                    clock=at or time(9, 0), to_dm=to_dm)
+
+
+# Listener --------------------------------------------------------------------------------------------------
+
+
+def register(app: App, services: Services) -> None:
+    @app.command("/digest")
+    def digest_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        handler = _Handler(services, client, command)
+        try:
+            action = parse(command.get("text") or "")
+            if isinstance(action, DigestNow):
+                handler.digest_now(action, ack, respond)
+            elif isinstance(action, Schedule):
+                ack(handler.schedule(action))
+            else:
+                ack(handler.simple(action))
+        except (CommandError, TimeSpecError) as error:
+            ack(str(error))
+            handler.record_refusal(getattr(error, "kind", "bad_time"))
+
+
+class _Handler:
+    def __init__(self, services: Services, client: WebClient, command: dict[str, Any]) -> None:
+        self.services, self.client, self.command = services, client, command
+        self.team, self.user = command.get("team_id", ""), command.get("user_id", "")
+        self.here = command.get("channel_id", "")
+
+    # /digest [#channels] [since …] [dm] -------------------------------------------------------------------
+
+    def digest_now(self, action: DigestNow, ack: Ack, respond: Respond) -> None:
+        from jobs.queue import digest_queue, new_job_id
+        from jobs.submit import submit
+
+        if self.services.redis is None:
+            raise CommandError(NEEDS_REDIS, kind="no_queue")
+        now = datetime.now(timezone.utc)
+        tz = self._user_tz() if re.search(r"\d{4}-", action.since) else timezone.utc
+        start = parse_since(action.since, now=now, tz=tz)
+        label = window_label(action.since)
+        channels = [self._channel(ref, to_dm=action.to_dm) for ref in action.channels or [f"<#{self.here}>"]]
+        connection = self.services.redis
+        ids = [new_job_id(connection) for _ in channels]
+        where = "by direct message" if action.to_dm else ("in each channel" if len(channels) > 1 else "there")
+        listed = ", ".join(f"<#{channel_id}> (id `{job_id}`)" for (channel_id, _), job_id in zip(channels, ids))
+        ack(f"Queued {'a digest' if len(channels) == 1 else f'{len(channels)} digests'} of {label}: {listed}. "
+            f"I'll show progress {where} and replace it with the digest. `/digest status` shows your jobs.")
+        gate.wait_until_acks_are_out()
+        queue = digest_queue(connection, self.services.settings)
+        for (channel_id, name), job_id in zip(channels, ids):
+            try:
+                submit(self.client, connection, queue, self.services.settings, workspace=self.team,
+                       channel=channel_id, channel_name=name, user=self.user, oldest=start.timestamp(),
+                       latest=now.timestamp(), window_label=label, to_dm=action.to_dm, trigger="command",
+                       job_id=job_id)
+            except SlackApiError as error:
+                code = error.response.get("error", "unknown")
+                log.warning("digest: cannot post the progress message for %s: %s", channel_id, code)
+                respond(text=f"Digest of <#{channel_id}> (id `{job_id}`) was not queued: {slack_error_message(code)}",
+                        response_type="ephemeral", replace_original=False)
+            except Exception as error:
+                log.error("digest: could not queue %s (%s)", job_id, type(error).__name__)
+                respond(text=f"Digest of <#{channel_id}> (id `{job_id}`) was not queued: the job queue is "
+                             "unreachable. Please try again in a minute.",
+                        response_type="ephemeral", replace_original=False)
+
+    def _channel(self, ref: str, *, to_dm: bool) -> tuple[str, str]:
+        """The channel's id and name, once checked: it exists, the bot is in it, the user may read it."""
+        channel_id = self._resolve(ref)
+        try:
+            info = self.client.conversations_info(channel=channel_id)["channel"]
+        except SlackApiError as error:
+            code = error.response.get("error", "unknown")
+            if code == "channel_not_found":
+                raise CommandError(f"I can't find the channel {_shown(ref)}. If it is private, invite me to it "
+                                   "first.", kind="channel_not_found") from None
+            raise CommandError(slack_error_message(code), kind=f"slack_{code}") from None
+        name = info.get("name") or channel_id
+        if not info.get("is_member") and not info.get("is_im"):
+            raise CommandError(f"I'm not in #{name}, so I can't read it. Invite me with `/invite @teamai` in "
+                               f"#{name}, then try again.", kind="not_in_channel")
+        if info.get("is_archived") and not to_dm:
+            raise CommandError(f"#{name} is archived, so I can't post there. Add `dm` to get the digest by direct "
+                               "message.", kind="is_archived")
+        if info.get("is_private") and not info.get("is_im") and not self._is_member(channel_id):
+            raise CommandError(f"#{name} is private and you are not a member, so I can't digest it for you.",
+                               kind="not_a_member")
+        return channel_id, name
+
+    def _resolve(self, ref: str) -> str:
+        match = _CHANNEL_REF.match(ref)
+        assert match
+        channel_id, _, name, raw_id = match.groups()
+        if channel_id or raw_id:
+            return channel_id or raw_id
+        cursor = None
+        for _ in range(20):  # up to 20,000 channels
+            page = self.client.conversations_list(types="public_channel,private_channel", limit=1000,
+                                                  exclude_archived=False, cursor=cursor)
+            for channel in page.get("channels", []):
+                if channel.get("name") == name:
+                    return channel["id"]
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        raise CommandError(f"I can't find the channel #{name}. If it is private, invite me to it first.",
+                           kind="channel_not_found")
+
+    def _is_member(self, channel_id: str) -> bool:
+        cursor = None
+        while True:
+            page = self.client.conversations_members(channel=channel_id, limit=1000, cursor=cursor)
+            if self.user in page.get("members", []):
+                return True
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return False
+
+    def _user_tz(self) -> Any:
+        return zone(self._user_tz_name())
+
+    def _user_tz_name(self) -> str:
+        try:
+            return self.client.users_info(user=self.user)["user"].get("tz") or "UTC"
+        except SlackApiError:
+            return "UTC"
+
+    # /digest daily|weekly ---------------------------------------------------------------------------------
+
+    def schedule(self, action: Schedule) -> str:
+        from jobs.schedules import MAX_SCHEDULES_PER_USER, ScheduleStore
+
+        if self.services.redis is None:
+            raise CommandError(NEEDS_REDIS, kind="no_queue")
+        channel_id, name = self._channel(action.channel or f"<#{self.here}>", to_dm=action.to_dm)
+        store = ScheduleStore(self.services.ledger.engine)
+        if store.count_for(self.team, self.user) >= MAX_SCHEDULES_PER_USER:
+            raise CommandError(f"You already have {MAX_SCHEDULES_PER_USER} digest schedules; remove one first "
+                               "(`/digest schedules`).", kind="too_many_schedules")
+        weekday = action.weekday if action.weekday is not None else (0 if action.frequency == "weekly" else None)
+        tz_name = self._user_tz_name()
+        saved = store.add(workspace=self.team, channel=channel_id, channel_name=name, user=self.user,
+                          frequency=action.frequency, weekday=weekday, clock=action.clock, tz_name=tz_name,
+                          to_dm=action.to_dm, now=datetime.now(timezone.utc))
+        where = "to you by direct message" if action.to_dm else f"in <#{channel_id}>"
+        return (f"Scheduled: a digest of <#{channel_id}> {saved.describe()}, posted {where}. The first one comes "
+                f"{_when(saved.next_run_at)}. Schedule id `{saved.id}`; remove it with "
+                f"`/digest unschedule {saved.id}`.")
+
+    # status, cancel, schedules, unschedule, help -----------------------------------------------------------
+
+    def simple(self, action: Simple) -> str:
+        if action.action == "help":
+            return USAGE
+        if action.action in ("schedules", "unschedule"):
+            return self._schedules() if action.action == "schedules" else self._unschedule(action.argument)
+        if self.services.redis is None:
+            raise CommandError(NEEDS_REDIS, kind="no_queue")
+        return self._status() if action.action == "status" else self._cancel(action.argument)
+
+    def _status(self) -> str:
+        from jobs.queue import user_jobs
+
+        jobs = user_jobs(self.services.redis, self.team, self.user)  # type: ignore[arg-type]
+        if not jobs:
+            return "You have no digest jobs from the last 7 days. Start one with `/digest`."
+        lines = ["*Your digests* (newest first):"]
+        for job in jobs:
+            link = f" · <{job.link}|open>" if job.link else ""
+            lines.append(f"• `{job.id}` <#{job.channel}>, {job.window}: {job.state}{link} · queued "
+                         f"{_ago(job.queued_at)}")
+        lines.append("Cancel one that is still running with `/digest cancel <id>`.")
+        return fit_text("\n".join(lines))
+
+    def _cancel(self, job_id: str) -> str:
+        from jobs.digest import cancelled_text
+        from jobs.queue import CancelOutcome, cancel
+        from jobs.request import DigestRequest
+
+        connection = self.services.redis
+        assert connection is not None
+        outcome, job = cancel(connection, job_id, workspace=self.team, user=self.user)
+        if outcome is CancelOutcome.NOT_FOUND or outcome is CancelOutcome.NOT_YOURS:
+            return f"I have no digest job `{job_id}` of yours. `/digest status` lists them."
+        if outcome is CancelOutcome.FINISHED:
+            return f"Digest `{job_id}` has already finished, so there is nothing to cancel."
+        if outcome is CancelOutcome.STOPPING:
+            return f"Stopping digest `{job_id}`; its progress message will say when it has stopped."
+        request = DigestRequest.from_dict(job.args[0])  # type: ignore[union-attr]
+        try:
+            self.client.chat_update(channel=request.destination, ts=request.progress_ts,
+                                    text=cancelled_text(request, self.user))
+        except SlackApiError as error:
+            log.warning("digest: could not mark %s cancelled: %s", job_id, error.response.get("error"))
+        return f"Cancelled digest `{job_id}` before it started."
+
+    def _schedules(self) -> str:
+        from jobs.schedules import ScheduleStore
+
+        schedules = ScheduleStore(self.services.ledger.engine).for_user(self.team, self.user)
+        if not schedules:
+            return "You have no digest schedules. Set one up with `/digest daily #channel 09:00`."
+        lines = ["*Your digest schedules:*"]
+        for s in schedules:
+            where = "by direct message" if s.to_dm else "in the channel"
+            lines.append(f"• `{s.id}` <#{s.channel}> {s.describe()}, {where}; next {_when(s.next_run_at)}")
+        lines.append("Remove one with `/digest unschedule <id>`.")
+        return fit_text("\n".join(lines))
+
+    def _unschedule(self, argument: str) -> str:
+        from jobs.schedules import ScheduleStore
+
+        store = ScheduleStore(self.services.ledger.engine)
+        schedule = store.get(int(argument)) if argument.isdigit() else None
+        if schedule is None or schedule.workspace != self.team or schedule.user != self.user:
+            return f"I have no digest schedule `{argument}` of yours. `/digest schedules` lists them."
+        store.remove(schedule.id)
+        return f"Removed schedule `{schedule.id}`: the {schedule.describe()} digest of <#{schedule.channel}>."
+
+    def record_refusal(self, kind: str) -> None:
+        meter = Meter(workspace=self.team, channel=self.here, user=self.user, pattern="digest", trigger="command",
+                      request_id=self.command.get("trigger_id", ""))
+        self.services.ledger.record(meter, status="refused", error_kind=kind)
+
+
+def _shown(ref: str) -> str:
+    match = _CHANNEL_REF.match(ref)
+    if match and match.group(2):
+        return f"#{match.group(2)}"
+    return f"<#{match.group(1)}>" if match and match.group(1) else ref
+
+
+def _when(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
+
+
+def _ago(epoch: float) -> str:
+    seconds = max(0, int(clock.time() - epoch))
+    if seconds < 60:
+        return "just now"
+    if seconds < 3_600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86_400:
+        return f"{seconds // 3_600} h ago"
+    return f"{seconds // 86_400} days ago"

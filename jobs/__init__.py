@@ -1,0 +1,1 @@
+"""Batch jobs: channel digests on RQ workers sharing one Redis, and their stored schedules."""

@@ -1,0 +1,168 @@
+"""`python app.py worker`: RQ worker processes for digests, plus the loop that queues due schedules.
+
+Any number of these (on one machine or many) can share one Redis. Each process runs an RQ worker with the RQ
+scheduler enabled (retries that wait are queued by whichever worker holds the scheduler lock). The supervising
+process queues due digest schedules and restarts worker processes that die.
+
+A worker that dies mid-job (killed, out of memory, machine lost) stops sending heartbeats; RQ's maintenance,
+run by the surviving workers every `WORKER_MAINTENANCE_SECONDS`, finds the job once the heartbeat is
+`WORKER_DEAD_AFTER_SECONDS` old and retries it. RQ hard-codes that grace at 60 seconds; `DigestWorker` makes
+it a setting.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from datetime import datetime, timezone
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from rq import Worker
+from rq.job import Job
+
+from bot.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+class DigestWorker(Worker):
+    """RQ's forking worker with a configurable heartbeat grace before a silent worker's job is retried."""
+
+    dead_after_seconds = 60
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        interval = self.job_monitoring_interval
+        if job.timeout and job.timeout > 0:
+            interval = min(job.timeout - working_time, interval)
+        return int(interval) + self.dead_after_seconds
+
+
+def work(settings: Settings, *, burst: bool = False) -> bool:
+    """Run one RQ worker on the digest queue until stopped (or, with `burst`, until the queue is empty)."""
+    from jobs.queue import connect
+
+    assert settings.redis_url
+    worker = DigestWorker(
+        [settings.digest_queue],
+        connection=connect(settings.redis_url),
+        worker_ttl=settings.worker_maintenance_seconds + 15,  # an idle worker wakes every maintenance interval
+        job_monitoring_interval=settings.worker_heartbeat_seconds,
+        maintenance_interval=settings.worker_maintenance_seconds,
+    )
+    worker.dead_after_seconds = settings.worker_dead_after_seconds
+    return worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+
+
+def _child() -> None:
+    """Entry point of one worker process (forked from the supervisor)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    work(load_settings())
+
+
+def _warm_up() -> None:
+    """Import, once, what the first model call of a process imports lazily (about a second), so the jobs forked
+    from this process start at full speed."""
+    import openai
+    from openai.types.chat import ChatCompletion
+
+    import jobs.digest  # noqa: F401
+
+    ChatCompletion.model_validate({
+        "id": "warm-up", "object": "chat.completion", "created": 0, "model": "warm-up",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    })
+    openai.OpenAI(api_key="warm-up", base_url="http://127.0.0.1:9/v1").chat.completions.create  # noqa: B018
+
+
+class Supervisor:
+    """Starts `processes` workers, queues due schedules, restarts dead workers, stops them all on SIGTERM."""
+
+    def __init__(self, settings: Settings, processes: int) -> None:
+        self.settings, self.processes = settings, processes
+        self.children: list[BaseProcess] = []
+        self.stopping = threading.Event()
+        self._signal: int | None = None
+        # Workers are forked from this process once it has imported and warmed up what jobs use, so starting
+        # them costs no import time. Nothing here holds a connection a worker would use.
+        self._context = multiprocessing.get_context("fork")
+
+    def run(self) -> int:
+        _warm_up()
+        for _ in range(self.processes):
+            self._start_child()
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        print(f"digest workers ready: {self.processes} processes on queue {self.settings.digest_queue}",
+              flush=True)
+        schedules = _ScheduleRunner(self.settings)
+        while not self.stopping.wait(self.settings.schedule_check_seconds):
+            schedules.run_due()
+            self._restart_dead()
+        self._shutdown()
+        return 0
+
+    def _start_child(self) -> None:
+        child = self._context.Process(target=_child, name="digest-worker")
+        child.start()
+        self.children.append(child)
+
+    def _restart_dead(self) -> None:
+        for child in list(self.children):
+            if not child.is_alive() and not self.stopping.is_set():
+                log.error("worker process %s exited with %s; starting a new one", child.pid, child.exitcode)
+                self.children.remove(child)
+                self._start_child()
+
+    def _stop(self, signum: int, frame: Any) -> None:
+        self._signal = signum
+        self.stopping.set()
+
+    def _shutdown(self) -> None:
+        """Warm shutdown: each worker finishes its current job first (a second signal to it would abort it).
+
+        Ctrl-C reaches every process of the terminal's group, so only SIGTERM is passed on to the workers.
+        """
+        log.info("stopping %d worker processes after their current jobs", len(self.children))
+        for child in self.children:
+            if child.is_alive() and child.pid and self._signal == signal.SIGTERM:
+                os.kill(child.pid, signal.SIGTERM)
+        for child in self.children:
+            child.join()
+
+
+class _ScheduleRunner:
+    """Queues the digests of due schedules; a failure is logged and retried at the next check."""
+
+    def __init__(self, settings: Settings) -> None:
+        from bot.ledger import Ledger
+        from bot.slack_client import slack_client
+        from jobs.queue import connect, digest_queue
+        from jobs.schedules import ScheduleStore
+
+        self.settings = settings
+        self.store = ScheduleStore(Ledger(settings.resolved_database_url).engine)
+        self.connection = connect(settings.redis_url or "")
+        self.queue = digest_queue(self.connection, settings)
+        self.client = slack_client(settings)
+
+    def run_due(self) -> None:
+        from jobs.schedules import run_due
+
+        try:
+            run_due(self.store, self.client, self.connection, self.queue, self.settings,
+                    now=datetime.now(timezone.utc))
+        except Exception:
+            log.exception("digest schedules: could not check for due schedules")
+
+
+def run(settings: Settings, processes: int | None = None) -> int:
+    if not settings.redis_url:
+        print("Digest workers need REDIS_URL: the queue they share lives in Redis.", flush=True)
+        return 2
+    return Supervisor(settings, processes or settings.worker_processes).run()

@@ -1,0 +1,524 @@
+"""`/digest` end to end: signed slash commands in, a real bot process enqueuing into Redis, real RQ workers
+(`python app.py worker`) reading the local Slack and calling the local model server, the ledger in PostgreSQL.
+
+The workers run with short heartbeats so a killed one is noticed in seconds, and retry delays of 0, 1 and 1 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy
+
+from playground.bot_process import BotProcess
+from playground.digest_responder import digest_responder
+from playground.model_server import ModelServer, Reply
+from playground.slack_sender import SlackSender
+from playground.slack_server import SlackServer
+from handlers.digest import NEEDS_REDIS, USAGE
+from playground.worker_process import WorkerProcess, alive
+from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+CONCURRENCY = 3
+DIGEST_SETTINGS = {
+    "DIGEST_QUEUE": f"digest-test-{os.getpid()}",
+    "DIGEST_MODEL_CONCURRENCY": str(CONCURRENCY),
+    "DIGEST_RETRY_DELAYS": "0,1,1",
+    "DIGEST_PROGRESS_SECONDS": "0.1",
+    "WORKER_HEARTBEAT_SECONDS": "1",
+    "WORKER_DEAD_AFTER_SECONDS": "2",
+    "WORKER_MAINTENANCE_SECONDS": "1",
+    "SCHEDULE_CHECK_SECONDS": "0.5",
+    "LOG_FORMAT": "text",
+}
+FINAL = re.compile(r"^\*Digest of <#(C\w+)> (for the last [\w ]+|since [\d-]+) · ")
+
+
+# Fixtures ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def env(slack: SlackServer, model: ModelServer, postgres_url: str, redis_client: redis.Redis) -> dict[str, str]:
+    redis_client.flushdb()  # no jobs, indexes or locks left from an earlier session
+    return bot_env(slack, model, postgres_url, **DIGEST_SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def digest_bot(env: dict[str, str]) -> Iterator[BotProcess]:
+    with BotProcess(env, workers=1) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def workers(env: dict[str, str], digest_bot: BotProcess) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(env, processes=2).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def sender(digest_bot: BotProcess) -> Iterator[SlackSender]:
+    client = SlackSender(digest_bot.url, SIGNING_SECRET, bot_user_id="UBOT")
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def recent_clock(slack: SlackServer, model: ModelServer) -> None:
+    """Messages seeded by a test are stamped one hour ago and onwards, inside "the last 24 hours"."""
+    slack.set_clock(time.time() - 3_600)
+    model.responder = digest_responder
+
+
+# Helpers ----------------------------------------------------------------------------------------------------
+
+
+def ack_text(response) -> str:  # type: ignore[no-untyped-def]
+    """The ephemeral reply in an ack: Bolt answers `ack(text)` with the text as the body."""
+    assert response.status == 200, response.body
+    return json.loads(response.body)["text"] if response.body.startswith("{") else response.body
+
+
+def job_ids(text: str) -> list[str]:
+    return re.findall(r"id `([0-9a-f]{8})`", text)
+
+
+def bot_messages(slack: SlackServer, channel: str) -> list[dict]:
+    """The bot's own messages in the channel ([] while the channel, e.g. a DM, does not exist yet)."""
+    if channel not in slack.channels:
+        return []
+    return [m for m in slack.messages(channel) if m.get("bot_id") == slack.bot_id]
+
+
+def wait_final(slack: SlackServer, channel: str, job_id: str, timeout: float = 30) -> dict:
+    """The bot message of this job once it no longer shows progress (digest, error, cancellation)."""
+    def final() -> dict | None:
+        for message in bot_messages(slack, channel):
+            text = message["text"]
+            if job_id in slack.edits(channel, message["ts"])[0] and not text.startswith(":hourglass"):
+                return message
+        return None
+    return slack.wait_for(final, timeout=timeout)
+
+
+def seed_discussion(slack: SlackServer, channel: str = "C111", *, filler: int = 0) -> dict[str, str]:
+    """A discussion with a thread, bot noise and a join; returns the ts of the key messages."""
+    ts = {}
+    ts["launch"] = slack.post(channel, "The checkout launch moves to Friday because QA found two bugs.", user="W111")
+    slack.post(channel, "", user="W333", subtype="channel_join")
+    slack.post(channel, "Build #4411 passed", bot_id="BCI", subtype="bot_message")
+    ts["question"] = slack.post(channel, "Who tells marketing about the new date?", user="W333")
+    for i in range(filler):
+        slack.post(channel, f"Status update {i}: the {['billing', 'search', 'mobile'][i % 3]} work is on track "
+                            f"and nothing is blocked today, more details in the tracker.", user="W222")
+    ts["thread"] = slack.post(channel, "Card validation fix: is it ready for review?", user="W111")
+    ts["reply"] = slack.post(channel, "We decided to keep the old checkout behind a flag for a week.", user="W222",
+                             thread_ts=ts["thread"])
+    ts["waiting"] = slack.post(channel, "I'm waiting on bob for the card validation fix.", user="W111",
+                               thread_ts=ts["thread"])
+    return ts
+
+
+def permalink(channel: str, ts: str) -> str:
+    return f"https://playground.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+
+
+# Tests ------------------------------------------------------------------------------------------------------
+
+
+def test_digest_acks_at_once_shows_progress_and_posts_a_digest_with_threads_and_links(
+    slack: SlackServer, model: ModelServer, workers: WorkerProcess, sender: SlackSender, postgres_url: str
+) -> None:
+    ts = seed_discussion(slack, filler=260)  # more than one page of history, several parts at a 2,000-token context
+    slack.rate_limit("conversations.history", times=1, retry_after=1)  # a 429 on the way is waited out
+    model.latency = 0.3
+
+    started = time.monotonic()
+    ack = sender.slash_command("/digest", "", user="W111", channel="C111")
+    assert time.monotonic() - started < 2
+    text = ack_text(ack)
+    [job_id] = job_ids(text)
+    assert text.startswith("Queued a digest of the last 24 hours: <#C111> (id ")
+
+    message = wait_final(slack, "C111", job_id)
+    assert len(bot_messages(slack, "C111")) == 1  # the progress message became the digest
+    edits = slack.edits("C111", message["ts"])
+    assert edits[0] == (f":hourglass_flowing_sand: Digest of <#C111> for the last 24 hours (requested by <@W111>) is "
+                        f"queued… · id `{job_id}`")
+    assert any("messages so far" in e for e in edits) and any(re.search(r"summarized \d+ of \d+ parts", e)
+                                                            for e in edits)
+    final = message["text"]
+    assert FINAL.match(final) and "requested by <@W111>" in final
+    assert "\n_265 messages, 1 thread_\n" in final
+    for heading in ("*Topics*", "*Decisions*", "*Open questions*", "*Waiting on*"):
+        assert heading in final
+    assert f"We decided to keep the old checkout behind a flag for a week. <{permalink('C111', ts['reply'])}|link>" \
+        in final
+    assert f"<{permalink('C111', ts['question'])}|link>" in final
+    assert "alice is waiting on bob" in final
+    assert message["blocks"][0]["text"]["text"].startswith("*Digest of <#C111>")
+
+    calls = model.calls_to("/chat/completions")
+    transcripts = "\n".join(c.body["messages"][-1]["content"] for c in calls)
+    assert "↳ " in transcripts and "alice: I'm waiting on bob for the card validation fix." in transcripts  # threads
+    assert "Build #4411" not in transcripts and "channel_join" not in transcripts
+    assert len([c for c in calls if c.body["messages"][0]["content"].startswith("You write")]) >= 3  # map
+    assert calls[-1].body["messages"][0]["content"].startswith("You merge")  # reduce
+    assert all(c.usage["prompt_tokens"] <= 2_000 for c in calls)
+    assert 1 < model.max_in_flight <= CONCURRENCY
+    assert len(slack.calls_to("conversations.history")) >= 3  # paged (200 a page), after one 429
+
+    row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id=job_id))[0]
+    assert (row["pattern"], row["trigger"], row["status"], row["channel"], row["user"]) == (
+        "digest", "command", "ok", "C111", "W111")
+    assert row["prompt_tokens"] == sum(c.usage["prompt_tokens"] for c in calls)
+
+
+
+def test_several_channels_and_a_window_give_one_job_each_delivered_by_dm(
+    slack: SlackServer, model: ModelServer, workers: WorkerProcess, sender: SlackSender
+) -> None:
+    now = time.time()
+    slack.set_clock(now - 10 * 86_400)
+    slack.post("C111", "Ten days ago we decided to rename the billing service.", user="W222")
+    slack.set_clock(now - 3 * 86_400)
+    slack.post("C111", "Three days ago we agreed to ship the new invoices page.", user="W222")
+    slack.post("C222", "Is the quiet channel still used for anything?", user="W333")
+
+    text = ack_text(sender.slash_command("/digest", "<#C111|general> #quiet since 7d dm", user="W111"))
+    first, second = job_ids(text)
+    assert text == (f"Queued 2 digests of the last 7 days: <#C111> (id `{first}`), <#C222> (id `{second}`). I'll show "
+                    "progress by direct message and replace it with the digest. `/digest status` shows your jobs.")
+
+    general, quiet = wait_final(slack, "DW111", first), wait_final(slack, "DW111", second)
+    assert general["text"].startswith("*Digest of <#C111> for the last 7 days · requested by <@W111>*\n_1 message_")
+    assert "we agreed to ship the new invoices page" in general["text"] and "Ten days ago" not in general["text"]
+    assert quiet["text"].startswith("*Digest of <#C222> for the last 7 days") and "quiet channel" in quiet["text"]
+    assert len(bot_messages(slack, "DW111")) == 2
+    assert bot_messages(slack, "C111") == [] and bot_messages(slack, "C222") == []
+    transcripts = "\n".join(c.body["messages"][-1]["content"] for c in model.calls_to("/chat/completions"))
+    assert "Ten days ago" not in transcripts
+
+
+def test_status_lists_the_users_jobs_and_cancel_stops_queued_and_running_ones(
+    slack: SlackServer, model: ModelServer, workers: WorkerProcess, sender: SlackSender, postgres_url: str
+) -> None:
+    slack.add_channel("C444", "random")
+    for channel in ("C111", "C222", "C444"):
+        slack.post(channel, "Who is writing the release notes this week?", user="W222")
+    release = threading.Event()
+    model.responder = lambda request: (release.wait(30), digest_responder(request))[1]
+    try:
+        text = ack_text(sender.slash_command("/digest", "#general #quiet #random", user="W111"))
+        running, other, queued = job_ids(text)
+        model.wait_for(lambda: model.in_flight == 2)  # two workers, both busy: the third job waits in the queue
+
+        status = ack_text(sender.slash_command("/digest", "status", user="W111"))
+        assert status.startswith("*Your digests* (newest first):\n")
+        assert f"• `{queued}` <#C444>, the last 24 hours: queued · queued just now" in status
+        assert re.search(rf"• `{running}` <#C111>, the last 24 hours: summarizing \(1 message read, 0 of 1 parts\)",
+                         status)
+        assert status.endswith("Cancel one that is still running with `/digest cancel <id>`.")
+        assert ack_text(sender.slash_command("/digest", "status", user="W222")) == (
+            "You have no digest jobs from the last 7 days. Start one with `/digest`.")
+
+        assert ack_text(sender.slash_command("/digest", f"cancel {running}", user="W222")) == (
+            f"I have no digest job `{running}` of yours. `/digest status` lists them.")
+        assert ack_text(sender.slash_command("/digest", f"cancel {queued}", user="W111")) == (
+            f"Cancelled digest `{queued}` before it started.")
+        assert ack_text(sender.slash_command("/digest", f"cancel {running}", user="W111")) == (
+            f"Stopping digest `{running}`; its progress message will say when it has stopped.")
+        cancelled = ":no_entry_sign: Digest of <#{}> for the last 24 hours: cancelled by <@W111>."
+        assert wait_final(slack, "C111", running)["text"] == cancelled.format("C111")
+        assert wait_final(slack, "C444", queued)["text"] == cancelled.format("C444")
+    finally:
+        release.set()
+    assert wait_final(slack, "C222", other)["text"].startswith("*Digest of <#C222>")
+
+    status = slack.wait_for(lambda: (text := ack_text(sender.slash_command("/digest", "status", user="W111")))
+                            and f"`{other}` <#C222>, the last 24 hours: done" in text and text)
+    assert f"`{running}` <#C111>, the last 24 hours: cancelled" in status
+    assert f"`{queued}` <#C444>, the last 24 hours: cancelled" in status
+    assert re.search(rf"`{other}` <#C222>, the last 24 hours: done · <https://playground.slack.com/archives/C222/p\d+"
+                     r"\|open>", status)
+    assert ack_text(sender.slash_command("/digest", f"cancel {other}", user="W111")) == (
+        f"Digest `{other}` has already finished, so there is nothing to cancel.")
+    for channel in ("C111", "C222", "C444"):
+        assert len(bot_messages(slack, channel)) == 1
+    row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id=running))[0]
+    assert (row["status"], row["error_kind"]) == ("error", "cancelled")
+
+
+def test_a_transient_model_failure_is_retried_and_a_lasting_one_is_explained_in_plain_words(
+    slack: SlackServer, model: ModelServer, workers: WorkerProcess, sender: SlackSender, postgres_url: str
+) -> None:
+    slack.post("C111", "We decided to move the launch to Friday.", user="W222")
+    model.fail(status=500, times=3, message="upstream exploded")  # the first attempt: a call and its two retries
+    job_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111")))[0]
+    message = wait_final(slack, "C111", job_id)
+    assert message["text"].startswith("*Digest of <#C111>") and "move the launch to Friday" in message["text"]
+    assert (":hourglass_flowing_sand: Digest of <#C111> for the last 24 hours: that attempt failed. The language "
+            "model service had an error. Please try again in a minute. Trying again now… · id "
+            f"`{job_id}`") in slack.edits("C111", message["ts"])
+    assert len(bot_messages(slack, "C111")) == 1
+    assert len(model.calls_to("/chat/completions")) == 4
+
+    slack.post("C222", "Is anyone using the staging database this week?", user="W333")
+    model.responder = lambda request: Reply(status=500, error="still down")
+    job_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111", channel="C222",
+                                                   channel_name="quiet")))[0]
+    message = wait_final(slack, "C222", job_id, timeout=60)
+    assert message["text"] == (f":warning: <@W111> I couldn't make the digest of <#C222> for the last 24 hours. The "
+                               "language model service had an error. Please try again in a minute. (id "
+                               f"`{job_id}`)")
+    assert "still down" not in message["text"]
+    edits = slack.edits("C222", message["ts"])
+    assert len([e for e in edits if "that attempt failed" in e]) == 3  # three retries, then the last word
+    assert len(bot_messages(slack, "C222")) == 1
+    assert (f"`{job_id}` <#C222>, the last 24 hours: failed: The language model service had an error. Please try "
+            "again in a minute.") in ack_text(sender.slash_command("/digest", "status", user="W111"))
+    row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id=job_id))[0]
+    assert (row["pattern"], row["status"], row["error_kind"]) == ("digest", "error", "server_error")
+
+
+def test_a_window_without_messages_from_people_says_so(
+    slack: SlackServer, model: ModelServer, workers: WorkerProcess, sender: SlackSender, postgres_url: str
+) -> None:
+    now = time.time()
+    slack.set_clock(now - 3 * 86_400)
+    slack.post("C222", "An old message, outside the window.", user="W222")
+    slack.set_clock(now - 60)
+    slack.post("C222", "", user="W333", subtype="channel_join")
+    slack.post("C222", "Deploy finished", bot_id="BCI", subtype="bot_message")
+
+    job_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111", channel="C222",
+                                                   channel_name="quiet")))[0]
+    message = wait_final(slack, "C222", job_id)
+    assert message["text"] == "No messages from people in <#C222> in the last 24 hours, so there is no digest."
+    assert model.calls_to("/chat/completions") == []
+    row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id=job_id))[0]
+    assert (row["status"], row["error_kind"]) == ("refused", "empty_window")
+    status = slack.wait_for(lambda: (text := ack_text(sender.slash_command("/digest", "status", user="W111")))
+                            and "done: no messages in the window" in text and text)
+    assert f"`{job_id}` <#C222>, the last 24 hours: done: no messages in the window" in status
+
+
+def test_bad_input_gets_a_clear_ephemeral_reply_and_queues_nothing(
+    slack: SlackServer, sender: SlackSender, postgres_url: str
+) -> None:
+    cases = {
+        "#nope": "I can't find the channel #nope. If it is private, invite me to it first.",
+        "<#C999|gone>": "I can't find the channel #gone. If it is private, invite me to it first.",
+        "<#C333|private-stuff>": "I'm not in #private-stuff, so I can't read it. Invite me with `/invite @teamai` in "
+                                 "#private-stuff, then try again.",
+        "since yesterdayish": "I don't understand the time 'yesterdayish'. Use a duration like 24h or 7d, or a date "
+                              "like 2024-05-01.",
+        "since 3000-01-01": "'3000-01-01' is in the future, so there is nothing to digest yet.",
+        "since 400d": "'400d' reaches back too far. The longest window is 366 days.",
+        "#general please": "I don't understand `please`.\n" + USAGE,
+        "cancel": "Say which one: `/digest cancel <id>` (see `/digest status` for the ids).",
+        "cancel deadbeef": "I have no digest job `deadbeef` of yours. `/digest status` lists them.",
+        "daily #general 25:00": "I don't understand the time of day '25:00'. Use 24-hour time like 09:00 or 17:30.",
+        "daily #general #quiet 09:00": "A schedule covers one channel; set one up per channel.",
+        "unschedule 12345": "I have no digest schedule `12345` of yours. `/digest schedules` lists them.",
+        "help": USAGE,
+    }
+    for text, reply in cases.items():
+        ack = sender.slash_command("/digest", text, user="W111", trigger_id=f"bad-input-{len(text)}")
+        assert ack_text(ack) == reply, text
+    not_here = sender.slash_command("/digest", "", user="W111", channel="C333", channel_name="private-stuff")
+    assert ack_text(not_here).startswith("I'm not in #private-stuff, so I can't read it.")
+    assert slack.calls_to("chat.postMessage") == []
+    row = ledger_rows(postgres_url, request_id=f"bad-input-{len('#nope')}")[0]
+    assert (row["pattern"], row["trigger"], row["status"], row["error_kind"]) == (
+        "digest", "command", "refused", "channel_not_found")
+
+
+def test_without_redis_digests_say_they_need_it(slack: SlackServer, model: ModelServer, postgres_url: str) -> None:
+    env = bot_env(slack, model, postgres_url, **{**DIGEST_SETTINGS, "REDIS_URL": ""})
+    with BotProcess(env, workers=1) as bot:
+        client = SlackSender(bot.url, SIGNING_SECRET)
+        try:
+            assert ack_text(client.slash_command("/digest", "")) == NEEDS_REDIS
+            assert ack_text(client.slash_command("/digest", "status")) == NEEDS_REDIS
+        finally:
+            client.close()
+    assert slack.calls_to("chat.postMessage") == []
+
+
+def _make_due(database_url: str, schedule_id: str) -> None:
+    engine = sqlalchemy.create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("UPDATE digest_schedules SET next_run_at = :at WHERE id = :id"),
+                           {"at": datetime.now(timezone.utc) - timedelta(minutes=1), "id": int(schedule_id)})
+    engine.dispose()
+
+
+def _schedule_row(database_url: str, schedule_id: str) -> dict:
+    engine = sqlalchemy.create_engine(database_url)
+    with engine.connect() as connection:
+        row = connection.execute(sqlalchemy.text("SELECT * FROM digest_schedules WHERE id = :id"),
+                                 {"id": int(schedule_id)}).mappings().one()
+    engine.dispose()
+    return dict(row)
+
+
+def test_schedules_are_stored_survive_a_restart_run_on_the_workers_and_can_be_removed(
+    slack: SlackServer, model: ModelServer, workers: WorkerProcess, sender: SlackSender, postgres_url: str
+) -> None:
+    text = ack_text(sender.slash_command("/digest", "daily #general 09:00", user="W111"))
+    match = re.fullmatch(r"Scheduled: a digest of <#C111> daily at 09:00 \(UTC\), posted in <#C111>\. The first one "
+                         r"comes <!date\^(\d+)\^\{date_short_pretty\} at \{time\}\|[^>]+>\. Schedule id `(\d+)`; "
+                         r"remove it with `/digest unschedule \d+`\.", text)
+    assert match, text
+    first_run, daily = datetime.fromtimestamp(int(match.group(1)), timezone.utc), match.group(2)
+    assert (first_run.hour, first_run.minute) == (9, 0) and timedelta(0) < first_run - datetime.now(timezone.utc) \
+        <= timedelta(days=1)
+    weekly_text = ack_text(sender.slash_command("/digest", "weekly <#C222|quiet> fri 17:30 dm", user="W111"))
+    assert weekly_text.startswith("Scheduled: a digest of <#C222> weekly on Friday at 17:30 (UTC), posted to you by "
+                                  "direct message.")
+    weekly = re.search(r"Schedule id `(\d+)`", weekly_text).group(1)  # type: ignore[union-attr]
+    listing = ack_text(sender.slash_command("/digest", "schedules", user="W111"))
+    assert f"• `{daily}` <#C111> daily at 09:00 (UTC), in the channel; next <!date^" in listing
+    assert f"• `{weekly}` <#C222> weekly on Friday at 17:30 (UTC), by direct message; next <!date^" in listing
+
+    workers.stop()  # every worker goes away; the schedule is in the database
+    slack.post("C111", "We agreed to freeze the release branch on Thursday.", user="W222")
+    _make_due(postgres_url, daily)  # 09:00 came while no worker ran
+    workers.start()
+    digest = slack.wait_for(lambda: [m for m in bot_messages(slack, "C111") if m["text"].startswith("*Digest")],
+                            timeout=30)[0]
+    assert digest["text"].startswith("*Digest of <#C111> for the last 24 hours · scheduled by <@W111>*")
+    assert "We agreed to freeze the release branch on Thursday." in digest["text"]
+    row = _schedule_row(postgres_url, daily)
+    assert row["next_run_at"] > datetime.now(timezone.utc) and row["last_job_id"]
+    ledger = slack.wait_for(lambda: ledger_rows(postgres_url, request_id=row["last_job_id"]))[0]
+    assert (ledger["trigger"], ledger["status"]) == ("schedule", "ok")
+    assert len(bot_messages(slack, "C111")) == 1  # one occurrence, one digest
+
+    assert ack_text(sender.slash_command("/digest", f"unschedule {weekly}", user="W222")) == (
+        f"I have no digest schedule `{weekly}` of yours. `/digest schedules` lists them.")
+    assert ack_text(sender.slash_command("/digest", f"unschedule {daily}", user="W111")) == (
+        f"Removed schedule `{daily}`: the daily at 09:00 (UTC) digest of <#C111>.")
+    assert ack_text(sender.slash_command("/digest", f"unschedule {weekly}", user="W111")).startswith("Removed")
+    assert ack_text(sender.slash_command("/digest", "schedules", user="W111")) == (
+        "You have no digest schedules. Set one up with `/digest daily #channel 09:00`.")
+
+
+def test_operators_digest_a_channel_from_the_command_line(
+    slack: SlackServer, model: ModelServer, env: dict[str, str], digest_bot: BotProcess, postgres_url: str
+) -> None:
+    ts = seed_discussion(slack)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "app.py", "digest", *args], cwd=ROOT, env={**os.environ, **env},
+                              capture_output=True, text=True, timeout=60)
+
+    result = run("--channel", "C111", "--since", "7d")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "# Digest of #general for the last 7 days"
+    assert re.fullmatch(r"5 messages, 1 thread, 1 model call, [\d,]+ tokens", lines[2])
+    assert f"- We decided to keep the old checkout behind a flag for a week. [link]({permalink('C111', ts['reply'])})" \
+        in lines
+    assert "**Waiting on**" in lines
+    row = ledger_rows(postgres_url, pattern="digest", trigger="cli")[-1]
+    assert row["status"] == "ok" and row["prompt_tokens"] > 0
+
+    not_in = run("--channel", "C333")
+    assert (not_in.returncode, not_in.stderr.strip()) == (1, "The bot is not in #private-stuff; invite it first.")
+    bad = run("--channel", "C111", "--since", "fortnight")
+    assert bad.returncode == 2 and "I don't understand the time 'fortnight'" in bad.stderr
+
+
+# Killed workers (last: a killed worker's RQ scheduler lock lingers for a minute) ---------------------------
+
+
+def _hold_first_attempt(model: ModelServer, release: threading.Event) -> None:
+    """Model calls hang until `release` is set, so the job is caught mid-way."""
+    model.responder = lambda request: (release.wait(60), digest_responder(request))[1]
+
+
+def test_a_worker_killed_mid_job_leaves_it_to_another_worker_which_posts_one_digest(
+    slack: SlackServer, model: ModelServer, env: dict[str, str], workers: WorkerProcess, sender: SlackSender,
+    postgres_url: str
+) -> None:
+    workers.stop()  # this test runs its own workers
+    seed_discussion(slack, filler=60)
+    release = threading.Event()
+    _hold_first_attempt(model, release)
+    doomed = WorkerProcess(env, processes=1).start()
+    try:
+        job_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111")))[0]
+        model.wait_for(lambda: model.in_flight >= 1, timeout=30)
+        progress = bot_messages(slack, "C111")[0]
+        assert "reading the channel…" in slack.edits("C111", progress["ts"])[1]  # the job had begun its work
+        killed = doomed.kill()  # the whole machine, as it were: supervisor, worker, job process, scheduler
+        assert len(killed) >= 3
+    finally:
+        release.set()
+    survivor = WorkerProcess(env, processes=1).start()
+    try:
+        message = wait_final(slack, "C111", job_id, timeout=60)
+    finally:
+        survivor.stop()
+    assert message["ts"] == progress["ts"] and len(bot_messages(slack, "C111")) == 1
+    assert message["text"].startswith("*Digest of <#C111> for the last 24 hours · requested by <@W111>*")
+    assert (":hourglass_flowing_sand: Digest of <#C111> for the last 24 hours: that attempt failed. The worker "
+            f"running it stopped before it finished. Trying again now… · id `{job_id}`") in slack.edits(
+                "C111", message["ts"])
+    assert len(ledger_rows(postgres_url, request_id=job_id)) == 1
+    status = ack_text(sender.slash_command("/digest", "status", user="W111"))
+    assert f"`{job_id}` <#C111>, the last 24 hours: done" in status
+    workers.start()
+
+
+def test_a_job_process_outliving_its_worker_and_the_retry_post_one_digest_between_them(
+    slack: SlackServer, model: ModelServer, env: dict[str, str], workers: WorkerProcess, sender: SlackSender,
+    postgres_url: str
+) -> None:
+    workers.stop()
+    seed_discussion(slack, filler=60)
+    release = threading.Event()
+    held: list[int] = []
+
+    def responder(request: dict) -> Reply:
+        if len(held) < CONCURRENCY:  # the first attempt's calls hang; the retry's go through
+            held.append(1)
+            release.wait(60)
+        return digest_responder(request)
+
+    model.responder = responder
+    doomed = WorkerProcess(env, processes=1).start()
+    try:
+        job_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111")))[0]
+        model.wait_for(lambda: model.in_flight >= 1, timeout=30)
+        orphans = doomed.kill_worker_only()  # the worker dies; its job process runs on, stuck in model calls
+        assert len(orphans) == 1
+        survivor = WorkerProcess(env, processes=1).start()
+        try:
+            message = wait_final(slack, "C111", job_id, timeout=60)  # the retry finished first
+            digest = message["text"]
+        finally:
+            release.set()  # now the orphaned first attempt completes too
+        slack.wait_for(lambda: not alive(orphans[0]), timeout=60)
+        survivor.stop()
+    finally:
+        release.set()
+    assert digest.startswith("*Digest of <#C111>")
+    assert len(bot_messages(slack, "C111")) == 1
+    assert slack.message("C111", message["ts"])["text"] == digest  # the late attempt changed nothing
+    assert len(ledger_rows(postgres_url, request_id=job_id)) == 1
+    workers.start()
