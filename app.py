@@ -136,6 +136,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.ledger import Ledger
 
     missing = [name.upper() for name in ("slack_bot_token", "slack_signing_secret") if not settings.secret(name)]
+    if settings.oauth_enabled:
+        missing = [name for name in missing if name != "SLACK_BOT_TOKEN"]  # tokens come from each install
     if settings.slack_app_token is None and len(missing) == 2 and args.command is None:
         print("No Slack credentials are set, so here is the playground instead (see README.md to connect Slack).",
               file=sys.stderr)
@@ -147,7 +149,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    Ledger(settings.resolved_database_url).migrate()
+    ledger = Ledger(settings.resolved_database_url)
+    ledger.migrate()
+    if settings.oauth_enabled:
+        from bot.installations import create_tables
+
+        create_tables(settings, ledger.engine)
     if settings.slack_app_token is not None:
         return _serve_socket_mode(settings)
     from bot.server import serve as serve_http

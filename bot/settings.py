@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_client_id: str | None = None  # with SLACK_CLIENT_SECRET: OAuth installs, one deployment for many workspaces
+    slack_client_secret: SecretStr | None = None
+    slack_oauth_authorize_url: str = "https://slack.com/oauth/v2/authorize"
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
@@ -101,7 +104,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 
-    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "openai_api_key", mode="before")
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "openai_api_key",
+                     "slack_client_secret", "slack_client_id", mode="before")
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -171,6 +175,10 @@ class Settings(BaseSettings):
     def model_for(self, pattern: Pattern) -> str:
         """The model a pattern uses: its own setting when given, the default `MODEL` otherwise."""
         return getattr(self, f"{pattern}_model") or self.model
+
+    @property
+    def oauth_enabled(self) -> bool:
+        return bool(self.slack_client_id and self.slack_client_secret)
 
     @property
     def admins(self) -> frozenset[str]:

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000  # Slack's own payloads are far smaller; bigger bodies are refused before parsing
 DRAIN_LIMIT_BYTES = 16_000_000  # read (and discard) a refused body up to this size so the client gets the 413
 
+OAUTH_PATHS = ("/slack/install", "/slack/oauth_redirect")
 REASONS = {400: "Bad Request", 401: "Unauthorized", 415: "Unsupported Media Type"}
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -35,6 +36,8 @@ def wsgi_app(bolt_app: App, *, metrics_source: Callable[[], tuple[bytes, str]] |
             body, content_type = metrics_source()
             start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
             return [body]
+        if path in OAUTH_PATHS and method == "GET" and bolt_app.oauth_flow is not None:
+            return slack(environ, start_response)  # the install page and the OAuth redirect (Bolt's OAuthFlow)
         if path == "/slack/events":
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})

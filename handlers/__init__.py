@@ -19,10 +19,16 @@ def create_app(services: Services) -> App:
     every other ack); each listener acks first and does the slow work afterwards on its thread.
     """
     settings = services.settings
+    oauth = None
+    if settings.oauth_enabled:  # many workspaces: each request is authorised with its workspace's install
+        from bot.installations import oauth_settings
+
+        oauth = oauth_settings(settings, services.ledger.engine)
     app = App(
-        client=slack_client(settings),
+        client=slack_client(settings, per_workspace=oauth is not None),
         signing_secret=settings.secret("slack_signing_secret") or "",
         token_verification_enabled=False,
+        oauth_settings=oauth,
         listener_executor=ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="listener"),
     )
     middleware.register(app, services)

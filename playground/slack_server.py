@@ -271,6 +271,7 @@ def _offset_page(items: list[Any], params: Params, default_limit: int) -> tuple[
 
 SOCKET_MODE_PATH = "/socket-mode/"
 APP_LEVEL_METHODS = frozenset({"apps.connections.open"})  # authorised by an app-level token
+CLIENT_CREDENTIAL_METHODS = frozenset({"oauth.v2.access"})  # authorised by the OAuth code
 _WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -556,6 +557,8 @@ class SlackServer(BackgroundServer):
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._faults = _FaultPlan()
         self._socket_tickets: set[str] = set()  # connection ids handed out, not yet connected
+        self._oauth_codes: dict[str, Payload] = {}  # OAuth codes granted, not yet exchanged
+        self.installed_tokens: dict[str, str] = {}  # bot tokens issued by oauth.v2.access → their team
         self._sockets: dict[str, _WebSocket] = {}  # connected, in connection order
         self._socket_acks: list[Payload] = []
         self._socket_pongs = 0
@@ -563,6 +566,7 @@ class SlackServer(BackgroundServer):
         self._methods: dict[str, Callable[[Params], Payload]] = {
             "api.test": lambda params: {"args": params},
             "apps.connections.open": self._apps_connections_open,
+            "oauth.v2.access": self._oauth_v2_access,
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
@@ -990,7 +994,29 @@ class SlackServer(BackgroundServer):
             if self.app_token is None:
                 return bool(token and token.startswith("xapp-"))
             return token == self.app_token
-        return self.token is None or token == self.token
+        if method in CLIENT_CREDENTIAL_METHODS:
+            return True  # authorised by the OAuth code itself (and the app's client id and secret)
+        return self.token is None or token == self.token or token in self.installed_tokens
+
+    # -- OAuth (multi-workspace installs) ---------------------------------------------------
+
+    def oauth_grant(self, code: str, team_id: str, team_name: str = "Another team", user_id: str = "W999") -> None:
+        """Prepare what Slack does when a user approves the install: `code` can be exchanged once."""
+        with self._lock:
+            self._oauth_codes[code] = {"team_id": team_id, "team_name": team_name, "user_id": user_id}
+
+    def _oauth_v2_access(self, params: Params) -> Payload:
+        grant = self._oauth_codes.pop(str(params.get("code", "")), None)
+        if grant is None:
+            raise SlackError("invalid_code")
+        token = f"xoxb-{grant['team_id']}-{uuid.uuid4().hex[:12]}"
+        self.installed_tokens[token] = grant["team_id"]
+        return {
+            "access_token": token, "token_type": "bot", "scope": "chat:write,commands,app_mentions:read",
+            "bot_user_id": self.bot_user_id, "app_id": self.app_id,
+            "team": {"id": grant["team_id"], "name": grant["team_name"]}, "enterprise": None,
+            "is_enterprise_install": False, "authed_user": {"id": grant["user_id"]},
+        }
 
     # -- Socket Mode internals ---------------------------------------------------------
 

@@ -1,0 +1,65 @@
+"""Multi-workspace installs: the OAuth flow against the local Slack server, then per-workspace tokens and usage."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from playground.bot_process import BotProcess
+from playground.model_server import ModelServer
+from playground.slack_sender import SlackSender
+from playground.slack_server import SlackServer
+from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
+from tests.test_summarize import MEETING_NOTES, placeholder_and_final
+
+
+@pytest.fixture(scope="module")
+def oauth_bot(slack: SlackServer, model: ModelServer, postgres_url: str) -> Iterator[BotProcess]:
+    env = bot_env(slack, model, postgres_url, SLACK_BOT_TOKEN="", SLACK_CLIENT_ID="111.222",
+                  SLACK_CLIENT_SECRET="oauth-client-secret-77",
+                  SLACK_OAUTH_AUTHORIZE_URL=slack.api_url.replace("/api/", "/oauth/v2/authorize"))
+    with BotProcess(env) as bot:
+        yield bot
+
+
+def test_install_flow_stores_the_workspace_and_its_requests_use_its_token(
+    slack: SlackServer, model: ModelServer, oauth_bot: BotProcess, postgres_url: str
+) -> None:
+    with httpx.Client(base_url=oauth_bot.base_url, timeout=30) as browser:
+        page = browser.get("/slack/install")
+        assert page.status_code == 200
+        link = re.search(r'href="([^"]+/oauth/v2/authorize[^"]+)"', page.text).group(1).replace("&amp;", "&")
+        query = parse_qs(urlparse(link).query)
+        assert query["client_id"] == ["111.222"] and "chat:write" in query["scope"][0].split(",")
+        state = query["state"][0]
+        cookie = page.headers.get("set-cookie", "").split(";")[0]
+        assert cookie.startswith("slack-app-oauth-state=")  # (a Secure cookie: sent by hand over plain http)
+
+        slack.oauth_grant("code-for-beta", team_id="T222", team_name="Beta Corp", user_id="W900")
+        done = browser.get("/slack/oauth_redirect", params={"code": "code-for-beta", "state": state},
+                           headers={"Cookie": cookie})
+        assert done.status_code == 200, done.text
+        assert slack.calls_to("oauth.v2.access")[0].response["ok"] is True
+
+        forged = browser.get("/slack/oauth_redirect", params={"code": "code-for-beta", "state": "forged"},
+                             headers={"Cookie": "slack-app-oauth-state=forged"})
+        assert forged.status_code >= 400  # a state the bot did not issue is refused
+
+    beta = SlackSender(oauth_bot.url, SIGNING_SECRET, team_id="T222")
+    beta.slash_command("/summarize", MEETING_NOTES, trigger_id="oauth.beta.1")
+    _, texts = placeholder_and_final(slack)
+    assert texts[-1].startswith("*Summary for <@W111>*")  # Slack accepted the token issued to Beta Corp
+    row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id="oauth.beta.1"))[0]
+    assert row["workspace"] == "T222"
+
+    stranger = SlackSender(oauth_bot.url, SIGNING_SECRET, team_id="T999")
+    response = stranger.slash_command("/summarize", MEETING_NOTES, trigger_id="oauth.stranger",
+                                      response_url=slack.response_url("stranger"))
+    assert response.status == 200
+    told = slack.wait_for(lambda: [r for r in slack.responses if r["name"] == "stranger"])[0]
+    assert "install" in told["text"].lower()  # not installed in that workspace: the user is told so
+    assert ledger_rows(postgres_url, request_id="oauth.stranger") == []
