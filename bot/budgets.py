@@ -6,13 +6,17 @@ Usage is summed from the ledger for the current UTC day or month; refused reques
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, Float, Integer, String, UniqueConstraint, delete, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from bot.ledger import Base, Ledger, RequestRecord
+
+log = logging.getLogger(__name__)
 
 SCOPES = ("user", "channel", "workspace")
 PERIODS = ("day", "month")
@@ -89,7 +93,17 @@ class Budgets:
                                         .order_by(BudgetRecord.scope, BudgetRecord.scope_id, BudgetRecord.period)))
 
     def check(self, *, workspace: str, channel: str, user: str) -> Verdict:
-        """May this request go ahead? The first limit reached refuses it; the closest warning is passed on."""
+        """May this request go ahead? The first limit reached refuses it; the closest warning is passed on.
+
+        If the database cannot be read, the request goes ahead (logged): an outage must not silence the bot.
+        """
+        try:
+            return self._check(workspace=workspace, channel=channel, user=user)
+        except SQLAlchemyError as error:
+            log.error("budgets unavailable (%s); allowing the request", type(error).__name__)
+            return ALLOWED
+
+    def _check(self, *, workspace: str, channel: str, user: str) -> Verdict:
         ids = {"user": user, "channel": channel, "workspace": workspace}
         warning = ""
         with self._session() as session:
