@@ -1,0 +1,49 @@
+"""The browser playground's rendering of Slack mrkdwn and blocks: what Slack shows, and never injected HTML."""
+
+from __future__ import annotations
+
+from playground.mrkdwn_html import blocks_to_html, mrkdwn_to_html
+
+
+def names(identifier: str) -> str:
+    return {"U1": "Alice Archer", "C1": "general"}.get(identifier, identifier)
+
+
+def test_inline_formatting_links_and_mentions() -> None:
+    html = mrkdwn_to_html("*bold* _italic_ ~gone~ `x < y` <https://a.example/?q=1&amp;r=2|docs> <@U1> <#C1> "
+                          ":warning:", names, names)
+    assert "<strong>bold</strong>" in html and "<em>italic</em>" in html and "<del>gone</del>" in html
+    assert "<code>x &lt; y</code>" in html
+    assert '<a href="https://a.example/?q=1&amp;r=2" target="_blank" rel="noopener noreferrer">docs</a>' in html
+    assert '<span class="mention">@Alice Archer</span>' in html and '<span class="mention">#general</span>' in html
+    assert "⚠️" in html
+
+
+def test_code_blocks_quotes_bullets_and_line_breaks() -> None:
+    html = mrkdwn_to_html("Steps:\n• one *two*\n```\n*not bold* <b>\n```\n> quoted")
+    assert "Steps:<br>• one <strong>two</strong>" in html
+    assert "<pre><code>*not bold* &lt;b&gt;</code></pre>" in html
+    assert "<blockquote>quoted</blockquote>" in html
+
+
+def test_nothing_the_bot_writes_becomes_markup() -> None:
+    html = mrkdwn_to_html('<script>alert(1)</script> <javascript:alert(1)|click> "quoted" <img src=x onerror=y>')
+    assert "<script" not in html and "<img" not in html and "href" not in html
+    assert "click" in html
+
+
+def test_blocks_render_with_buttons_from_the_given_renderer() -> None:
+    def button(element: dict, index: int) -> str:
+        return f"<button>{element['text']['text']}:{element['action_id']}</button>"
+
+    html = blocks_to_html([
+        {"type": "header", "text": {"type": "plain_text", "text": "Usage <today>"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*12* requests"}},
+        {"type": "divider"},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "_since Monday_"}]},
+        {"type": "actions", "elements": [{"type": "button", "action_id": "stop_generation", "value": "s1",
+                                          "text": {"type": "plain_text", "text": "Stop"}}]},
+    ], button)
+    assert '<h3 class="block header">Usage &lt;today&gt;</h3>' in html
+    assert "<strong>12</strong> requests" in html and '<hr class="block divider">' in html
+    assert "<em>since Monday</em>" in html and "<button>Stop:stop_generation</button>" in html
