@@ -83,3 +83,4 @@ def test_redis_going_away_mid_stream_still_finishes_the_answer(
         assert texts[-1].startswith("*Summary for <@W111>*")
     finally:
         redis_proxy.restore()
+
