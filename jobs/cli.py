@@ -77,7 +77,9 @@ def digest(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{counted(result.messages, 'message')}, {counted(result.threads, 'thread')}, "
           f"{counted(meter.model_calls, 'model call')}, "
           f"{meter.prompt_tokens + meter.completion_tokens:,} tokens\n")
-    print(result.to_markdown(Permalinks(client, args.channel)))
+    links = Permalinks(client, args.channel)
+    links.prefetch(result.key_lines())
+    print(result.to_markdown(links))
     return 0
 
 

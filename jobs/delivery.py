@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from slack_sdk import WebClient
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 SECTION_CHARS = 2_900  # a section block holds at most 3,000 characters
 MAX_BLOCKS = 50
 MAX_LINKS = 40
+LINK_FETCHERS = 8
 MARKER_SECONDS = 7 * 86_400
 
 
@@ -93,29 +95,37 @@ class ProgressMessage:
 
 
 class Permalinks:
-    """Links to key messages via `chat.getPermalink`, at most `MAX_LINKS` calls per digest."""
+    """Links to key messages via `chat.getPermalink` (at most `MAX_LINKS` per digest, fetched a few at once)."""
 
     def __init__(self, client: WebClient, channel: str) -> None:
         self.client, self.channel = client, channel
         self._links: dict[str, str | None] = {}
 
+    def prefetch(self, lines: list[ChatLine]) -> None:
+        wanted = list(dict.fromkeys(line.ts for line in lines if line.ts not in self._links))
+        wanted = wanted[: max(0, MAX_LINKS - len(self._links))]
+        with ThreadPoolExecutor(max_workers=LINK_FETCHERS) as pool:
+            self._links.update(zip(wanted, pool.map(self._fetch, wanted)))
+
     def __call__(self, line: ChatLine) -> str | None:
-        if line.ts not in self._links:
-            if len(self._links) >= MAX_LINKS:
-                return None
-            try:
-                self._links[line.ts] = self.client.chat_getPermalink(channel=self.channel,
-                                                                     message_ts=line.ts)["permalink"]
-            except SlackApiError as error:
-                log.info("digest: no permalink for a message: %s", error.response.get("error"))
-                self._links[line.ts] = None
-        return self._links[line.ts]
+        if line.ts not in self._links and len(self._links) < MAX_LINKS:
+            self._links[line.ts] = self._fetch(line.ts)
+        return self._links.get(line.ts)
+
+    def _fetch(self, ts: str) -> str | None:
+        try:
+            return self.client.chat_getPermalink(channel=self.channel, message_ts=ts)["permalink"]
+        except SlackApiError as error:
+            log.info("digest: no permalink for a message: %s", error.response.get("error"))
+            return None
 
 
 def digest_message(heading: str, digest: Digest, link: Callable[[ChatLine], str | None]) -> tuple[str, list[dict]]:
     """The digest as fallback text and section blocks (one message holds up to 50 sections)."""
     counts = counted(digest.messages, "message") + (f", {counted(digest.threads, 'thread')}" if digest.threads else "")
     header = f"*{heading}*\n_{counts}_"
+    if isinstance(link, Permalinks):
+        link.prefetch(digest.key_lines())
     body = to_mrkdwn(digest.to_markdown(link))
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": header}}]
     for part in _sections(body):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,8 @@ from bot.slack_budget import SLACK_LIMITS_PER_MINUTE, SlackBudget
 from bot.slack_history import HUMAN_SUBTYPES, UserNames, unescape
 from patterns.digest import ChatLine, Thread
 
-PAGE_SIZE = 200  # Slack's recommended page size for conversations.history
+PAGE_SIZE = 999  # the most Slack returns per call: under a per-minute call limit, fewer pages read faster
+REPLY_FETCHERS = 4  # threads read at once (each call still takes a token from the shared budget)
 HISTORY_METHODS = ("conversations.history", "conversations.replies")
 _USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL_MENTION = re.compile(r"<#(C[A-Z0-9]+)(?:\|([^>]*))?>")
@@ -52,29 +54,33 @@ class ChannelReader:
         self._refs = 0
 
     def threads(self) -> Iterator[Thread]:
-        for message in self._pages("conversations.history", oldest=f"{self.window.oldest:.6f}",
-                                   latest=f"{self.window.latest:.6f}", inclusive=True):
-            thread_ts = message.get("thread_ts")
-            if thread_ts and thread_ts != message["ts"] and float(thread_ts) > self.window.oldest:
-                continue  # a reply also sent to the channel: it is read with its thread
-            replies = self._replies(message) if message.get("reply_count") else []
-            if not _human(message) and not replies:
-                continue  # bot posts, joins and topic changes, unless people discussed them in a thread
-            yield Thread(parent=self._line(message), replies=replies)
+        """Threads newest first. The replies of a page's threads are fetched in parallel (a few calls at once,
+        all within the budget) while the page is turned into threads in order."""
+        window = {"oldest": f"{self.window.oldest:.6f}", "latest": f"{self.window.latest:.6f}", "inclusive": True}
+        with ThreadPoolExecutor(max_workers=REPLY_FETCHERS, thread_name_prefix="replies") as pool:
+            for page in self._pages("conversations.history", **window):
+                wanted = [m for m in page if self._has_replies(m)]
+                fetched = dict(zip([m["ts"] for m in wanted],
+                                   pool.map(lambda m: self._raw_replies(m, window), wanted)))
+                for message in page:
+                    thread_ts = message.get("thread_ts")
+                    if thread_ts and thread_ts != message["ts"] and float(thread_ts) > self.window.oldest:
+                        continue  # a reply also sent to the channel: it is read with its thread
+                    replies = [self._line(r, thread_ts=message["ts"]) for r in fetched.get(message["ts"], [])]
+                    if not _human(message) and not replies:
+                        continue  # bot posts, joins and topic changes, unless people discussed them in a thread
+                    yield Thread(parent=self._line(message), replies=replies)
 
-    def _replies(self, parent: dict[str, Any]) -> list[ChatLine]:
-        latest_reply = float(parent.get("latest_reply") or parent["ts"])
-        if latest_reply <= self.window.oldest:
-            return []
-        replies = []
-        for message in self._pages("conversations.replies", ts=parent["ts"], oldest=f"{self.window.oldest:.6f}",
-                                   latest=f"{self.window.latest:.6f}", inclusive=True):
-            if message["ts"] != parent["ts"] and _human(message):
-                replies.append(self._line(message, thread_ts=parent["ts"]))
-        replies.sort(key=lambda line: float(line.ts))
-        return replies
+    def _has_replies(self, message: dict[str, Any]) -> bool:
+        latest_reply = float(message.get("latest_reply") or message["ts"])
+        return bool(message.get("reply_count")) and latest_reply > self.window.oldest
 
-    def _pages(self, method: str, **params: Any) -> Iterator[dict[str, Any]]:
+    def _raw_replies(self, parent: dict[str, Any], window: dict[str, Any]) -> list[dict[str, Any]]:
+        replies = [m for page in self._pages("conversations.replies", ts=parent["ts"], **window) for m in page
+                   if m["ts"] != parent["ts"] and _human(m)]
+        return sorted(replies, key=lambda m: float(m["ts"]))
+
+    def _pages(self, method: str, **params: Any) -> Iterator[list[dict[str, Any]]]:
         cursor = None
         call = {"conversations.history": self.client.conversations_history,
                 "conversations.replies": self.client.conversations_replies}[method]
@@ -84,7 +90,7 @@ class ChannelReader:
             self.budget.take(self.team, method, important=True, timeout=600)
             response = call(channel=self.channel, limit=PAGE_SIZE, cursor=cursor, **params)
             self.api_calls += 1
-            yield from response.get("messages", [])
+            yield response.get("messages", [])
             cursor = (response.get("response_metadata") or {}).get("next_cursor")
             if not response.get("has_more") or not cursor:
                 return

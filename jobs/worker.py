@@ -43,9 +43,11 @@ class DigestWorker(Worker):
 
 def work(settings: Settings, *, burst: bool = False) -> bool:
     """Run one RQ worker on the digest queue until stopped (or, with `burst`, until the queue is empty)."""
+    from jobs import context
     from jobs.queue import connect
 
     assert settings.redis_url
+    context.services()  # built here once; every job forked from this process starts with them
     worker = DigestWorker(
         [settings.digest_queue],
         connection=connect(settings.redis_url),

@@ -114,6 +114,11 @@ class Digest:
     offline: bool = False
     lines: dict[str, ChatLine] = field(default_factory=dict)  # ref → message, for links
 
+    def key_lines(self) -> list[ChatLine]:
+        """The messages the digest links to, in the order they appear."""
+        items = [*self.topics, *self.decisions, *self.open_questions, *self.waiting]
+        return [self.lines[ref] for item in items for ref in item.refs[:MAX_LINKS_PER_ITEM] if ref in self.lines]
+
     def to_markdown(self, link: Callable[[ChatLine], str | None] = lambda line: None) -> str:
         """The digest as Markdown sections; `link` gives a URL for a referenced message (None: no link)."""
         sections = [("Topics", self.topics), ("Decisions", self.decisions),
