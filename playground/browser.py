@@ -2,7 +2,8 @@
 Slack credentials (or `python app.py playground`) runs it and prints one URL.
 
 One command starts: the local Slack Web API server with a seeded demo workspace, the real bot (`app.py serve`)
-wired to it over HTTP with signed requests, the demo docs indexed, the demo agent database, a job queue (the
+wired to it over HTTP with signed requests, the demo docs indexed (the agent's demo database is built by the
+bot on first use, under the playground's own DATA_DIR), a job queue (the
 Redis at REDIS_URL, or 127.0.0.1:6379, when it answers; otherwise the bot runs without one), and the page.
 
 The model is whatever is configured (OPENAI_BASE_URL / OPENAI_API_KEY are passed to the bot); with none the
@@ -132,8 +133,7 @@ class BrowserPlayground:
     # -- the demo data and the job queue ---------------------------------------------------------------------
 
     def _seed(self, env: dict[str, str]) -> None:
-        self.seed_demo_docs(env)
-        self.seed_agent_database(env)
+        self.seed_demo_docs(env)  # the agent builds its demo database (DATA_DIR/demo_sales.db) on first use
 
     def seed_demo_docs(self, env: dict[str, str]) -> None:
         """Index `playground/demo_docs/` for docs questions, with the bot's own ingestion (`app.py ingest`)."""
@@ -141,11 +141,6 @@ class BrowserPlayground:
             self._run_command(env, "ingest", str(DEMO_DOCS))
         else:
             print("playground: no `app.py ingest` yet, so the demo docs are not indexed", file=self.log)
-
-    def seed_agent_database(self, env: dict[str, str]) -> None:
-        """Hook: the agent's demo database is created by `app.py agent-demo` once the agent provides it."""
-        if "agent-demo" in self.commands:
-            self._run_command(env, "agent-demo")
 
     def start_job_worker(self, env: dict[str, str]) -> None:
         """Digests run on a job worker (`app.py worker`) when Redis is reachable; without Redis the bot copes."""

@@ -214,6 +214,29 @@ def test_chat_answer_grows_with_a_stop_button_and_stops_when_clicked(
     shot(browser, "05-chat-stopped")
 
 
+def test_agent_task_shows_its_steps_then_the_answer(
+        with_model: BrowserPlayground, slow_model: ModelServer, browser: Any) -> None:
+    slow_model.enqueue(
+        Reply(tool_calls=[{"name": "schema", "arguments": {}}]),
+        Reply(tool_calls=[{"name": "sql", "arguments": {"query": "SELECT count(*) AS n FROM sales"}}]),
+        Reply(tool_calls=[{"name": "calculate", "arguments": {"expression": "(130 - 100) / 100 * 100"}}]),
+        Reply(text="Sales grew by 30% compared with the month before."),
+    )
+    open_page(browser, with_model, GENERAL)
+    record_bot_texts(browser)
+    say(browser, "@bot agent: Find the total sales for last month and calculate the growth")
+    open_thread(browser, "Find the total sales for last month")
+    answer = wait(browser, lambda d: (m := bot_message_with(d, "Sales grew by 30%", "thread-messages"))
+                  and "▍" not in m["text"] and m, message="the agent's answer did not arrive")
+    text = answer["text"]
+    for tool in ("schema", "sql", "calculate"):
+        assert tool in text, text
+    assert text.index("calculate") < text.index("Sales grew by 30%")
+    seen = texts_of(browser, answer)
+    assert any("schema" in t and "Sales grew" not in t for t in seen), seen  # the steps showed before the answer
+    shot(browser, "11-agent-steps")
+
+
 def test_keyboard_only_mention_thread_and_follow_up(offline: BrowserPlayground, browser: Any) -> None:
     open_page(browser, offline)
     body = browser.find_element(By.TAG_NAME, "body")
