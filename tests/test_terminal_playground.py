@@ -23,4 +23,4 @@ def test_no_credentials_gives_a_working_playground(tmp_path: Path) -> None:
     assert "• carol: I can reproduce it with cards that have spaces in the number." in out
     assert "No model is configured" in out
     assert "no language model is configured" in out  # the honest chat answer
-    assert "bot (only you): I don't know the command /unknown. Try /summarize." in out
+    assert "bot (only you): I don't know the command /unknown. Try /summarize, /digest or /usage." in out
