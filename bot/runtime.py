@@ -36,8 +36,13 @@ class Services:
     def build(cls, settings: Settings) -> "Services":
         client = None
         if settings.redis_url:
-            client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
-                                          health_check_interval=30)
+            # One connection per thread that may use Redis at once; a thread waits for a free one rather than
+            # failing (an exhausted pool would push dedupe and budgets onto per-process fallbacks).
+            pool = redis.BlockingConnectionPool.from_url(
+                settings.redis_url, max_connections=settings.listener_threads + 64, timeout=5,
+                socket_timeout=2, socket_connect_timeout=2, health_check_interval=30,
+            )
+            client = redis.Redis(connection_pool=pool)
         cache = ResponseCache(client, settings.cache_ttl_seconds) if client is not None else None
         ledger = Ledger(settings.resolved_database_url)
         return cls(

@@ -45,14 +45,14 @@ def run(command: dict[str, Any], client: WebClient, respond: Respond, services: 
     channel, user = command["channel_id"], command["user_id"]
     verdict = services.budgets.check(workspace=command.get("team_id", ""), channel=channel, user=user)
     if not verdict.allowed:
-        respond(text=verdict.message, response_type="ephemeral", replace_original=False)
+        _tell(respond, verdict.message)
         return "refused", verdict.kind
     try:
         ts = client.chat_postMessage(channel=channel, text=PLACEHOLDER.format(user=user))["ts"]
     except SlackApiError as error:
         code = error.response.get("error", "unknown")
         log.warning("summarize: cannot post in %s: %s", channel, code)
-        respond(text=slack_error_message(code), response_type="ephemeral", replace_original=False)
+        _tell(respond, slack_error_message(code))
         return "error", f"slack_{code}"
 
     edit: Callable[..., None] = lambda text, blocks=None: _edit(client, channel, ts, text, blocks)
@@ -96,6 +96,14 @@ def _source(command: dict[str, Any], client: WebClient) -> tuple[str, str]:
             "empty_channel", "There are no messages from people in this channel to summarize yet."
         )
     return f"Summary of the last {transcript.message_count} messages here, for <@{user}>", transcript.text
+
+
+def _tell(respond: Respond, text: str) -> None:
+    """An ephemeral answer through the command's response URL; a failure there is logged, never raised."""
+    try:
+        respond(text=text, response_type="ephemeral", replace_original=False)
+    except Exception as error:
+        log.error("summarize: could not answer through the response URL (%s)", type(error).__name__)
 
 
 def _edit(client: WebClient, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:

@@ -125,7 +125,7 @@ class CallLog(Generic[C]):
         with self._condition:
             return list(self._calls)
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0, poll: float = 0.05) -> T:
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 30.0, poll: float = 0.05) -> T:
         """Return the first truthy value of `predicate`, re-evaluated on every change.
 
         The predicate runs without the lock held (it may be slow, e.g. query a
@@ -375,7 +375,7 @@ class BackgroundServer:
         """A copy of the recorded calls, oldest first."""
         return self._log.calls
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0, poll: float = 0.05) -> T:
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 30.0, poll: float = 0.05) -> T:
         """Block until `predicate()` is truthy; see `CallLog.wait_for`."""
         return self._log.wait_for(predicate, timeout, poll)
 

@@ -11,6 +11,7 @@ import hmac
 import itertools
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -76,7 +77,7 @@ class SlackSender:
             "api_app_id": self.app_id,
             "event": event,
             "type": "event_callback",
-            "event_id": event_id or f"Ev{next(_ids):08d}",
+            "event_id": event_id or f"Ev{uuid.uuid4().hex[:16].upper()}",  # unique across processes, as Slack's
             "event_time": int(time.time()),
             "authorizations": [{"enterprise_id": None, "team_id": self.team_id, "user_id": self.bot_user_id,
                                 "is_bot": True, "is_enterprise_install": False}],

@@ -22,7 +22,15 @@ from playground.slack_server import SlackServer
 SIGNING_SECRET = "test-signing-secret-8f2a"
 BOT_TOKEN = "xoxb-test-token-5d1c"
 MODEL_KEY = "sk-test-key-93be"
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+def _redis_url() -> str:
+    """A Redis database of this test process's own: parallel workers (pytest -n) never share dedupe or cache keys."""
+    base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    prefix, _, db = base.rpartition("/")
+    return f"{prefix}/{(int(db) - worker) % 16}"
+
+
+REDIS_URL = _redis_url()
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PRICES = {"test-model": [2.0, 8.0]}  # USD per million tokens: easy to check by hand
 CONTEXT_TOKENS = 2_000

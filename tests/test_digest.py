@@ -102,7 +102,7 @@ def bot_messages(slack: SlackServer, channel: str) -> list[dict]:
     return [m for m in slack.messages(channel) if m.get("bot_id") == slack.bot_id]
 
 
-def wait_final(slack: SlackServer, channel: str, job_id: str, timeout: float = 30) -> dict:
+def wait_final(slack: SlackServer, channel: str, job_id: str, timeout: float = 90) -> dict:
     """The bot message of this job once it no longer shows progress (digest, error, cancellation)."""
     def final() -> dict | None:
         for message in bot_messages(slack, channel):

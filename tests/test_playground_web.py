@@ -30,10 +30,10 @@ from playground.browser import BOT_TOKEN, BrowserPlayground
 from playground.chromium import chromium
 from playground.demo_workspace import DM, ENGINEERING, GENERAL, ME
 from playground.model_server import ModelServer, Reply
+from tests.conftest import REDIS_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-output" / "playground"
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 WAIT = 90.0
 NO_MODEL = {"OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""}
 

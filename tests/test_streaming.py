@@ -27,7 +27,8 @@ def bot_messages(slack: SlackServer, channel: str, thread_ts: str) -> list[dict]
     return [m for m in slack.replies(channel, thread_ts) if m.get("bot_id")]
 
 
-def final_reply(slack: SlackServer, channel: str, thread_ts: str, count: int = 1, timeout: float = 30) -> list[dict]:
+def final_reply(slack: SlackServer, channel: str, thread_ts: str, count: int = 1,
+                timeout: float = 60) -> list[dict]:
     """Wait until the bot's reply in the thread is finished (no cursor, no Stop button) and return its messages."""
     def done() -> list[dict] | None:
         messages = bot_messages(slack, channel, thread_ts)

@@ -24,7 +24,7 @@ def placeholder_and_final(slack: SlackServer, channel: str = "C111") -> tuple[st
             if message.get("bot_id") and len(slack.edits(channel, message["ts"])) >= 2:
                 return message["ts"], slack.edits(channel, message["ts"])
         return None
-    return slack.wait_for(edited, timeout=20)
+    return slack.wait_for(edited, timeout=60)
 
 
 def test_summarize_acks_before_the_model_answers_then_edits_the_placeholder(

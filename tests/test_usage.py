@@ -49,15 +49,15 @@ def test_app_home_publishes_the_usage_view(slack: SlackServer, sender: SlackSend
 def test_budgets_refuse_politely_warn_before_and_admins_change_them_live(
     slack: SlackServer, model: ModelServer, sender: SlackSender, postgres_url: str
 ) -> None:
-    assert "Only admins" in usage(slack, sender, "limit user W333 daily 1 requests", "W333", "b0")["text"]
-    set_reply = usage(slack, sender, "limit user <@W333|carol> daily 1 requests", "WADMIN", "b1")["text"]
-    assert set_reply.startswith("Limit set.") and "<@W333>: 1 requests per day" in set_reply
+    assert "Only admins" in usage(slack, sender, "limit user W444 daily 1 requests", "W444", "b0")["text"]
+    set_reply = usage(slack, sender, "limit user <@W444|dana> daily 1 requests", "WADMIN", "b1")["text"]
+    assert set_reply.startswith("Limit set.") and "<@W444>: 1 requests per day" in set_reply
     try:
-        sender.slash_command("/summarize", MEETING_NOTES, user="W333", trigger_id="b.first")
+        sender.slash_command("/summarize", MEETING_NOTES, user="W444", trigger_id="b.first")
         slack.wait_for(lambda: ledger_rows(postgres_url, request_id="b.first"))
         slack.reset()
         model.reset()
-        sender.slash_command("/summarize", MEETING_NOTES, user="W333", trigger_id="b.second",
+        sender.slash_command("/summarize", MEETING_NOTES, user="W444", trigger_id="b.second",
                              response_url=slack.response_url("refusal"))
         refusal = slack.wait_for(lambda: [r for r in slack.responses if r["name"] == "refusal"])[0]
         assert refusal["response_type"] == "ephemeral"
@@ -66,21 +66,22 @@ def test_budgets_refuse_politely_warn_before_and_admins_change_them_live(
         row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id="b.second"))[0]
         assert (row["status"], row["error_kind"]) == ("refused", "budget_user_day_requests")
 
-        sender.mention("hello?", user="W333", ts="1730000000.000100")  # chat is refused in the thread
+        sender.mention("hello?", user="W444", ts="1730000000.000100")  # chat is refused in the thread
         refused = slack.wait_for(lambda: [m for m in slack.replies("C111", "1730000000.000100") if m.get("bot_id")])
         assert refused[0]["text"].startswith("Sorry, your daily request limit")
         assert model.calls_to("/chat/completions") == []  # refusals never reach the model
     finally:
-        assert usage(slack, sender, "limit user W333 daily off", "WADMIN", "b2")["text"] == "Limit removed."
+        assert usage(slack, sender, "limit user W444 daily off", "WADMIN", "b2")["text"] == "Limit removed."
 
-    usage(slack, sender, "limit channel <#C222|quiet> daily 3 requests warn 50%", "WADMIN", "b3")
+    slack.add_channel("C555", "budgeted")  # a channel no other test uses, so its count starts at zero
+    usage(slack, sender, "limit channel <#C555|budgeted> daily 3 requests warn 50%", "WADMIN", "b3")
     try:
         for i in range(3):  # the third request sees 2 of 3 used: past the 50% warning
             slack.reset()
-            sender.slash_command("/summarize", f"{i} {MEETING_NOTES}", user="W111", channel="C222",
+            sender.slash_command("/summarize", f"{i} {MEETING_NOTES}", user="W111", channel="C555",
                                  trigger_id=f"warn.{i}")
-            _, texts = placeholder_and_final(slack, "C222")
+            _, texts = placeholder_and_final(slack, "C555")
             slack.wait_for(lambda: ledger_rows(postgres_url, request_id=f"warn.{i}"))
         assert texts[-1].endswith("_Heads-up: This channel has used 67% of the limit of 3 requests per day._")
     finally:
-        usage(slack, sender, "limit channel C222 daily off", "WADMIN", "b4")
+        usage(slack, sender, "limit channel C555 daily off", "WADMIN", "b4")
