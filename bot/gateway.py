@@ -39,12 +39,16 @@ class ModelError(Exception):
         "stream_broken": "The language model's answer was cut off.",
     }
 
-    def __init__(self, kind: str, detail: str = "") -> None:
+    def __init__(self, kind: str, detail: str = "", *, user_message: str | None = None) -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
+        self._user_message = user_message
 
     @property
     def user_message(self) -> str:
+        """What the user is told: a message given by the raiser, or the plain words for the kind."""
+        if self._user_message:
+            return self._user_message
         return self.USER_MESSAGES.get(self.kind, "The language model call failed. Please try again.")
 
 

@@ -42,12 +42,7 @@ class AgentLimit(ModelError):
     """The task ended at a limit; the message explains it honestly to the user."""
 
     def __init__(self, kind: str, message: str) -> None:
-        super().__init__(kind, message)
-        self.message = message
-
-    @property
-    def user_message(self) -> str:
-        return self.message
+        super().__init__(kind, message, user_message=message)
 
 
 @dataclass

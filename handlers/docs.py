@@ -29,12 +29,7 @@ class DocsUnavailable(ModelError):
     """The docs index cannot answer (none built yet, or built with another embedding model)."""
 
     def __init__(self, message: str, kind: str = "docs_unavailable") -> None:
-        super().__init__(kind, message)
-        self.message = message
-
-    @property
-    def user_message(self) -> str:
-        return self.message
+        super().__init__(kind, message, user_message=message)
 
 
 @dataclass
