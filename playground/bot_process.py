@@ -9,8 +9,10 @@ import os
 import socket
 import subprocess
 import sys
-import threading
+from collections.abc import Callable
 from pathlib import Path
+
+from playground.process_output import ProcessOutput
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = "bot ready"
@@ -30,8 +32,7 @@ class BotProcess:
         self.workers = workers
         self.env = {**os.environ, **env, "PORT": str(self.port), "WEB_CONCURRENCY": str(workers),
                     "PYTHONUNBUFFERED": "1"}
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
+        self._output = ProcessOutput()
         self.process: subprocess.Popen[str] | None = None
 
     @property
@@ -44,26 +45,19 @@ class BotProcess:
 
     @property
     def output(self) -> str:
-        with self._changed:
-            return "\n".join(self.lines)
+        return self._output.text
 
     def start(self, timeout: float = 60.0) -> "BotProcess":
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py"), "serve"], cwd=ROOT, env=self.env, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1,
         )
-        threading.Thread(target=self._collect, daemon=True).start()
+        self._output.follow(self.process)
         self.wait_for_output(lambda out: out.count(READY_LINE) >= self.workers, timeout)
         return self
 
-    def wait_for_output(self, predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-        with self._changed:
-            done = self._changed.wait_for(
-                lambda: predicate("\n".join(self.lines)) or (self.process and self.process.poll() is not None),
-                timeout,
-            )
-            if not done or not predicate("\n".join(self.lines)):
-                raise RuntimeError("bot process did not get ready; its output:\n" + "\n".join(self.lines[-40:]))
+    def wait_for_output(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> None:
+        self._output.wait_for(predicate, timeout, "bot process output never matched")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -73,16 +67,6 @@ class BotProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-    def _collect(self) -> None:
-        assert self.process and self.process.stdout
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        self.process.wait()  # reap it, so waiters see that it exited
-        with self._changed:
-            self._changed.notify_all()
 
     def __enter__(self) -> "BotProcess":
         return self.start()

@@ -11,9 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
+
+from playground.process_output import ProcessOutput
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = "digest workers ready"
@@ -24,36 +25,26 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str], *, processes: int = 2) -> None:
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.processes = processes
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
+        self._output = ProcessOutput()
         self.process: subprocess.Popen[str] | None = None
 
     @property
     def output(self) -> str:
-        with self._changed:
-            return "\n".join(self.lines)
+        return self._output.text
 
     def start(self, timeout: float = 60.0) -> "WorkerProcess":
-        self.lines = []
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py"), "worker", "--processes", str(self.processes)], cwd=ROOT,
             env=self.env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1,
             start_new_session=True,
         )
-        threading.Thread(target=self._collect, daemon=True).start()
+        self._output.follow(self.process)
         self.wait_for_output(lambda out: READY_LINE in out and out.count(WORKER_READY_LINE) >= self.processes,
                              timeout)
         return self
 
     def wait_for_output(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> None:
-        with self._changed:
-            done = self._changed.wait_for(
-                lambda: predicate("\n".join(self.lines)) or (self.process is not None
-                                                              and self.process.poll() is not None),
-                timeout,
-            )
-            if not done or not predicate("\n".join(self.lines)):
-                raise RuntimeError("worker output never matched; its output:\n" + "\n".join(self.lines[-40:]))
+        self._output.wait_for(predicate, timeout, "worker output never matched")
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM: the workers finish their current jobs, then exit."""
@@ -87,16 +78,6 @@ class WorkerProcess:
                 _kill(pid)
         self.process.wait()
         return jobs
-
-    def _collect(self) -> None:
-        assert self.process and self.process.stdout
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        self.process.wait()
-        with self._changed:
-            self._changed.notify_all()
 
 
 def _kill(pid: int) -> None:
