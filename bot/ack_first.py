@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 
+from slack_bolt import Ack
+
 
 class AckFirstGate:
     def __init__(self, max_wait: float = 0.25) -> None:
@@ -33,3 +35,8 @@ class AckFirstGate:
 
 
 gate = AckFirstGate()
+
+
+def ack_at_once(ack: Ack) -> None:
+    """The ack function of listeners whose work all happens afterwards, in Bolt lazy listeners."""
+    ack()

@@ -15,9 +15,12 @@ from handlers import digest
 def create_app(services: Services) -> App:
     """The Bolt app with every listener registered.
 
-    Listeners run on a large thread pool (Bolt's default is five threads, so five slow model calls would delay
-    every other ack); each listener acks first and does the slow work afterwards on its thread.
+    Acks are sent from the request's own thread (`process_before_response`): a listener's ack function does only
+    what the ack needs, and the slow work runs afterwards as a Bolt lazy listener on a large thread pool (Bolt's
+    default is five threads, so five slow model calls would hold up everything else). An ack then never waits
+    for a pool thread to be scheduled behind earlier requests' work.
     """
+    _import_docs_modules()
     settings = services.settings
     oauth = None
     if settings.oauth_enabled:  # many workspaces: each request is authorised with its workspace's install
@@ -29,6 +32,7 @@ def create_app(services: Services) -> App:
         signing_secret=settings.secret("slack_signing_secret") or "",
         token_verification_enabled=False,
         oauth_settings=oauth,
+        process_before_response=True,
         listener_executor=ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="listener"),
     )
     middleware.register(app, services)
@@ -39,3 +43,15 @@ def create_app(services: Services) -> App:
     digest.register(app, services)
     fallbacks.register(app)
     return app
+
+
+def _import_docs_modules() -> None:
+    """Import LlamaIndex and the docs modules once, before any listener thread runs.
+
+    Several threads importing them for the first time at once can see partly initialised modules (LlamaIndex's
+    packages import each other in cycles), which failed docs questions under load.
+    """
+    import knowledge.library  # noqa: F401
+    import knowledge.retrieval  # noqa: F401
+    import knowledge.store  # noqa: F401
+    import patterns.rag  # noqa: F401

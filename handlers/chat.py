@@ -10,7 +10,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.ack_first import gate
+from bot.ack_first import ack_at_once, gate
 from bot.gateway import ModelError
 from bot.metering import Meter
 from bot.offline import OFFLINE_NOTE
@@ -29,11 +29,9 @@ _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>[:,]?\s*")
 
 
 def register(app: App, services: Services) -> None:
-    @app.event("app_mention")
     def on_mention(event: dict[str, Any], client: WebClient, body: dict[str, Any]) -> None:
         reply(event, client, services, trigger="mention", team=body.get("team_id", ""))
 
-    @app.event("message")
     def on_message(event: dict[str, Any], client: WebClient, body: dict[str, Any], context: dict[str, Any]
                    ) -> None:
         """DMs, and replies in threads the bot takes part in. Mentions are left to `app_mention`."""
@@ -45,6 +43,9 @@ def register(app: App, services: Services) -> None:
         elif (event.get("thread_ts") and context.get("bot_user_id") not in _MENTION.findall(event.get("text", ""))
               and services.conversations.turns(event["channel"], event["thread_ts"])):
             reply(event, client, services, trigger="thread", team=team)
+
+    app.event("app_mention")(ack=ack_at_once, lazy=[on_mention])
+    app.event("message")(ack=ack_at_once, lazy=[on_message])
 
     @app.action(STOP_ACTION_ID)
     def on_stop(ack: Ack, action: dict[str, Any]) -> None:
@@ -105,6 +106,10 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
             log.warning("chat: model call failed mid-answer: %s", error.kind)
             status, error_kind = "error", error.kind
             note = f":warning: _{error.user_message}_"
+        except Exception:  # a bug must not leave the reply looking unfinished
+            log.exception("chat: unexpected failure while answering")
+            status, error_kind = "error", "internal"
+            note = ":warning: _Something went wrong on my side while answering; it has been logged._"
         if stream.text.strip():  # stored before the final edit, so a quick follow-up already sees it
             services.conversations.add(workspace=team, channel=channel, thread_ts=thread_ts, role="assistant",
                                        text=stream.text)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timezone
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -44,6 +44,7 @@ USAGE = (
 )
 NEEDS_REDIS = ("Digests run as background jobs, and this bot has no job queue configured (an admin needs to set "
                "REDIS_URL and run `python app.py worker`).")
+PLAN_KEY = "digest_plan"  # the ack function hands its checked plan to the lazy listener through the context
 _CHANNEL_REF = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|([^>]*))?>$|^#([a-z0-9][a-z0-9._-]*)$|^([CGD][A-Z0-9]{6,})$")
 _DURATION_WORD = re.compile(r"^\d+$")
 
@@ -159,13 +160,13 @@ def _parse_schedule(frequency: str, words: list[str]) -> Schedule:
 
 
 def register(app: App, services: Services) -> None:
-    @app.command("/digest")
-    def digest_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def digest_command(ack: Ack, command: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        """Everything the ack says (parsing, checks, job ids); queueing a digest happens after the ack."""
         handler = _Handler(services, client, command)
         try:
             action = parse(command.get("text") or "")
             if isinstance(action, DigestNow):
-                handler.digest_now(action, ack, respond)
+                context[PLAN_KEY] = handler.plan(action, ack)
             elif isinstance(action, Schedule):
                 ack(handler.schedule(action))
             else:
@@ -173,6 +174,13 @@ def register(app: App, services: Services) -> None:
         except (CommandError, TimeSpecError) as error:
             ack(str(error))
             handler.record_refusal(getattr(error, "kind", "bad_time"))
+
+    def queue_digests(command: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
+        if plan := context.get(PLAN_KEY):
+            gate.wait_until_acks_are_out()
+            _Handler(services, client, command).submit(plan, respond)
+
+    app.command("/digest")(ack=digest_command, lazy=[queue_digests])
 
 
 class _Handler:
@@ -183,9 +191,9 @@ class _Handler:
 
     # /digest [#channels] [since …] [dm] -------------------------------------------------------------------
 
-    def digest_now(self, action: DigestNow, ack: Ack, respond: Respond) -> None:
-        from jobs.queue import digest_queue, new_job_id
-        from jobs.submit import submit
+    def plan(self, action: DigestNow, ack: Ack) -> dict[str, Any]:
+        """Check the request, pick the job ids and ack with them; the plan is what `submit` queues."""
+        from jobs.queue import new_job_id
 
         if self.services.redis is None:
             raise CommandError(NEEDS_REDIS, kind="no_queue")
@@ -194,19 +202,26 @@ class _Handler:
         start = parse_since(action.since, now=now, tz=tz)
         label = window_label(action.since)
         channels = [self._channel(ref, to_dm=action.to_dm) for ref in action.channels or [f"<#{self.here}>"]]
-        connection = self.services.redis
-        ids = [new_job_id(connection) for _ in channels]
+        ids = [new_job_id(self.services.redis) for _ in channels]
         where = "by direct message" if action.to_dm else ("in each channel" if len(channels) > 1 else "there")
         listed = ", ".join(f"<#{channel_id}> (id `{job_id}`)" for (channel_id, _), job_id in zip(channels, ids))
         ack(f"Queued {'a digest' if len(channels) == 1 else f'{len(channels)} digests'} of {label}: {listed}. "
             f"I'll show progress {where} and replace it with the digest. `/digest status` shows your jobs.")
-        gate.wait_until_acks_are_out()
+        return {"channels": channels, "ids": ids, "oldest": start.timestamp(), "latest": now.timestamp(),
+                "label": label, "to_dm": action.to_dm}
+
+    def submit(self, plan: dict[str, Any], respond: Respond) -> None:
+        """Post each progress message and queue its job; a failure is told to the requester."""
+        from jobs.queue import digest_queue
+        from jobs.submit import submit
+
+        connection = self.services.redis
         queue = digest_queue(connection, self.services.settings)
-        for (channel_id, name), job_id in zip(channels, ids):
+        for (channel_id, name), job_id in zip(plan["channels"], plan["ids"]):
             try:
                 submit(self.client, connection, queue, self.services.settings, workspace=self.team,
-                       channel=channel_id, channel_name=name, user=self.user, oldest=start.timestamp(),
-                       latest=now.timestamp(), window_label=label, to_dm=action.to_dm, trigger="command",
+                       channel=channel_id, channel_name=name, user=self.user, oldest=plan["oldest"],
+                       latest=plan["latest"], window_label=plan["label"], to_dm=plan["to_dm"], trigger="command",
                        job_id=job_id)
             except SlackApiError as error:
                 code = error.response.get("error", "unknown")

@@ -6,8 +6,9 @@ import logging
 import re
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
 
+from bot.ack_first import ack_at_once
 from bot.feedback import DOWN, UP, FeedbackStore
 from bot.runtime import Services
 
@@ -17,9 +18,7 @@ log = logging.getLogger(__name__)
 def register(app: App, services: Services) -> None:
     store = FeedbackStore(services.ledger)
 
-    @app.action(re.compile(f"^({UP}|{DOWN})$"))
-    def on_vote(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
-        ack()
+    def on_vote(action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         vote = 1 if action["action_id"] == UP else -1
         user = (body.get("user") or {}).get("id", "")
         team = (body.get("team") or {}).get("id", "")
@@ -32,3 +31,5 @@ def register(app: App, services: Services) -> None:
             return
         thanks = "Thanks, glad it helped!" if vote > 0 else "Thanks, noted. This answer will be reviewed."
         respond(text=thanks, response_type="ephemeral", replace_original=False)
+
+    app.action(re.compile(f"^({UP}|{DOWN})$"))(ack=ack_at_once, lazy=[on_vote])

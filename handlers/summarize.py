@@ -6,11 +6,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.ack_first import gate
+from bot.ack_first import ack_at_once, gate
 from bot.feedback import feedback_block
 from bot.gateway import ModelError
 from bot.metering import Meter
@@ -26,9 +26,7 @@ PLACEHOLDER = "Summarizing… (requested by <@{user}>)"
 
 
 def register(app: App, services: Services) -> None:
-    @app.command("/summarize")
-    def summarize_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
+    def summarize_command(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
         gate.wait_until_acks_are_out()
         meter = Meter(
             workspace=command.get("team_id", ""), channel=command.get("channel_id", ""),
@@ -37,6 +35,8 @@ def register(app: App, services: Services) -> None:
         )
         status, error_kind = run(command, client, respond, services, meter)
         services.ledger.record(meter, status=status, error_kind=error_kind)
+
+    app.command("/summarize")(ack=ack_at_once, lazy=[summarize_command])
 
 
 def run(command: dict[str, Any], client: WebClient, respond: Respond, services: Services,

@@ -6,10 +6,11 @@ import logging
 import re
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.ack_first import ack_at_once
 from bot.budgets import Budgets, describe
 from bot.runtime import Services
 from bot.usage import build_report, render_home, render_text
@@ -33,9 +34,7 @@ def register(app: App, services: Services) -> None:
     budgets = services.budgets
     admins = services.settings.admins
 
-    @app.command("/usage")
-    def usage_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-        ack()
+    def usage_command(command: dict[str, Any], respond: Respond) -> None:
         team, user = command.get("team_id", ""), command.get("user_id", "")
         text = (command.get("text") or "").strip()
         is_admin = user in admins
@@ -51,7 +50,6 @@ def register(app: App, services: Services) -> None:
         else:
             respond(text=_set_limit(budgets, team, text), response_type="ephemeral")
 
-    @app.event("app_home_opened")
     def home_opened(event: dict[str, Any], client: WebClient, body: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
             return
@@ -62,6 +60,9 @@ def register(app: App, services: Services) -> None:
             client.views_publish(user_id=user, view=render_home(report))
         except SlackApiError as error:
             log.error("could not publish the App Home: %s", error.response.get("error"))
+
+    app.command("/usage")(ack=ack_at_once, lazy=[usage_command])
+    app.event("app_home_opened")(ack=ack_at_once, lazy=[home_opened])
 
 
 def _set_limit(budgets: Budgets, team: str, text: str) -> str:
