@@ -10,6 +10,9 @@ Reliability, in one place:
   lapses and retries it. The retry edits the same progress message, and the post marker (`jobs/delivery.py`)
   guarantees the digest is written once. Model answers are cached, so a retry re-pays little.
 - `/digest cancel` sets a flag every attempt checks, and stops a running attempt through its worker.
+- Redis going away mid-job (a restart, a failover) is waited out: progress edits and cancel checks are skipped
+  while it is unreachable, and the final edit waits for it (up to `REDIS_WAIT_SECONDS`), because the post marker
+  that keeps the digest single lives there.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from rq import get_current_job
@@ -36,7 +39,7 @@ from bot.slack_format import slack_error_message
 from jobs import context
 from jobs.delivery import Permalinks, PostMarker, ProgressMessage, digest_message
 from jobs.history import ChannelReader, Window, history_budget
-from jobs.queue import cancel_key
+from jobs.queue import cancel_key, list_for_status
 from jobs.request import DigestRequest, counted
 from patterns.digest import Digest, DigestCancelled, NothingToDigest, Progress, digest
 
@@ -44,6 +47,10 @@ log = logging.getLogger(__name__)
 
 TRANSIENT_MODEL_ERRORS = {"timeout", "rate_limited", "server_error", "connection", "empty_answer", "stream_broken"}
 TRANSIENT_SLACK_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+
+REDIS_WAIT_SECONDS = 300  # how long a finished job waits for Redis to come back before it gives up
+
+T = TypeVar("T")
 
 _meters: dict[str, Meter] = {}  # this process's running jobs, so a failure callback can record what was spent
 
@@ -121,22 +128,25 @@ class DigestJob:
 
     def _finish(self, text: str, blocks: list[dict] | None, *, outcome: str, status: str,
                 error_kind: str | None) -> dict[str, Any]:
-        if self.marker.begin():
+        if self._when_redis_answers(self.marker.begin, "post the digest"):
             self.progress.replace(text, blocks)
-            if self.marker.done():
+            if self._when_redis_answers(self.marker.done, "mark the digest posted"):
                 self.services.ledger.record(self.meter, status=status, error_kind=error_kind)
         _meters.pop(self.request.job_id, None)
         self._meta(phase="done", outcome=outcome, link=self._link())
+        self._list_for_status()
         return {"outcome": outcome}
 
     def _cancel(self) -> dict[str, Any]:
-        by = (self.redis.get(cancel_key(self.request.job_id)) or b"").decode()
-        if self.marker.begin():
+        by = (self._when_redis_answers(lambda: self.redis.get(cancel_key(self.request.job_id)), "say who cancelled")
+              or b"").decode()
+        if self._when_redis_answers(self.marker.begin, "post the cancellation"):
             self.progress.replace(cancelled_text(self.request, by))
-            if self.marker.done():
+            if self._when_redis_answers(self.marker.done, "mark the cancellation posted"):
                 self.services.ledger.record(self.meter, status="error", error_kind="cancelled")
         _meters.pop(self.request.job_id, None)
         self._meta(phase="done", outcome="cancelled")
+        self._list_for_status()
         return {"outcome": "cancelled"}
 
     def _on_progress(self, progress: Progress) -> None:
@@ -167,11 +177,44 @@ class DigestJob:
         now = time.monotonic()
         if now - self._cancel_checked >= 0.5:
             self._cancel_checked = now
-            self._cancel_seen = bool(self.redis.exists(cancel_key(self.request.job_id)))
+            try:
+                self._cancel_seen = bool(self.redis.exists(cancel_key(self.request.job_id)))
+            except redis.RedisError as error:  # Redis is restarting: the next check will see a cancel
+                log.warning("digest %s: could not check for a cancel (%s)", self.request.job_id,
+                            type(error).__name__)
         return self._cancel_seen
 
     def _finished(self) -> bool:
-        return self.marker.state() is not None or self._cancelled()
+        """Whether progress edits must stop (also while Redis cannot say whether another attempt posted)."""
+        try:
+            return self.marker.state() is not None or self._cancelled()
+        except redis.RedisError as error:
+            log.warning("digest %s: progress edit skipped, Redis unreachable (%s)", self.request.job_id,
+                        type(error).__name__)
+            return True
+
+    def _when_redis_answers(self, action: Callable[[], T], doing: str) -> T:
+        """`action()`, retried while Redis is unreachable (a restart takes seconds) for up to `REDIS_WAIT_SECONDS`."""
+        deadline, delay = time.monotonic() + REDIS_WAIT_SECONDS, 0.5
+        while True:
+            try:
+                return action()
+            except (redis.ConnectionError, redis.TimeoutError) as error:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("digest %s: Redis unreachable (%s); waiting for it to %s", self.request.job_id,
+                            type(error).__name__, doing)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _list_for_status(self) -> None:
+        """List the job for `/digest status` again, should Redis have restarted empty while it ran."""
+        request, created = self.request, self.job.created_at
+        try:
+            list_for_status(self.redis, request.workspace, request.user, request.job_id,
+                            created.timestamp() if created else time.time())
+        except redis.RedisError as error:
+            log.warning("digest %s: could not list it for status (%s)", request.job_id, type(error).__name__)
 
     def _meta(self, *, throttle: bool = False, **values: Any) -> None:
         with self._meta_lock:

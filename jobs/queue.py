@@ -70,14 +70,18 @@ def enqueue(queue: Queue, request: DigestRequest, settings: Settings) -> Job:
               "window": request.window_label, "destination": request.destination,
               "progress_ts": request.progress_ts, "phase": "queued", "trigger": request.trigger},
     )
-    key = _index_key(request.workspace, request.user)
-    now = time.time()
-    with queue.connection.pipeline() as pipe:
-        pipe.zadd(key, {job.id: now})
-        pipe.zremrangebyscore(key, 0, now - KEEP_SECONDS)
+    list_for_status(queue.connection, request.workspace, request.user, job.id, time.time())
+    return job
+
+
+def list_for_status(connection: redis.Redis, workspace: str, user: str, job_id: str, queued_at: float) -> None:
+    """Add the job to its user's `/digest status` list (a job already listed keeps its time)."""
+    key = _index_key(workspace, user)
+    with connection.pipeline() as pipe:
+        pipe.zadd(key, {job_id: queued_at}, nx=True)
+        pipe.zremrangebyscore(key, 0, time.time() - KEEP_SECONDS)
         pipe.expire(key, KEEP_SECONDS)
         pipe.execute()
-    return job
 
 
 @dataclass(frozen=True)

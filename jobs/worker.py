@@ -17,11 +17,14 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from datetime import datetime, timezone
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+import redis
 from rq import Worker
+from rq.executions import Execution
 from rq.job import Job
 
 from bot.settings import Settings, load_settings
@@ -33,6 +36,16 @@ class DigestWorker(Worker):
     """RQ's forking worker with a configurable heartbeat grace before a silent worker's job is retried."""
 
     dead_after_seconds = 60
+    max_connection_wait_time = 5.0  # an idle worker retries an unreachable Redis this often at most (RQ: 60 s)
+
+    def maintain_heartbeats(self, job: Job, execution: Execution) -> None:
+        """A heartbeat lost to a Redis outage is skipped, not fatal: RQ would quit the worker mid-job. The job
+        keeps its worker as long as Redis is back within `WORKER_DEAD_AFTER_SECONDS`."""
+        try:
+            super().maintain_heartbeats(job, execution)
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            self.log.warning("Worker %s: Redis unreachable, heartbeat of job %s skipped (%s)", self.name, job.id,
+                             error)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         interval = self.job_monitoring_interval
@@ -48,15 +61,31 @@ def work(settings: Settings, *, burst: bool = False) -> bool:
 
     assert settings.redis_url
     context.services()  # built here once; every job forked from this process starts with them
+    connection = connect(settings.redis_url)
+    if not burst:
+        _wait_for_redis(connection)
     worker = DigestWorker(
         [settings.digest_queue],
-        connection=connect(settings.redis_url),
+        connection=connection,
         worker_ttl=settings.worker_maintenance_seconds + 15,  # an idle worker wakes every maintenance interval
         job_monitoring_interval=settings.worker_heartbeat_seconds,
         maintenance_interval=settings.worker_maintenance_seconds,
     )
     worker.dead_after_seconds = settings.worker_dead_after_seconds
     return worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+
+
+def _wait_for_redis(connection: redis.Redis) -> None:
+    """Return once Redis answers (RQ cannot even start a worker without it), retrying at most every 5 seconds."""
+    delay = 0.5
+    while True:
+        try:
+            connection.ping()
+            return
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            log.warning("digest worker: Redis unreachable (%s); trying again in %.1f s", error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def _child() -> None:
