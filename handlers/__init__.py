@@ -20,7 +20,7 @@ def create_app(services: Services) -> App:
     default is five threads, so five slow model calls would hold up everything else). An ack then never waits
     for a pool thread to be scheduled behind earlier requests' work.
     """
-    _import_docs_modules()
+    import_docs_modules()
     settings = services.settings
     oauth = None
     if settings.oauth_enabled:  # many workspaces: each request is authorised with its workspace's install
@@ -45,7 +45,7 @@ def create_app(services: Services) -> App:
     return app
 
 
-def _import_docs_modules() -> None:
+def import_docs_modules() -> None:
     """Import LlamaIndex and the docs modules once, before any listener thread runs.
 
     Several threads importing them for the first time at once can see partly initialised modules (LlamaIndex's
