@@ -3,8 +3,9 @@ Slack credentials (or `python app.py playground`) runs it and prints one URL.
 
 One command starts: the local Slack Web API server with a seeded demo workspace, the real bot (`app.py serve`)
 wired to it over HTTP with signed requests, the demo docs indexed (the agent's demo database is built by the
-bot on first use, under the playground's own DATA_DIR), a job queue (the
-Redis at REDIS_URL, or 127.0.0.1:6379, when it answers; otherwise the bot runs without one), and the page.
+bot on first use, under the playground's own DATA_DIR), a digest worker and its job queue, and the page.
+The queue is the Redis at REDIS_URL (or 127.0.0.1:6379) when one answers there; otherwise an in-process Redis
+(`playground/local_redis.py`) that the bot and the worker reach over a loopback port, as they would a real one.
 
 The model is whatever is configured (OPENAI_BASE_URL / OPENAI_API_KEY are passed to the bot); with none the
 bot's offline engine answers, and the page says which.
@@ -21,12 +22,14 @@ import threading
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
+from urllib.parse import urlsplit
 
 import redis
 
 from bot.settings import Settings, load_settings
 from playground.bot_process import ROOT, BotProcess
 from playground.demo_workspace import ME, seed
+from playground.local_redis import LocalRedis
 from playground.relay import Relay
 from playground.slack_sender import SlackSender
 from playground.slack_server import SlackServer
@@ -45,6 +48,17 @@ def engine_label(settings: Settings) -> str:
         where = settings.openai_base_url or "OpenAI"
         return f"Model: {settings.model} at {where}"
     return "Model: offline engine (no OPENAI_BASE_URL or OPENAI_API_KEY set)"
+
+
+def jobs_label(redis_url: str | None, local: bool) -> str:
+    """Where digests are queued: the Redis found, or the in-process one (never a password)."""
+    if local:
+        return "Jobs: in-process queue (no Redis reachable)"
+    if not redis_url:
+        return "Jobs: none"
+    parts = urlsplit(redis_url)
+    where = f"{parts.hostname or ''}:{parts.port or 6379}{parts.path}" if parts.hostname else parts.path
+    return f"Jobs: Redis at {where}"
 
 
 def reachable_redis(url: str | None) -> str | None:
@@ -71,6 +85,7 @@ class BrowserPlayground:
         self.extra_env = dict(extra_env or {})
         self.slack = SlackServer(token=BOT_TOKEN)
         self.redis_url = reachable_redis(redis_url or os.environ.get("REDIS_URL") or None)
+        self.local_redis: LocalRedis | None = None  # started when no Redis answers
         self.data_dir = settings.data_dir.resolve() / "playground"
         self.bot: BotProcess | None = None
         self.helpers: list[subprocess.Popen[str]] = []
@@ -81,6 +96,11 @@ class BrowserPlayground:
     def url(self) -> str:
         assert self.web is not None
         return self.web.url
+
+    @property
+    def jobs(self) -> str:
+        """Which job queue the digests use, as the page says it."""
+        return jobs_label(self.redis_url, self.local_redis is not None)
 
     def bot_env(self) -> dict[str, str]:
         """The bot's settings: the local Slack, a data folder of its own, Redis when reachable, the model as set."""
@@ -94,6 +114,10 @@ class BrowserPlayground:
 
     def start(self) -> BrowserPlayground:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.redis_url is None:
+            self.local_redis = LocalRedis().start()
+            self.redis_url = self.local_redis.url
+            print("playground: no Redis reachable; using an in-process one for the job queue", file=self.log)
         self.slack.start()
         seed(self.slack)
         env = self.bot_env()
@@ -119,6 +143,8 @@ class BrowserPlayground:
         if self.sender is not None:
             self.sender.close()
         self.slack.stop()
+        if self.local_redis is not None:  # last: the bot and the worker are its clients
+            self.local_redis.stop()
 
     def __enter__(self) -> BrowserPlayground:
         try:
@@ -143,14 +169,12 @@ class BrowserPlayground:
             print("playground: no `app.py ingest` yet, so the demo docs are not indexed", file=self.log)
 
     def start_job_worker(self, env: dict[str, str]) -> None:
-        """Digests run on a job worker (`app.py worker`) when Redis is reachable; without Redis the bot copes."""
+        """Digests run on a job worker (`app.py worker`), on the real Redis or the in-process one."""
         if self.redis_url and "worker" in self.commands:
             self.helpers.append(subprocess.Popen(
-                [sys.executable, str(ROOT / "app.py"), "worker", "--processes", "1"], cwd=ROOT, env={**os.environ, **env}, text=True,
-                stdout=subprocess.DEVNULL, stderr=None,
+                [sys.executable, str(ROOT / "app.py"), "worker", "--processes", "1"], cwd=ROOT,
+                env={**os.environ, **env}, text=True, stdout=subprocess.DEVNULL, stderr=None,
             ))
-        elif not self.redis_url:
-            print("playground: no Redis reachable; running without a job queue", file=self.log)
 
     def _run_command(self, env: dict[str, str], *args: str) -> None:
         result = subprocess.run([sys.executable, str(ROOT / "app.py"), *args], cwd=ROOT,
@@ -161,9 +185,9 @@ class BrowserPlayground:
     def _web(self, relay: Relay) -> PlaygroundWeb:
         label = engine_label(self.settings)
         try:
-            return PlaygroundWeb(self.slack, relay, label, port=self.port)
+            return PlaygroundWeb(self.slack, relay, label, port=self.port, jobs=self.jobs)
         except OSError:  # the usual port is taken: any free one will do
-            return PlaygroundWeb(self.slack, relay, label, port=0)
+            return PlaygroundWeb(self.slack, relay, label, port=0, jobs=self.jobs)
 
 
 def _end(process: subprocess.Popen[str]) -> None:
@@ -186,8 +210,8 @@ def run(port: int = DEFAULT_PORT, commands: frozenset[str] = frozenset(), out: T
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
         with BrowserPlayground(load_settings(), port=port, commands=commands) as playground:
-            print(f"Playground ready ({engine_label(playground.settings)}). Open {playground.url}", file=out,
-                  flush=True)
+            print(f"Playground ready ({engine_label(playground.settings)}; {playground.jobs}). Open "
+                  f"{playground.url}", file=out, flush=True)
             print("Ctrl-C stops it. To connect a real Slack workspace, see README.md.", file=out, flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 while not stop.wait(1.0):
