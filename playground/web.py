@@ -41,9 +41,10 @@ KEEPALIVE_SECONDS = 10.0
 class PlaygroundWeb(BackgroundServer):
     """Serves the page for one person's view of the local workspace."""
 
-    def __init__(self, slack: SlackServer, relay: Relay, engine: str, port: int = 0) -> None:
+    def __init__(self, slack: SlackServer, relay: Relay, engine: str, port: int = 0, jobs: str = "") -> None:
+        """`engine` and `jobs` say, on the page, what answers and where digests are queued."""
         super().__init__(port)
-        self.slack, self.relay, self.engine = slack, relay, engine
+        self.slack, self.relay, self.engine, self.jobs = slack, relay, engine, jobs
 
     @property
     def url(self) -> str:
@@ -122,7 +123,7 @@ class PlaygroundWeb(BackgroundServer):
     # -- live updates ------------------------------------------------------------------------------------
 
     def _snapshot(self) -> Snapshot:
-        return snapshot(self.slack, self.relay, self.engine)
+        return snapshot(self.slack, self.relay, self.engine, self.jobs)
 
     def _events(self) -> Iterator[bytes]:
         """Server-sent events: the whole workspace first, then each change as it happens (and keep-alives)."""

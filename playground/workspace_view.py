@@ -39,13 +39,14 @@ class Snapshot:
     conversations: list[Payload]
     items: dict[str, Item] = field(default_factory=dict)
     home: str = ""
+    jobs: str = ""  # which job queue digests use
 
     def as_json(self) -> Payload:
-        return {"engine": self.engine, "me": self.me, "conversations": self.conversations,
+        return {"engine": self.engine, "jobs": self.jobs, "me": self.me, "conversations": self.conversations,
                 "items": [asdict(item) for item in self.items.values()], "home": self.home}
 
 
-def snapshot(slack: SlackServer, relay: Relay, engine: str) -> Snapshot:
+def snapshot(slack: SlackServer, relay: Relay, engine: str, jobs: str = "") -> Snapshot:
     """Everything the person can see now."""
     names = _Names(slack)
     me = relay.person.user_id
@@ -81,7 +82,8 @@ def snapshot(slack: SlackServer, relay: Relay, engine: str) -> Snapshot:
                                     note.blocks))
     view = slack.views.get(me)
     home = _home_html(view, names) if view else ""
-    return Snapshot(engine=engine, me=names.user(me), conversations=conversations, items=items, home=home)
+    return Snapshot(engine=engine, me=names.user(me), conversations=conversations, items=items, home=home,
+                    jobs=jobs)
 
 
 def changes(before: Snapshot | None, after: Snapshot) -> Payload:
@@ -101,6 +103,8 @@ def changes(before: Snapshot | None, after: Snapshot) -> Payload:
         patch["home"] = after.home
     if before.engine != after.engine:
         patch["engine"] = after.engine
+    if before.jobs != after.jobs:
+        patch["jobs"] = after.jobs
     return patch
 
 

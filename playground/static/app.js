@@ -8,6 +8,7 @@ const state = {
   conversations: [],
   home: "",
   engine: "",
+  jobs: "",
   me: "",
   current: null,             // conversation id
   view: "conversation",      // or "home"
@@ -27,6 +28,7 @@ function connect() {
     state.conversations = data.conversations;
     state.home = data.home;
     state.engine = data.engine;
+    state.jobs = data.jobs || "";
     state.me = data.me;
     if (!state.current || !state.conversations.some((c) => c.id === state.current)) {
       const wanted = decodeURIComponent(location.hash.slice(1));
@@ -46,6 +48,7 @@ function connect() {
     if (patch.conversations) state.conversations = patch.conversations;
     if (patch.home !== undefined) state.home = patch.home;
     if (patch.engine !== undefined) state.engine = patch.engine;
+    if (patch.jobs !== undefined) state.jobs = patch.jobs;
     renderAll(patch.conversations !== undefined);
     announce(added);
   });
@@ -57,6 +60,8 @@ function connect() {
 
 function renderAll(sidebarChanged) {
   $("engine").textContent = state.engine;
+  $("jobs").textContent = state.jobs;
+  $("jobs").hidden = !state.jobs;
   $("me").textContent = state.me;
   renderSidebar();
   renderMain();
