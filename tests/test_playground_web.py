@@ -25,8 +25,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 from slack_sdk import WebClient
 
 from app import COMMANDS
+from bot.feedback import UP, FeedbackStore
+from bot.ledger import Ledger
 from bot.settings import load_settings
-from playground.browser import BOT_TOKEN, BrowserPlayground
+from playground.browser import BOT_TOKEN, BrowserPlayground, jobs_label
 from playground.chromium import chromium
 from playground.demo_workspace import DM, ENGINEERING, GENERAL, ME
 from playground.model_server import ModelServer, Reply
@@ -164,6 +166,8 @@ def test_page_shows_the_workspace_and_which_engine_answers_with_no_outside_reque
         offline: BrowserPlayground, browser: Any) -> None:
     open_page(browser, offline)
     assert "offline engine" in browser.find_element(By.ID, "engine").text
+    assert browser.find_element(By.ID, "jobs").text == jobs_label(REDIS_URL, local=False)
+    assert browser.find_element(By.ID, "jobs").text.startswith("Jobs: Redis at 127.0.0.1:6379/")
     sidebar = browser.find_element(By.CSS_SELECTOR, "nav.sidebar").text
     for name in ("# general", "# engineering", "# random", "Team AI"):
         assert name in sidebar
@@ -273,6 +277,30 @@ def test_keyboard_only_mention_thread_and_follow_up(offline: BrowserPlayground, 
     browser.switch_to.active_element.send_keys(Keys.ESCAPE)
     wait(browser, lambda d: not d.find_element(By.ID, "thread").is_displayed(), message="Escape did not close it")
     assert browser.switch_to.active_element.get_attribute("class") == "replies"
+
+
+def test_feedback_button_thanks_you_and_records_the_vote(offline: BrowserPlayground, browser: Any) -> None:
+    open_page(browser, offline)
+    say(browser, "@bot please rate this answer")
+    open_thread(browser, "please rate this answer")
+    answer = wait(browser, lambda d: (m := bot_message_with(d, "no language model is configured", "thread-messages"))
+                  and "▍" not in m["text"] and m["buttons"] == ["👍", "👎"] and m,
+                  message="the answer has no feedback buttons")
+    request_id = browser.find_element(
+        By.CSS_SELECTOR, f'#thread-messages article[data-key="{answer["key"]}"] button[data-action-id="{UP}"]'
+    ).get_attribute("data-value")
+    assert request_id
+    wait(browser, lambda d: click_button(d, answer["key"], "👍"), message="could not click 👍")
+    thanks = wait(browser, lambda d: next((e for e in d.find_elements(
+        By.CSS_SELECTOR, "#thread-messages article.ephemeral") if "Thanks, glad it helped!" in e.text), None),
+        message="no thanks for the vote")
+    assert "Only visible to you" in thanks.text
+    shot(browser, "12-feedback-thanks")
+    ledger = Ledger(load_settings(data_dir=offline.data_dir).resolved_database_url)
+    try:
+        assert FeedbackStore(ledger).totals(request_id) == (1, 0)  # stored with the answer's request, before the thanks
+    finally:
+        ledger.engine.dispose()
 
 
 def test_unknown_command_answer_is_only_visible_to_you(offline: BrowserPlayground, browser: Any) -> None:
