@@ -72,10 +72,14 @@ class ChatLine:
         return self.thread_ts is not None and self.thread_ts != self.ts
 
     def render(self) -> str:
-        text = " ".join(self.text.split())
-        if len(text) > MAX_MESSAGE_CHARS:
-            text = text[:MAX_MESSAGE_CHARS] + " … (cut)"
-        return f"{'  ↳ ' if self.is_reply else ''}{self.ref} {self.author}: {text}"
+        """The line as the model sees it (made once: chunking measures it, then writes it)."""
+        rendered = self.__dict__.get("_rendered")
+        if rendered is None:
+            text = " ".join(self.text.split())
+            if len(text) > MAX_MESSAGE_CHARS:
+                text = text[:MAX_MESSAGE_CHARS] + " … (cut)"
+            rendered = self.__dict__["_rendered"] = f"{'  ↳ ' if self.is_reply else ''}{self.ref} {self.author}: {text}"
+        return rendered
 
     @property
     def day(self) -> str:
@@ -200,6 +204,7 @@ class _Run:
         self.progress = Progress()
         self.lines: dict[str, ChatLine] = {}
         self._lock = threading.Lock()
+        self._failure: BaseException | None = None
 
     def run(self, threads: Iterable[Thread]) -> Digest:
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="digest-model")
@@ -219,22 +224,20 @@ class _Run:
         futures: list[Future[dict[str, Any]]] = []
         chunker = _Chunker(self.budget.chunk_tokens)
         for thread in threads:
-            self._check(futures)
+            self._check()
             for line in thread.lines:
                 self.lines[line.ref] = line
             self.progress.messages_read += len(thread.lines)
             self.progress.threads_read += bool(thread.replies)
             for chunk in chunker.add(thread):
-                futures.append(pool.submit(self._summarize_part, chunk))
+                futures.append(self._submit(pool, self._summarize_part, chunk))
             self.on_progress(self.progress)
         if (last := chunker.flush()) is not None:
-            futures.append(pool.submit(self._summarize_part, last))
+            futures.append(self._submit(pool, self._summarize_part, last))
         self.progress.parts_total = len(futures)
         self.progress.phase = "summarizing"
         self.on_progress(self.progress)
-        while not all(f.done() for f in futures):
-            self._check(futures)
-            wait([f for f in futures if not f.done()], timeout=0.5, return_when=FIRST_COMPLETED)
+        self._wait(futures)
         return [f.result() for f in reversed(futures)]  # chunks were cut newest first: reverse to oldest first
 
     def _summarize_part(self, text: str) -> dict[str, Any]:
@@ -246,13 +249,29 @@ class _Run:
         self.on_progress(self.progress)
         return answer
 
-    def _check(self, futures: list[Future[dict[str, Any]]]) -> None:
+    def _submit(self, pool: ThreadPoolExecutor, call: Callable[[Any], dict[str, Any]],
+                work: Any) -> Future[dict[str, Any]]:
+        future = pool.submit(call, work)
+        future.add_done_callback(self._note_failure)
+        return future
+
+    def _note_failure(self, future: Future[dict[str, Any]]) -> None:
+        if not future.cancelled() and (error := future.exception()) is not None:
+            with self._lock:
+                self._failure = self._failure or error
+
+    def _check(self) -> None:
         """Fail fast: a failed part fails the digest now, not after the rest of the channel was read."""
         if self.should_stop():
             raise DigestCancelled()
-        for future in futures:
-            if future.done() and future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
+        if self._failure is not None:
+            raise self._failure
+
+    def _wait(self, futures: list[Future[dict[str, Any]]]) -> None:
+        while not all(f.done() for f in futures):
+            self._check()
+            wait([f for f in futures if not f.done()], timeout=0.5, return_when=FIRST_COMPLETED)
+        self._check()
 
     # Reduce: merge partial digests level by level --------------------------------------------------------
 
@@ -264,10 +283,8 @@ class _Run:
             groups = _groups([_compact(p) for p in partials], self.budget.reduce_input_tokens)
             self.progress.parts_total = (self.progress.parts_total or 0) + len(groups)
             self.on_progress(self.progress)
-            futures = [pool.submit(self._merge, group) for group in groups]
-            while not all(f.done() for f in futures):
-                self._check(futures)
-                wait([f for f in futures if not f.done()], timeout=0.5, return_when=FIRST_COMPLETED)
+            futures = [self._submit(pool, self._merge, group) for group in groups]
+            self._wait(futures)
             partials = [f.result() for f in futures]
         return partials[0]
 
@@ -352,12 +369,12 @@ class _Chunker:
 
     def _cut(self) -> str:
         lines: list[str] = []
-        day = ""
+        day = -1.0
         for piece in reversed(self.threads):
             for line in piece:
-                if line.day != day and not line.is_reply:
-                    day = line.day
-                    lines.append(f"## {day}")
+                if not line.is_reply and (number := float(line.ts) // 86_400) != day:  # a new UTC day
+                    day = number
+                    lines.append(f"## {line.day}")
                 lines.append(line.render())
         self.threads, self.size = [], 0
         return "\n".join(lines)

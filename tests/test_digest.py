@@ -21,6 +21,12 @@ import pytest
 import redis
 import sqlalchemy
 
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.settings import load_settings
+from bot.slack_client import slack_client
+from jobs.history import REPLY_FETCHERS, ChannelReader, Window, history_budget
 from playground.bot_process import BotProcess
 from playground.digest_responder import digest_responder
 from playground.model_server import ModelServer, Reply
@@ -28,7 +34,7 @@ from playground.slack_sender import SlackSender
 from playground.slack_server import SlackServer
 from handlers.digest import NEEDS_REDIS, USAGE
 from playground.worker_process import WorkerProcess, alive
-from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, bot_env, ledger_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = 3
@@ -185,6 +191,77 @@ def test_digest_acks_at_once_shows_progress_and_posts_a_digest_with_threads_and_
         "digest", "command", "ok", "C111", "W111")
     assert row["prompt_tokens"] == sum(c.usage["prompt_tokens"] for c in calls)
 
+
+
+def _job_client(slack: SlackServer) -> WebClient:
+    """The Slack client a digest job reads with (retries 429s, 5xx and connection errors)."""
+    return slack_client(load_settings(slack_bot_token=BOT_TOKEN, slack_api_url=slack.api_url))
+
+
+class _MeetingBudget:
+    """The shared history budget, except that the first reply calls wait for each other before going out: they
+    only get through if `parties` of them are in flight at once."""
+
+    def __init__(self, budget, parties: int) -> None:  # type: ignore[no-untyped-def]
+        self.budget, self.meeting, self.first = budget, threading.Barrier(parties), parties
+        self._lock = threading.Lock()
+
+    def take(self, team: str, method: str, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+        taken = self.budget.take(team, method, **kwargs)
+        with self._lock:
+            meet = method == "conversations.replies" and self.first > 0
+            self.first -= meet
+        if meet:
+            self.meeting.wait(timeout=30)  # BrokenBarrierError unless the fetchers really run side by side
+        return taken
+
+
+def test_the_reader_reads_threads_side_by_side_over_kept_connections_and_yields_all_in_order(
+    slack: SlackServer, redis_client: redis.Redis
+) -> None:
+    expected: list[tuple[str, list[str]]] = []  # (parent text, reply texts), oldest first
+    for i in range(1_200):  # two pages of history (999 a call)
+        parent = f"Update {i} on the billing work."
+        ts = slack.post("C111", parent, user="W111")
+        replies = [f"Reply {j} to update {i}." for j in range(i % 4)] if i % 7 == 0 else []
+        for reply in replies:
+            slack.post("C111", reply, user="W222", thread_ts=ts)
+        expected.append((parent, replies))
+        if i % 100 == 0:
+            slack.post("C111", f"Build {i} passed", bot_id="BCI", subtype="bot_message")
+    with_replies = sum(1 for _, replies in expected if replies)
+    slack.rate_limit("conversations.replies", times=1, retry_after=1)  # waited out, then read again
+    slack.fail_http("conversations.replies", status=503, times=1)  # retried by the client's handler
+    now = time.time()
+    budget = _MeetingBudget(history_budget(redis_client, 100_000), parties=REPLY_FETCHERS)
+    reader = ChannelReader(_job_client(slack), budget, team="T111", channel="C111",  # type: ignore[arg-type]
+                           window=Window(now - 86_400, now))
+
+    threads = list(reader.threads())
+
+    assert [(t.parent.text, [r.text for r in t.replies]) for t in threads] == expected[::-1]  # newest first
+    assert all(r.is_reply and r.thread_ts == t.parent.ts for t in threads for r in t.replies)
+    assert {t.parent.author for t in threads} == {"alice"} and {r.author for t in threads for r in t.replies} == {"bob"}
+    refs = [line.ref for t in threads for line in t.lines]
+    assert len(refs) == len(set(refs)) == 1_200 + sum(len(replies) for _, replies in expected)
+    assert len(slack.calls_to("conversations.history")) == 2
+    replies_calls = slack.calls_to("conversations.replies")
+    assert len(replies_calls) == with_replies + 2  # every thread once, plus the 429 and the 503
+    assert reader.api_calls == 2 + with_replies
+    assert reader.calls.connections <= REPLY_FETCHERS + 3  # kept alive: not one connection per call
+
+
+def test_a_reader_call_that_slack_refuses_raises_slack_api_error(slack: SlackServer, redis_client: redis.Redis
+                                                                 ) -> None:
+    ts = slack.post("C111", "Is the release branch frozen?", user="W111")
+    slack.post("C111", "Yes, since this morning.", user="W222", thread_ts=ts)
+    slack.fail("conversations.replies", "channel_not_found")
+    now = time.time()
+    reader = ChannelReader(_job_client(slack), history_budget(redis_client, 100_000), team="T111", channel="C111",
+                           window=Window(now - 86_400, now))
+    with pytest.raises(SlackApiError) as raised:
+        list(reader.threads())
+    assert raised.value.response["error"] == "channel_not_found" and raised.value.response.status_code == 200
 
 
 def test_several_channels_and_a_window_give_one_job_each_delivered_by_dm(
