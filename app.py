@@ -183,8 +183,19 @@ def _http_app(settings: Settings):  # type: ignore[no-untyped-def]
     from bot.web import wsgi_app
     from handlers import create_app
 
+    work = None
+    if settings.work_process:  # forked first, while this worker has no threads of its own yet
+        from bot.work_process import WorkProcess
+
+        work = WorkProcess(settings, lambda: create_app(Services.build(settings), verify_requests=False)).start()
     services = Services.build(settings)
-    application = wsgi_app(create_app(services), metrics_source=lambda: metrics.render(services.redis))
+    bolt_app = create_app(services)
+    if work is not None:
+        from bot.work_process import WorkProcessLazyRunner
+
+        runner = bolt_app.listener_runner
+        runner.lazy_listener_runner = WorkProcessLazyRunner(work, runner.lazy_listener_runner)
+    application = wsgi_app(bolt_app, metrics_source=lambda: metrics.render(services.redis))
     print(f"bot ready: HTTP worker {os.getpid()}", file=sys.stderr, flush=True)
     return application
 

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=1, le=65_535)
     web_concurrency: int = Field(default=2, ge=1, le=64)
     listener_threads: int = Field(default=256, ge=1, le=4096)
+    # HTTP mode: each web worker hands post-ack work to a work process of its own, run at this lower CPU
+    # priority so acks come first on a busy machine (bot/work_process.py). WORK_PROCESS=false keeps it in-process.
+    work_process: bool = True
+    work_process_nice: int = Field(default=10, ge=0, le=19)
     max_input_tokens: int = Field(default=400_000, ge=1_000)
     admin_user_ids: str = ""  # comma-separated Slack user ids who see workspace usage and set limits
     log_level: str = "INFO"

@@ -12,13 +12,15 @@ from handlers import chat, fallbacks, feedback, middleware, summarize, usage
 from handlers import digest
 
 
-def create_app(services: Services) -> App:
+def create_app(services: Services, *, verify_requests: bool = True) -> App:
     """The Bolt app with every listener registered.
 
     Acks are sent from the request's own thread (`process_before_response`): a listener's ack function does only
     what the ack needs, and the slow work runs afterwards as a Bolt lazy listener on a large thread pool (Bolt's
     default is five threads, so five slow model calls would hold up everything else). An ack then never waits
-    for a pool thread to be scheduled behind earlier requests' work.
+    for a pool thread to be scheduled behind earlier requests' work. In HTTP mode that work runs in a separate
+    work process (`bot/work_process.py`), whose app is built with `verify_requests=False`: it takes calls only
+    from its web process, which checked each request's signature already.
     """
     import_docs_modules()
     settings = services.settings
@@ -31,6 +33,7 @@ def create_app(services: Services) -> App:
         client=slack_client(settings, per_workspace=oauth is not None),
         signing_secret=settings.secret("slack_signing_secret") or "",
         token_verification_enabled=False,
+        request_verification_enabled=verify_requests,
         oauth_settings=oauth,
         process_before_response=True,
         listener_executor=ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="listener"),

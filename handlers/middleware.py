@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.runtime import Services
 
@@ -15,7 +15,11 @@ log = logging.getLogger(__name__)
 
 def register(app: App, services: Services) -> None:
     @app.middleware
-    def drop_redeliveries(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+    def drop_redeliveries(request: BoltRequest, body: dict[str, Any], next: Callable[[], None]
+                          ) -> BoltResponse | None:
+        if request.lazy_only:  # the post-ack half of a request that was taken already (bot/work_process.py)
+            next()
+            return None
         event_id = body.get("event_id")
         if event_id and not services.deduper.first_delivery(f"{body.get('team_id', '')}:{event_id}"):
             log.info("ignoring re-delivery of event %s", event_id)
