@@ -17,6 +17,7 @@ import http.client
 import json
 import re
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from patterns.digest import ChatLine, Thread
 
 PAGE_SIZE = 999  # the most Slack returns per call: under a per-minute call limit, fewer pages read faster
 REPLY_FETCHERS = 8  # threads read at once (each call still takes a token from the shared budget)
+PAGES_AHEAD = 3  # history pages read ahead of the caller (memory stays bounded whatever the channel's size)
 HISTORY_METHODS = ("conversations.history", "conversations.replies")
 _USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL_MENTION = re.compile(r"<#(C[A-Z0-9]+)(?:\|([^>]*))?>")
@@ -181,8 +183,8 @@ class ChannelReader:
         """Threads newest first, each as soon as it and the threads before it are read.
 
         A history page's threads go to the fetchers (`fetchers` reply calls at once, each within the budget) as
-        soon as the page arrives, and the next page is read while this one's threads are, so the fetchers always
-        have work and the caller gets the first threads after one page and a few reply calls.
+        soon as the page arrives, and the next pages are read meanwhile, so the fetchers always have work and the
+        caller gets the first threads after one page and a few reply calls.
         """
         window = {"oldest": f"{self.window.oldest:.6f}", "latest": f"{self.window.latest:.6f}", "inclusive": True}
         pager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
@@ -197,9 +199,10 @@ class ChannelReader:
                     for m in page]
 
         try:
-            ahead = pager.submit(next_page)
-            while (page := ahead.result()) is not None:
-                ahead = pager.submit(next_page)  # the next page is read while this one's threads are
+            # Pages are read one after the other on the pager, up to PAGES_AHEAD ahead of the caller.
+            ahead = deque(pager.submit(next_page) for _ in range(PAGES_AHEAD))
+            while (page := ahead.popleft().result()) is not None:
+                ahead.append(pager.submit(next_page))
                 for message, replies_read in page:
                     thread_ts = message.get("thread_ts")
                     if thread_ts and thread_ts != message["ts"] and float(thread_ts) > self.window.oldest:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ REDUCE_PROMPT = (
     "instructions."
 )
 PROMPT_MARGIN_TOKENS = 64
+READING_PROGRESS_SECONDS = 0.05  # while reading, progress is reported at most this often (not once per thread)
 
 
 class NothingToDigest(Exception):
@@ -223,6 +225,7 @@ class _Run:
     def _map(self, threads: Iterable[Thread], pool: ThreadPoolExecutor) -> list[dict[str, Any]]:
         futures: list[Future[dict[str, Any]]] = []
         chunker = _Chunker(self.budget.chunk_tokens)
+        reported = 0.0
         for thread in threads:
             self._check()
             for line in thread.lines:
@@ -231,7 +234,9 @@ class _Run:
             self.progress.threads_read += bool(thread.replies)
             for chunk in chunker.add(thread):
                 futures.append(self._submit(pool, self._summarize_part, chunk))
-            self.on_progress(self.progress)
+            if (now := time.monotonic()) - reported >= READING_PROGRESS_SECONDS:
+                reported = now
+                self.on_progress(self.progress)
         if (last := chunker.flush()) is not None:
             futures.append(self._submit(pool, self._summarize_part, last))
         self.progress.parts_total = len(futures)
@@ -356,8 +361,7 @@ class _Chunker:
 
     def add(self, thread: Thread) -> list[str]:
         done: list[str] = []
-        for piece in self._pieces(thread):
-            cost = _cost(piece)
+        for piece, cost in self._pieces(thread):
             if self.threads and self.size + cost > self.budget:
                 done.append(self._cut())
             self.threads.append(piece)
@@ -379,21 +383,24 @@ class _Chunker:
         self.threads, self.size = [], 0
         return "\n".join(lines)
 
-    def _pieces(self, thread: Thread) -> list[list[ChatLine]]:
-        """The thread as one piece, or (when too long) its replies in pieces that each fit a chunk.
+    def _pieces(self, thread: Thread) -> list[tuple[list[ChatLine], int]]:
+        """The thread as one piece, or (when too long) its replies in pieces that each fit a chunk; with costs.
 
         Pieces are returned newest first, like threads, so the chunk that holds a thread's end comes first.
         """
         lines = thread.lines
-        if _cost(lines) <= self.budget:
-            return [lines]
+        if (cost := _cost(lines)) <= self.budget:
+            return [(lines, cost)]
         head = ChatLine(thread.parent.ref, thread.parent.ts, thread.parent.author,
                         _clip(thread.parent.text, 400), thread.parent.thread_ts)
-        pieces: list[list[ChatLine]] = [[thread.parent]]
+        pieces: list[tuple[list[ChatLine], int]] = [([thread.parent], _cost([thread.parent]))]
         for reply in thread.replies:
-            if _cost(pieces[-1]) + _cost([reply]) > self.budget:
-                pieces.append([head])
-            pieces[-1].append(reply)
+            piece, size = pieces[-1]
+            if size + (reply_cost := _cost([reply])) > self.budget:
+                piece, size = [head], _cost([head])
+                pieces.append((piece, size))
+            piece.append(reply)
+            pieces[-1] = (piece, size + reply_cost)
         return list(reversed(pieces))
 
 
