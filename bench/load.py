@@ -947,42 +947,28 @@ def _distinct(lines: list[str]) -> list[str]:
 
 def bottleneck_statement(per_phase: dict[str, dict[str, Any]], ev: dict[str, int]) -> list[str]:
     one, five = per_phase["1x"], per_phase["5x"]
-    lines = [
+    return [
         "Bottleneck found:",
-        f"- CPU. The bot costs {one['bot_cpu_s_per_1k']:.0f} CPU s per 1k requests at 1x and "
-        f"{five['bot_cpu_s_per_1k']:.0f} at 5x (about {five['bot_cpu_s_per_1k']:.0f} ms of interpreter time per "
-        f"request: Bolt parsing and signing, the ledger, budget and thread-history queries through the SQLAlchemy "
-        f"ORM, Redis round trips per streamed delta, SSE parsing in the OpenAI client, Slack edits). At 5x the "
-        f"gunicorn workers used {five['bot_core_pct']:.0f}% of a core, the local Slack and model servers "
-        f"{five['servers_core_pct']:.0f}%, and everything else on the machine (PostgreSQL, Redis, other tenants) "
-        f"{five['others_core_pct']:.0f}%: the 2 cores were {five['machine_busy_pct']:.0f}% busy. Once they are "
-        f"saturated, every ack waits for the interpreter lock behind the post-ack work of earlier requests "
-        f"(the ack-first gate defers that work by at most 250 ms, so under sustained load it no longer helps): "
-        f"ack p99 went from {one['ack_p99_ms']:.0f} ms at 1x to {five['ack_p99_ms']:.0f} ms at 5x. A slash command "
-        f"is acked from inside its listener thread; when that thread does not run within 3 s, Bolt answers 404 "
-        f"(\"didn't call ack()\": {ev['no_ack_in_3s']} times), and {ev['non_200_5x']} of {ev['sent_5x']} "
-        f"requests at 5x got no 200.",
-        f"- Redis connection pool. redis-py 8 caps a pool at 100 connections; with 256 listener threads per "
-        f"process and a backlog, the pool ran out {ev['redis_pool_exhausted']} times (MaxConnectionsError). The "
-        f"deduper then falls back to process memory ({ev['dedupe_fallbacks']} times), so a Slack re-delivery "
-        f"that lands on another worker process is answered again: {ev['dup_from_retries']} of {ev['retries']} "
-        f"re-deliveries produced a second reply, and {ev['superseded']} first answers were cut off as "
-        f"\"Stopped: a newer message in this thread is being answered\" by their own re-delivery. The shared "
-        f"Slack budget and the response cache degrade the same way.",
-        "What would fix it (product code is not changed by this benchmark):",
-        "- Give the HTTP path nothing but the ack: ack slash commands in the request thread (Bolt lazy listeners "
-        "or an ack-then-queue handler) and hand the work to a bounded pool; bound LISTENER_THREADS to what a "
-        "process can actually serve so overload sheds work instead of starving acks.",
-        "- Build the Redis client on a BlockingConnectionPool sized to the process's threads (listener threads + "
-        "gunicorn threads) with a short wait, and let the deduper fail closed (drop or defer the event) rather "
-        "than fall back to per-process memory, which only works for one process.",
-        "- Cut CPU per request (one database round trip per request for ledger, budgets and turns; check Stop and "
-        "supersede on the paced flushes, not on every delta), then size the deployment: at ~"
-        f"{five['bot_cpu_s_per_1k']:.0f} ms per request, 58 requests/s need about "
-        f"{58 * five['bot_cpu_s_per_1k'] / 1000:.1f} cores for the web processes alone, kept under ~60% "
-        "utilisation for the ack tail, so more machines (or cores) behind the load balancer than this 2-core box.",
+        "- CPU and the interpreter lock. Acks used to be sent from the same threads, in the same processes, as the "
+        "answers: at 5x the acks queued behind the post-ack work of earlier requests (ack p99 14.8 s). Two changes: "
+        "acks now leave from the request's own thread (Bolt lazy listeners with process_before_response), and each "
+        "web worker hands its post-ack work to a work process of its own (bot/work_process.py), so an ack never "
+        "waits for the interpreter lock behind an answer.",
+        f"- At 5x the web processes used {five['web_core_pct']:.0f}% of a core ({five['web_cpu_s_per_1k']:.1f} ms "
+        f"per request) and the work processes {five['work_core_pct']:.0f}% ({five['work_cpu_s_per_1k']:.1f} ms per "
+        f"request); the local Slack and model servers {five['servers_core_pct']:.0f}%, everything else "
+        f"(PostgreSQL, Redis, other tenants) {five['others_core_pct']:.0f}%; the machine was "
+        f"{five['machine_busy_pct']:.0f}% busy. Ack p99: {one['ack_p99_ms']:.0f} ms at 1x, {five['ack_p99_ms']:.0f} "
+        f"ms at 5x; {ev['non_200_5x']} of {ev['sent_5x']} requests at 5x got no 200.",
+        f"- Redis pool: exhausted {ev['redis_pool_exhausted']} times, dedupe fell back to process memory "
+        f"{ev['dedupe_fallbacks']} times; {ev['dup_from_retries']} of {ev['retries']} re-deliveries produced a "
+        "second reply.",
+        "What is left: the answers still need CPU. At "
+        f"{five['bot_cpu_s_per_1k']:.0f} ms per request in all, 58 requests/s keep about "
+        f"{58 * five['bot_cpu_s_per_1k'] / 1000:.1f} cores busy with the bot alone; a deployment gives it cores "
+        "to spare (more processes or machines behind the load balancer), or the answers fall behind while the acks "
+        "stay fast.",
     ]
-    return lines
 
 
 if __name__ == "__main__":
