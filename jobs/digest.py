@@ -17,6 +17,7 @@ Reliability, in one place:
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -56,9 +57,12 @@ _meters: dict[str, Meter] = {}  # this process's running jobs, so a failure call
 
 
 def run_digest(request: dict[str, Any]) -> dict[str, Any]:
-    """RQ entry point (`jobs.digest.run_digest`)."""
+    """RQ entry point (`jobs.digest.run_digest`), in a process the worker forks for this one job."""
     job = get_current_job()
     assert job is not None, "run_digest runs on an RQ worker"
+    # What the process inherited from the worker (modules, clients, services) lives as long as the job: without
+    # this, a full collection walks all of it mid-digest (about 0.2 s with every thread of the process stopped).
+    gc.freeze()
     return DigestJob(DigestRequest.from_dict(request), context.services(), job).run()
 
 
