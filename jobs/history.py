@@ -1,8 +1,10 @@
 """Read a channel's window of history as threads, newest first, paging within Slack's rate limits.
 
 `conversations.history` and `conversations.replies` are Tier 3 methods (about 50 calls a minute per workspace).
-Every call first takes a token from the shared Redis budget (`bot/slack_budget.py`), so all workers together stay
-under the limit; a 429 that happens anyway is retried after `Retry-After` by the client's retry handler.
+Every call is first paid for in the shared Redis budget (`bot/slack_budget.py`), so all workers together stay
+under the limit; a 429 that happens anyway is retried after `Retry-After` by the client's retry handler. Thread
+reads are paid for a few at a time (one round trip buys up to `REPLY_FETCHERS` calls, never more than there are
+threads waiting to be read).
 Threads are read when their parent is in the window and has replies; replies outside the window are left out.
 
 Reading is a pipeline: the next history page is requested while the replies of the current page's threads are
@@ -17,6 +19,7 @@ import http.client
 import json
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +28,7 @@ from typing import Any
 from urllib.error import URLError
 from urllib.parse import urlencode, urlsplit
 
+import redis
 from slack_sdk import WebClient
 from slack_sdk.http_retry.request import HttpRequest as RetryRequest
 from slack_sdk.http_retry.response import HttpResponse as RetryResponse
@@ -45,11 +49,58 @@ _LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
 _SPECIAL = re.compile(r"<!(here|channel|everyone)[^>]*>")
 
 
-def history_budget(redis_client: Any, per_minute: int) -> SlackBudget:
+def history_budget(redis_client: Any, per_minute: int) -> HistoryBudget:
     """One budget for the history methods (and chat.update, shared with streaming replies)."""
     limits = {method: per_minute for method in HISTORY_METHODS}
     limits["chat.update"] = SLACK_LIMITS_PER_MINUTE["chat.update"]
-    return SlackBudget(redis_client, limits)
+    return HistoryBudget(redis_client, limits)
+
+
+_TAKE_UP_TO = """
+local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
+local stamp = tonumber(redis.call('HGET', KEYS[1], 'stamp'))
+local burst, rate, now, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if tokens == nil then tokens = burst; stamp = now end
+tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
+local granted = math.max(0, math.min(most, math.floor(tokens)))
+tokens = tokens - granted
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'stamp', now)
+redis.call('EXPIRE', KEYS[1], 600)
+if granted >= 1 then return {granted, '0'} end
+return {0, tostring((1 - tokens) / rate)}
+"""
+
+
+class HistoryBudget(SlackBudget):
+    """`SlackBudget` that can also sell several calls in one Redis round trip (`take_up_to`).
+
+    It draws on the very bucket `SlackBudget.take` uses (same key and fields, same refill), so every call is still
+    paid for once against the workspace's limit; reading hundreds of threads just costs fewer round trips.
+    """
+
+    def __init__(self, client: Any, limits: dict[str, int] | None = None) -> None:
+        super().__init__(client, limits)
+        self._take_up_to = client.register_script(_TAKE_UP_TO) if client is not None else None
+
+    def take_up_to(self, team: str, method: str, most: int, *, timeout: float = 600.0) -> int:
+        """Wait (up to `timeout`) for at least one call of `method`; take up to `most`; the number taken (0: none)."""
+        bucket = self.buckets.get(method)
+        if bucket is None:
+            return most
+        if self._take_up_to is None:  # no Redis: budgeting in this process, one call at a time
+            return int(self.take(team, method, important=True, timeout=timeout))
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                granted, wait = self._take_up_to(keys=[f"slack-budget:{team}:{method}"],
+                                                 args=[bucket.burst, bucket.rate_per_second, time.time(), most])
+            except redis.RedisError:  # budgeting falls back to this process, one call at a time
+                return int(self.take(team, method, important=True, timeout=max(0.0, deadline - time.monotonic())))
+            if int(granted):
+                return int(granted)
+            if (remaining := deadline - time.monotonic()) <= 0:
+                return 0
+            time.sleep(min(float(wait), remaining))
 
 
 @dataclass
@@ -165,6 +216,49 @@ def _param(value: Any) -> Any:
     return ("1" if value else "0") if isinstance(value, bool) else value  # as slack_sdk sends booleans
 
 
+class _Prepaid:
+    """Calls of one method paid for a few at a time: a caller that finds none paid buys up to `batch` in one round
+    trip, never more than the calls announced (`expect`) and not yet paid for, so none is bought for a call that is
+    not coming; a caller whose call a purchase under way covers waits for it. Budgets without `take_up_to` are
+    asked once per call."""
+
+    def __init__(self, budget: SlackBudget, team: str, method: str, batch: int) -> None:
+        self.budget, self.team, self.method, self.batch = budget, team, method, batch
+        self.unpaid = 0  # calls announced that no purchase covers yet
+        self.buying = 0  # calls covered by purchases under way
+        self.paid = 0  # calls paid for and not made yet
+        self._changed = threading.Condition()
+
+    def expect(self, calls: int) -> None:
+        with self._changed:
+            self.unpaid += calls
+
+    def take(self) -> None:
+        with self._changed:
+            while not self.paid and not self.unpaid and self.buying:
+                self._changed.wait()
+            if self.paid:
+                self.paid -= 1
+                return
+            want = min(self.batch, max(1, self.unpaid))
+            covered = min(want, self.unpaid)
+            self.unpaid -= covered
+            self.buying += covered
+        got = 0
+        try:
+            take_up_to = getattr(self.budget, "take_up_to", None)
+            if take_up_to is None:
+                got = int(self.budget.take(self.team, self.method, important=True, timeout=600))
+            else:
+                got = take_up_to(self.team, self.method, want, timeout=600)
+        finally:
+            with self._changed:
+                self.buying -= covered
+                self.paid += max(0, got - 1)
+                self.unpaid += max(0, covered - max(got, 1))  # calls this purchase meant to cover and did not
+                self._changed.notify_all()
+
+
 class ChannelReader:
     """Iterate `threads()` for the window; stops between calls when `should_stop()` turns true."""
 
@@ -178,6 +272,7 @@ class ChannelReader:
         self.api_calls = 0
         self._refs = 0
         self._count_lock = threading.Lock()
+        self._replies_paid = _Prepaid(budget, team, "conversations.replies", batch=self.fetchers)
 
     def threads(self) -> Iterator[Thread]:
         """Threads newest first, each as soon as it and the threads before it are read.
@@ -189,14 +284,28 @@ class ChannelReader:
         window = {"oldest": f"{self.window.oldest:.6f}", "latest": f"{self.window.latest:.6f}", "inclusive": True}
         pager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
         fetchers = ThreadPoolExecutor(max_workers=self.fetchers, thread_name_prefix="replies")
-        pages = self._pages("conversations.history", **window)
+        pages = self._pages("conversations.history",
+                            lambda: self.budget.take(self.team, "conversations.history", important=True, timeout=600),
+                            **window)
 
         def next_page() -> list[tuple[dict[str, Any], Future[list[dict[str, Any]]] | None]] | None:
             page = next(pages, None)
             if page is None:
                 return None
-            return [(m, fetchers.submit(self._raw_replies, m, window) if self._has_replies(m) else None)
-                    for m in page]
+            # Names of the page's authors and repliers not seen yet, looked up side by side ahead of the threads
+            # (the caller would otherwise wait for them one by one).
+            people = {m["user"] for m in page if m.get("user")} | {u for m in page for u in m.get("reply_users", ())}
+            lookups = [fetchers.submit(self.names, person) for person in people - named]
+            named.update(people)
+            with_replies = [m for m in page if self._has_replies(m)]
+            self._replies_paid.expect(len(with_replies))
+            fetches = {m["ts"]: fetchers.submit(self._raw_replies, m, window) for m in with_replies}
+            threads = [(m, fetches.get(m["ts"])) for m in page]
+            for lookup in lookups:
+                lookup.result()
+            return threads
+
+        named: set[str] = set()
 
         try:
             # Pages are read one after the other on the pager, up to PAGES_AHEAD ahead of the caller.
@@ -222,16 +331,17 @@ class ChannelReader:
         return bool(message.get("reply_count")) and latest_reply > self.window.oldest
 
     def _raw_replies(self, parent: dict[str, Any], window: dict[str, Any]) -> list[dict[str, Any]]:
-        replies = [m for page in self._pages("conversations.replies", ts=parent["ts"], **window) for m in page
-                   if m["ts"] != parent["ts"] and _human(m)]
+        replies = [m for page in self._pages("conversations.replies", self._replies_paid.take, ts=parent["ts"],
+                                             **window)
+                   for m in page if m["ts"] != parent["ts"] and _human(m)]
         return sorted(replies, key=lambda m: float(m["ts"]))
 
-    def _pages(self, method: str, **params: Any) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, method: str, pay: Callable[[], Any], **params: Any) -> Iterator[list[dict[str, Any]]]:
         cursor = None
         while True:
             if self.should_stop():
                 return
-            self.budget.take(self.team, method, important=True, timeout=600)
+            pay()
             response = self.calls(method, channel=self.channel, limit=PAGE_SIZE, cursor=cursor, **params)
             with self._count_lock:
                 self.api_calls += 1

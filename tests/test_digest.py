@@ -198,22 +198,24 @@ def _job_client(slack: SlackServer) -> WebClient:
     return slack_client(load_settings(slack_bot_token=BOT_TOKEN, slack_api_url=slack.api_url))
 
 
-class _MeetingBudget:
-    """The shared history budget, except that the first reply calls wait for each other before going out: they
+class _MeetingCalls:
+    """The reader's Slack calls, except that the first thread reads wait for each other before going out: they
     only get through if `parties` of them are in flight at once."""
 
-    def __init__(self, budget, parties: int) -> None:  # type: ignore[no-untyped-def]
-        self.budget, self.meeting, self.first = budget, threading.Barrier(parties), parties
+    def __init__(self, calls, parties: int) -> None:  # type: ignore[no-untyped-def]
+        self.calls, self.meeting, self.first = calls, threading.Barrier(parties), parties
         self._lock = threading.Lock()
 
-    def take(self, team: str, method: str, **kwargs) -> bool:  # type: ignore[no-untyped-def]
-        taken = self.budget.take(team, method, **kwargs)
+    def __call__(self, method: str, **params):  # type: ignore[no-untyped-def]
         with self._lock:
             meet = method == "conversations.replies" and self.first > 0
             self.first -= meet
         if meet:
             self.meeting.wait(timeout=30)  # BrokenBarrierError unless the fetchers really run side by side
-        return taken
+        return self.calls(method, **params)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.calls, name)
 
 
 def test_the_reader_reads_threads_side_by_side_over_kept_connections_and_yields_all_in_order(
@@ -233,9 +235,17 @@ def test_the_reader_reads_threads_side_by_side_over_kept_connections_and_yields_
     slack.rate_limit("conversations.replies", times=1, retry_after=1)  # waited out, then read again
     slack.fail_http("conversations.replies", status=503, times=1)  # retried by the client's handler
     now = time.time()
-    budget = _MeetingBudget(history_budget(redis_client, 100_000), parties=REPLY_FETCHERS)
-    reader = ChannelReader(_job_client(slack), budget, team="T111", channel="C111",  # type: ignore[arg-type]
-                           window=Window(now - 86_400, now))
+    budget = history_budget(redis_client, 100_000)
+    reader = ChannelReader(_job_client(slack), budget, team="T111", channel="C111", window=Window(now - 86_400, now))
+    reader.calls = _MeetingCalls(reader.calls, parties=REPLY_FETCHERS)  # type: ignore[assignment]
+    bought: list[int] = []
+    take_up_to = budget.take_up_to
+
+    def recorded(*args, **kwargs) -> int:  # type: ignore[no-untyped-def]
+        bought.append(take_up_to(*args, **kwargs))
+        return bought[-1]
+
+    budget.take_up_to = recorded  # type: ignore[method-assign]
 
     threads = list(reader.threads())
 
@@ -249,6 +259,16 @@ def test_the_reader_reads_threads_side_by_side_over_kept_connections_and_yields_
     assert len(replies_calls) == with_replies + 2  # every thread once, plus the 429 and the 503
     assert reader.api_calls == 2 + with_replies
     assert reader.calls.connections <= REPLY_FETCHERS + 3  # kept alive: not one connection per call
+    assert sum(bought) == with_replies and len(bought) < with_replies / 4  # paid for a few at a time, none wasted
+
+
+def test_calls_bought_several_at_a_time_draw_on_the_budget_single_calls_use(redis_client: redis.Redis) -> None:
+    budget = history_budget(redis_client, 20)  # a burst of 4 calls, then one every 3.75 s
+    team = f"T-budget-{os.getpid()}"
+    assert budget.try_take(team, "conversations.replies", important=True) == 0
+    assert budget.take_up_to(team, "conversations.replies", 8) == 3  # what is left of the burst, not 8
+    assert budget.try_take(team, "conversations.replies", important=True) > 0
+    assert budget.take_up_to(team, "conversations.replies", 8, timeout=0) == 0
 
 
 def test_a_reader_call_that_slack_refuses_raises_slack_api_error(slack: SlackServer, redis_client: redis.Redis
