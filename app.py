@@ -158,9 +158,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.slack_app_token is not None:
         return _serve_socket_mode(settings)
     from bot.server import serve as serve_http
-    from handlers import import_docs_modules
 
-    import_docs_modules()  # once in the master: the forked workers share the modules and start faster
     port = args.port or settings.port
     logging.getLogger(__name__).info("HTTP mode on port %d: POST /slack/events, GET /healthz", port)
     serve_http(lambda: _http_app(settings), port=port, workers=args.workers or settings.web_concurrency)

@@ -51,7 +51,7 @@ class WorkProcess:
         """Fork the work process; call before this process starts threads of its own (fork copies one thread)."""
         context = multiprocessing.get_context("fork")
         reader, writer = context.Pipe(duplex=False)
-        self._process = context.Process(target=_work_main, args=(self._app_factory, reader, self.settings),
+        self._process = context.Process(target=_work_main, args=(self._app_factory, reader, writer, self.settings),
                                         name="work")
         self._process.start()
         reader.close()
@@ -125,8 +125,9 @@ def handed_over_context(context: BoltContext) -> dict[str, Any]:
     return {key: value for key, value in context.items() if key not in BoltContext.standard_property_names}
 
 
-def _work_main(app_factory: AppFactory, pipe: Connection, settings: Settings) -> None:
+def _work_main(app_factory: AppFactory, pipe: Connection, inherited_writer: Connection, settings: Settings) -> None:
     """The work process: receive calls until the pipe closes, run each on a listener thread, then finish them."""
+    inherited_writer.close()  # the fork copied the web process's end: only closing it here lets EOF arrive
     if settings.work_process_nice:
         os.nice(settings.work_process_nice)
     app = app_factory()

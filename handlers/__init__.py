@@ -22,7 +22,6 @@ def create_app(services: Services, *, verify_requests: bool = True) -> App:
     work process (`bot/work_process.py`), whose app is built with `verify_requests=False`: it takes calls only
     from its web process, which checked each request's signature already.
     """
-    import_docs_modules()
     settings = services.settings
     oauth = None
     if settings.oauth_enabled:  # many workspaces: each request is authorised with its workspace's install
@@ -46,15 +45,3 @@ def create_app(services: Services, *, verify_requests: bool = True) -> App:
     digest.register(app, services)
     fallbacks.register(app)
     return app
-
-
-def import_docs_modules() -> None:
-    """Import LlamaIndex and the docs modules once, before any listener thread runs.
-
-    Several threads importing them for the first time at once can see partly initialised modules (LlamaIndex's
-    packages import each other in cycles), which failed docs questions under load.
-    """
-    import knowledge.library  # noqa: F401
-    import knowledge.retrieval  # noqa: F401
-    import knowledge.store  # noqa: F401
-    import patterns.rag  # noqa: F401

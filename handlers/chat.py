@@ -20,6 +20,7 @@ from bot.slack_history import unescape
 from bot.streaming import STOP_ACTION_ID, StreamingReply
 from handlers.agent import agent_route, agent_stream
 from handlers.docs import choose_route, routed_stream
+from knowledge.modules import import_docs_modules
 from patterns.chat import Turn, chat_messages
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
         log.warning("ignoring a malformed %s event (missing or mistyped channel, ts, user or text)", trigger)
         return
     gate.wait_until_acks_are_out()  # events are acked before the listener runs
+    import_docs_modules()  # routing may search the docs
     channel, user = event["channel"], event.get("user", "")
     thread_ts = event.get("thread_ts") or event["ts"]
     question = unescape(_LEADING_MENTION.sub("", event.get("text") or "")).strip()
