@@ -6,12 +6,21 @@ DIGEST_MODEL_CONCURRENCY model calls at once (MODEL_CONTEXT_TOKENS at its defaul
 
 Printed per channel:
 - wall time, from queuing the job to the digest replacing its progress message (reading Slack included), against
-  the ideal: the model-bound lower bound for the calls the digest made, where the map calls and then each merge
-  level take ceil(calls / concurrency) x 200 ms;
+  the ideal. The ideal is model-bound: the time the digest's own model calls would take if nothing else cost
+  anything, at the configured concurrency C, with each merge level waiting for the level before it:
+  ideal = (ceil(map calls / C) + sum over merge levels of ceil(merge calls / C)) x 200 ms.
+  Queuing, reading Slack and posting count as zero in it;
+- where the wall time went: queued to the first Slack read, reading Slack (the map calls run meanwhile), the last
+  read to the last model answer (at least the last part's map call and the final merge, 2 x 200 ms), and the
+  digest being posted; the machine's load average, since everything but the model's 200 ms is CPU on this machine;
+- the map-reduce alone, on threads already read, against its own ideal;
 - model calls and tokens per 1k messages, for the digest and for the naive loop of one model call per message.
   The naive loop's tokens are counted exactly with the model server's rules (the same instructions, the message,
   and the answer the same scripted model gives to it) for every message; its wall time is measured on a sample of
   naive calls at the same concurrency and extrapolated (running 10,000 calls at 200 ms would take minutes).
+
+The stand-in Slack and model servers run in this process; it freezes its heap once a channel is seeded, so that a
+garbage collection of the seeded messages cannot stall them mid-run (the job freezes its own heap too).
 
 Slack's history methods allow about 50 calls a minute per workspace; at that pace a 10k-message channel with
 hundreds of threads takes minutes to read whatever the model does. The bench raises SLACK_HISTORY_PER_MINUTE so
@@ -24,6 +33,7 @@ Goal: at least 5x fewer tokens than naive and within 1.3x of the ideal wall time
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -172,6 +182,9 @@ def run(size: int, slack: SlackServer, model: ModelServer, settings, connection,
     slack.set_clock(time.time() - 20 * 3_600)
     lines = seed_channel(slack, channel, size, rng)
     slack.set_clock(time.time() - 60)
+    # This process hosts the stand-in Slack and model servers: a collector pass over the channel just seeded would
+    # stall them mid-run (about 0.2 s), a cost of the stand-ins, not of the digest (the job freezes its own heap).
+    gc.freeze()
     model.reset()
     model.responder = digest_responder
     client = slack_client(settings)
@@ -185,8 +198,13 @@ def run(size: int, slack: SlackServer, model: ModelServer, settings, connection,
         timeout=timeout, poll=0.05)
     final_edit = max(c.at for c in slack.calls_to("chat.update") if c.params.get("ts") == request.progress_ts)
     wall = final_edit - started  # when the server received the digest, not when this loop noticed
-    reads = [c.at for c in slack.calls if c.method.startswith("conversations.") and c.at >= started]
+    load = os.getloadavg()[0]
+    reads = [c for c in slack.calls if c.method in ("conversations.history", "conversations.replies")
+             and c.params.get("channel") == channel and c.at >= started]
+    read_times = [c.at for c in reads]
     ideal, map_calls, levels = ideal_seconds(model)
+    map_rounds = math.ceil(map_calls / CONCURRENCY)
+    merge_rounds = sum(math.ceil(n / CONCURRENCY) for n in levels)
     calls = model.calls_to("/chat/completions")
     model_phase = max(c.at for c in calls) - (min(c.at for c in calls) - LATENCY)
     peak = model.max_in_flight
@@ -199,19 +217,24 @@ def run(size: int, slack: SlackServer, model: ModelServer, settings, connection,
     result = {
         "messages": len(lines),
         "replies": sum(1 for line in lines if line.thread_ts),
-        "slack_history_calls": len(slack.calls_to("conversations.history")),
-        "slack_replies_calls": len(slack.calls_to("conversations.replies")),
+        "slack_history_calls": sum(1 for c in reads if c.method == "conversations.history"),
+        "slack_replies_calls": sum(1 for c in reads if c.method == "conversations.replies"),
         "wall_s": round(wall, 2),
         "ideal_s": round(ideal, 2),
         "wall_vs_ideal": round(wall / ideal, 2),
         "mapreduce_alone_s": round(alone_wall, 2),
         "mapreduce_alone_ideal_s": round(alone_ideal, 2),
         "mapreduce_alone_vs_ideal": round(alone_wall / alone_ideal, 2),
-        "reading_s": round(max(reads) - min(reads), 2),
+        "before_reading_s": round(min(read_times) - started, 2),
+        "reading_s": round(max(read_times) - min(read_times), 2),
+        "after_reading_s": round(max(c.at for c in calls) - max(read_times), 2),
+        "posting_s": round(final_edit - max(c.at for c in calls), 2),
+        "load_average": round(load, 1),
         "model_phase_s": round(model_phase, 2),
         "model_phase_vs_ideal": round(model_phase / ideal, 2),
         "map_calls": map_calls,
         "merge_levels": levels,
+        "ideal_rounds": [map_rounds, merge_rounds],
         "model_peak_concurrency": peak,
         "calls_per_1k": round(len(calls) * per_k, 1),
         "tokens_per_1k": round(tokens * per_k),
@@ -263,9 +286,15 @@ def main() -> None:
                       f"wall {result['wall_s']} s vs ideal {result['ideal_s']} s = {result['wall_vs_ideal']}x; "
                       f"{result['map_calls']} map calls, merge levels {result['merge_levels']}, peak "
                       f"{result['model_peak_concurrency']} calls in flight", flush=True)
-                print(f"  reading Slack took {result['reading_s']} s (overlapped with the model calls); first model "
-                      f"call to digest: {result['model_phase_s']} s = {result['model_phase_vs_ideal']}x the ideal; "
-                      f"the map-reduce alone on threads already read: {result['mapreduce_alone_s']} s = "
+                maps, merges = result["ideal_rounds"]
+                print(f"  ideal = {maps} round{'s' * (maps != 1)} of map calls + {merges} of merges, x "
+                      f"{LATENCY * 1000:.0f} ms. Wall: queued to first Slack read {result['before_reading_s']} s, "
+                      f"reading Slack {result['reading_s']} s (map calls meanwhile), last read to last model answer "
+                      f"{result['after_reading_s']} s (the last part's map and the merge), posting "
+                      f"{result['posting_s']} s; load average {result['load_average']} on {os.cpu_count()} CPUs",
+                      flush=True)
+                print(f"  first model call to digest: {result['model_phase_s']} s = {result['model_phase_vs_ideal']}x "
+                      f"the ideal; the map-reduce alone on threads already read: {result['mapreduce_alone_s']} s = "
                       f"{result['mapreduce_alone_vs_ideal']}x its ideal", flush=True)
                 print(f"  per 1k messages: digest {result['calls_per_1k']} calls, {result['tokens_per_1k']:,} tokens"
                       f" | naive {result['naive_calls_per_1k']} calls, {result['naive_tokens_per_1k']:,} tokens "
@@ -277,7 +306,7 @@ def main() -> None:
     print(json.dumps({"token_ratio_vs_naive": last["token_ratio_vs_naive"], "wall_vs_ideal": last["wall_vs_ideal"],
                       "mapreduce_alone_vs_ideal": last["mapreduce_alone_vs_ideal"], "messages": last["messages"],
                       "wall_s": last["wall_s"], "ideal_s": last["ideal_s"], "reading_s": last["reading_s"],
-                      "runs": results}))
+                      "load_average": last["load_average"], "runs": results}))
 
 
 if __name__ == "__main__":
