@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     # HTTP mode: each web worker hands post-ack work to a work process of its own, run at this lower CPU
     # priority so acks come first on a busy machine (bot/work_process.py). WORK_PROCESS=false keeps it in-process.
     work_process: bool = True
-    work_process_nice: int = Field(default=10, ge=0, le=19)
+    work_process_nice: int = Field(default=5, ge=0, le=19)
     max_input_tokens: int = Field(default=400_000, ge=1_000)
     admin_user_ids: str = ""  # comma-separated Slack user ids who see workspace usage and set limits
     log_level: str = "INFO"
