@@ -16,6 +16,7 @@ from bot.gateway import ModelError
 from bot.metering import Meter
 from bot.mrkdwn import to_mrkdwn
 from bot.runtime import Services
+from bot.slack_budget import SlackBudget
 from bot.slack_format import fit_text, section_block, slack_error_message
 from bot.slack_history import channel_transcript, unescape
 from patterns.summarize import NothingToSummarize, summarize
@@ -55,7 +56,9 @@ def run(command: dict[str, Any], client: WebClient, respond: Respond, services: 
         _tell(respond, slack_error_message(code))
         return "error", f"slack_{code}"
 
-    edit: Callable[..., None] = lambda text, blocks=None: _edit(client, channel, ts, text, blocks)
+    team = command.get("team_id", "")
+    edit: Callable[..., None] = lambda text, blocks=None: _edit(client, services.budget, team, channel, ts, text,
+                                                                blocks)
     try:
         heading, source = _source(command, client)
         summary = summarize(
@@ -106,7 +109,11 @@ def _tell(respond: Respond, text: str) -> None:
         log.error("summarize: could not answer through the response URL (%s)", type(error).__name__)
 
 
-def _edit(client: WebClient, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+def _edit(client: WebClient, budget: SlackBudget, team: str, channel: str, ts: str, text: str,
+          blocks: list[dict[str, Any]] | None = None) -> None:
+    """Edit the placeholder, paid for in the workspace's chat.update budget that streamed answers share."""
+    if not budget.take(team, "chat.update", timeout=60):
+        log.warning("summarize: no chat.update budget in %s for 60 s; editing anyway", team)
     try:
         client.chat_update(channel=channel, ts=ts, text=fit_text(text), blocks=blocks or [])
     except SlackApiError as error:
