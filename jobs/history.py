@@ -110,7 +110,8 @@ class Window:
 
 
 class HistoryCalls:
-    """`conversations.history` and `conversations.replies` as GET requests over kept-alive connections.
+    """`conversations.history` and `conversations.replies` (and `users.info`) as GET requests over kept-alive
+    connections.
 
     slack_sdk's WebClient opens a new connection (TCP, and TLS to slack.com) for every call and sends a form body,
     which dominates reading a channel with hundreds of threads. These calls reuse one connection per reading
@@ -216,6 +217,16 @@ def _param(value: Any) -> Any:
     return ("1" if value else "0") if isinstance(value, bool) else value  # as slack_sdk sends booleans
 
 
+class _UsersOver:
+    """What `UserNames` asks of a client (`users.info`), over the reader's kept-alive connections."""
+
+    def __init__(self, calls: HistoryCalls) -> None:
+        self.calls = calls
+
+    def users_info(self, *, user: str) -> SlackResponse:
+        return self.calls("users.info", user=user)
+
+
 class _Prepaid:
     """Calls of one method paid for a few at a time: a caller that finds none paid buys up to `batch` in one round
     trip, never more than the calls announced (`expect`) and not yet paid for, so none is bought for a call that is
@@ -266,7 +277,7 @@ class ChannelReader:
                  should_stop: Callable[[], bool] = lambda: False, fetchers: int = REPLY_FETCHERS) -> None:
         self.client, self.budget, self.team, self.channel, self.window = client, budget, team, channel, window
         self.calls = HistoryCalls(client)
-        self.names = UserNames(client)
+        self.names = UserNames(_UsersOver(self.calls))  # type: ignore[arg-type]
         self.should_stop = should_stop
         self.fetchers = max(1, fetchers)
         self.api_calls = 0
