@@ -11,8 +11,9 @@ Printed per channel:
   ideal = (ceil(map calls / C) + sum over merge levels of ceil(merge calls / C)) x 200 ms.
   Queuing, reading Slack and posting count as zero in it;
 - where the wall time went: queued to the first Slack read, reading Slack (the map calls run meanwhile), the last
-  read to the last model answer (at least the last part's map call and the final merge, 2 x 200 ms), and the
-  digest being posted; the machine's load average, since everything but the model's 200 ms is CPU on this machine;
+  read to the last model answer (the map calls still queued, then the merge: at least the last part's map call
+  and the merge, 2 x 200 ms), and the digest being posted; the machine's load average, since everything but the
+  model's 200 ms is CPU on this machine;
 - the map-reduce alone, on threads already read, against its own ideal;
 - model calls and tokens per 1k messages, for the digest and for the naive loop of one model call per message.
   The naive loop's tokens are counted exactly with the model server's rules (the same instructions, the message,
@@ -290,8 +291,8 @@ def main() -> None:
                 print(f"  ideal = {maps} round{'s' * (maps != 1)} of map calls + {merges} of merges, x "
                       f"{LATENCY * 1000:.0f} ms. Wall: queued to first Slack read {result['before_reading_s']} s, "
                       f"reading Slack {result['reading_s']} s (map calls meanwhile), last read to last model answer "
-                      f"{result['after_reading_s']} s (the last part's map and the merge), posting "
-                      f"{result['posting_s']} s; load average {result['load_average']} on {os.cpu_count()} CPUs",
+                      f"{result['after_reading_s']} s (map calls still queued, then the merge: at least 2 x 200 ms), "
+                      f"posting {result['posting_s']} s; load average {result['load_average']} on {os.cpu_count()} CPUs",
                       flush=True)
                 print(f"  first model call to digest: {result['model_phase_s']} s = {result['model_phase_vs_ideal']}x "
                       f"the ideal; the map-reduce alone on threads already read: {result['mapreduce_alone_s']} s = "
