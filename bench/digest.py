@@ -292,11 +292,11 @@ def main() -> None:
                       f"{LATENCY * 1000:.0f} ms. Wall: queued to first Slack read {result['before_reading_s']} s, "
                       f"reading Slack {result['reading_s']} s (map calls meanwhile), last read to last model answer "
                       f"{result['after_reading_s']} s (map calls still queued, then the merge: at least 2 x 200 ms), "
-                      f"posting {result['posting_s']} s; load average {result['load_average']} on {os.cpu_count()} CPUs",
-                      flush=True)
-                print(f"  first model call to digest: {result['model_phase_s']} s = {result['model_phase_vs_ideal']}x "
-                      f"the ideal; the map-reduce alone on threads already read: {result['mapreduce_alone_s']} s = "
-                      f"{result['mapreduce_alone_vs_ideal']}x its ideal", flush=True)
+                      f"posting {result['posting_s']} s; load average {result['load_average']} on "
+                      f"{os.cpu_count()} CPUs", flush=True)
+                print(f"  first model call to digest: {result['model_phase_s']} s = "
+                      f"{result['model_phase_vs_ideal']}x the ideal; the map-reduce alone on threads already read: "
+                      f"{result['mapreduce_alone_s']} s = {result['mapreduce_alone_vs_ideal']}x its ideal", flush=True)
                 print(f"  per 1k messages: digest {result['calls_per_1k']} calls, {result['tokens_per_1k']:,} tokens"
                       f" | naive {result['naive_calls_per_1k']} calls, {result['naive_tokens_per_1k']:,} tokens "
                       f"(~{result['naive_wall_s_estimated']} s for this channel) | "
