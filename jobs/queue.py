@@ -159,7 +159,8 @@ def cancel(connection: redis.Redis, job_id: str, *, workspace: str, user: str) -
     if job.meta.get("workspace") != workspace or job.meta.get("user") != user:
         return CancelOutcome.NOT_YOURS, job
     status = job.get_status()
-    if status in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+    if status in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED) \
+            or job.meta.get("outcome") in ("posted", "empty"):  # posted; the worker is still wrapping up
         return CancelOutcome.FINISHED, job
     connection.set(cancel_key(job_id), user, ex=KEEP_SECONDS)
     if status == JobStatus.STARTED:
