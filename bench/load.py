@@ -431,13 +431,6 @@ def system_busy() -> float:
     return (sum(fields[:8]) - idle) / CLOCK_TICKS
 
 
-def children_of(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 @dataclass
 class Sample:
     at: float
@@ -481,6 +474,8 @@ class Sampler(threading.Thread):
             depth = int(self.queue_depth())
         except Exception:  # noqa: BLE001
             depth = -1
+        from playground.worker_process import children_of
+
         web = {self.bot_pid, *children_of(self.bot_pid)}  # gunicorn master and workers; the rest do post-ack work
         return Sample(time.time(), sum(proc_cpu(p) for p in bot), sum(proc_cpu(p) for p in bot if p not in web),
                       sum(proc_hwm_mb(p) for p in bot), len(bot),

@@ -62,10 +62,6 @@ class WorkProcess:
         log.info("work process %d started for web process %d", self._process.pid, os.getpid())
         return self
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
-
     def submit(self, message: bytes, run_here: Callable[[], None]) -> None:
         """Queue one call for the work process; `run_here` runs it in this process if that one is gone."""
         if not self._alive:
