@@ -185,8 +185,8 @@ def _http_app(settings: Settings):  # type: ignore[no-untyped-def]
     if settings.work_process:  # forked first, while this worker has no threads of its own yet
         from bot.work_process import WorkProcess
 
-        work = WorkProcess(settings, lambda: create_app(Services.build(settings), verify_requests=False)).start()
-    services = Services.build(settings)
+        work = WorkProcess(settings, lambda: create_app(Services.build(settings, write_behind=True), verify_requests=False)).start()
+    services = Services.build(settings, write_behind=True)
     bolt_app = create_app(services)
     if work is not None:
         from bot.work_process import WorkProcessLazyRunner
@@ -206,7 +206,7 @@ def _serve_socket_mode(settings: Settings) -> int:
 
     import threading
 
-    app = create_app(Services.build(settings))
+    app = create_app(Services.build(settings, write_behind=True))
     handler = SocketModeHandler(app, settings.secret("slack_app_token"))
     handler.connect()  # opens the WebSocket (via apps.connections.open on SLACK_API_URL)
     print("bot ready: Socket Mode", file=sys.stderr, flush=True)

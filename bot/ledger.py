@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint, create_engine, func, select
+from sqlalchemy import (Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint, create_engine, func, insert,
+                        select)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from bot import metrics
+from bot.ledger_writer import Row, RowWriter
 from bot.metering import Meter
 
 log = logging.getLogger(__name__)
@@ -88,13 +90,17 @@ class PatternStats:
 
 
 class Ledger:
-    def __init__(self, database_url: str) -> None:
+    """The ledger of one process. With `write_behind` (long-running bot processes), `record` only queues the row
+    and a background thread writes rows in batches (`bot.ledger_writer`); otherwise it writes at once."""
+
+    def __init__(self, database_url: str, *, write_behind: bool = False) -> None:
         url = make_url(database_url)
         if url.get_backend_name() == "sqlite" and url.database:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url, pool_pre_ping=True)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         self.lost_rows = 0
+        self._writer = RowWriter(self._insert, on_lost=self._count_lost) if write_behind else None
 
     def migrate(self) -> None:
         """Upgrade the database to the latest schema (idempotent)."""
@@ -107,43 +113,61 @@ class Ledger:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
-    def record(self, meter: Meter, *, status: str, error_kind: str | None = None) -> RequestRecord | None:
-        """Write the request's row. A database outage never fails the user's request: it is logged and counted."""
+    def record(self, meter: Meter, *, status: str, error_kind: str | None = None) -> None:
+        """Log the request's row. A database outage never fails the user's request: without write-behind the row
+        is counted lost and logged; with it, the row waits and is written once the database is back."""
         metrics.observe(meter, status, error_kind)
-        row = RequestRecord(
-            created_at=datetime.now(timezone.utc),
-            request_id=meter.request_id[:64],
-            workspace=meter.workspace,
-            channel=meter.channel,
-            user=meter.user,
-            pattern=meter.pattern,
-            trigger=meter.trigger,
-            model=meter.model,
-            prompt_tokens=meter.prompt_tokens,
-            completion_tokens=meter.completion_tokens,
-            cost_usd=meter.cost_usd,
-            latency_ms=meter.elapsed_ms(),
-            ttft_ms=meter.ttft_ms,
-            cache_hit=meter.cache_hit,
-            status=status,
-            error_kind=error_kind,
-            prompt=_clip(json.dumps(meter.prompt, ensure_ascii=False)) if meter.prompt else None,
-            response=_clip(meter.response) if meter.response else None,
-            context=_clip(json.dumps(meter.context, ensure_ascii=False)) if meter.context else None,
-        )
-        try:
-            with self._session.begin() as session:
-                session.add(row)
-        except SQLAlchemyError as error:
-            self.lost_rows += 1
-            log.error("ledger write failed (%s); %d rows lost so far", type(error).__name__, self.lost_rows)
-            return None
+        row: Row = {
+            "created_at": datetime.now(timezone.utc),
+            "request_id": meter.request_id[:64],
+            "workspace": meter.workspace,
+            "channel": meter.channel,
+            "user": meter.user,
+            "pattern": meter.pattern,
+            "trigger": meter.trigger,
+            "model": meter.model,
+            "prompt_tokens": meter.prompt_tokens,
+            "completion_tokens": meter.completion_tokens,
+            "cost_usd": meter.cost_usd,
+            "latency_ms": meter.elapsed_ms(),
+            "ttft_ms": meter.ttft_ms,
+            "cache_hit": meter.cache_hit,
+            "status": status,
+            "error_kind": error_kind,
+            "prompt": _clip(json.dumps(meter.prompt, ensure_ascii=False)) if meter.prompt else None,
+            "response": _clip(meter.response) if meter.response else None,
+            "context": _clip(json.dumps(meter.context, ensure_ascii=False)) if meter.context else None,
+        }
         log.info(
             "request pattern=%s trigger=%s status=%s error=%s tokens=%d+%d cost=%.6f latency_ms=%.0f cache=%s",
-            row.pattern, row.trigger, status, error_kind, row.prompt_tokens, row.completion_tokens,
-            row.cost_usd, row.latency_ms, row.cache_hit,
+            row["pattern"], row["trigger"], status, error_kind, row["prompt_tokens"], row["completion_tokens"],
+            row["cost_usd"], row["latency_ms"], row["cache_hit"],
         )
-        return row
+        if self._writer is not None:
+            self._writer.put(row)
+            return
+        try:
+            self._insert([row])
+        except SQLAlchemyError as error:
+            log.error("ledger write failed (%s)", type(error).__name__)
+            self._count_lost(1)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until the rows recorded so far are in the database (immediate without write-behind)."""
+        return self._writer.flush(timeout) if self._writer is not None else True
+
+    def close(self) -> None:
+        """Write what is waiting (bounded), then stop writing behind; called at exit of a bot process."""
+        if self._writer is not None:
+            self._writer.close()
+
+    def _insert(self, rows: list[Row]) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(insert(RequestRecord), rows)
+
+    def _count_lost(self, count: int) -> None:
+        self.lost_rows += count
+        log.error("%d ledger rows could not be written; %d rows lost so far", count, self.lost_rows)
 
     def rows(self, *, since: datetime | None = None) -> list[RequestRecord]:
         query = select(RequestRecord).order_by(RequestRecord.id)

@@ -33,7 +33,8 @@ class Services:
     budgets: Budgets
 
     @classmethod
-    def build(cls, settings: Settings) -> "Services":
+    def build(cls, settings: Settings, *, write_behind: bool = False) -> "Services":
+        """`write_behind`: a long-running bot process, whose ledger rows are written in batches off the request."""
         client = None
         if settings.redis_url:
             # One connection per thread that may use Redis at once; a thread waits for a free one rather than
@@ -44,7 +45,7 @@ class Services:
             )
             client = redis.Redis(connection_pool=pool)
         cache = ResponseCache(client, settings.cache_ttl_seconds) if client is not None else None
-        ledger = Ledger(settings.resolved_database_url)
+        ledger = Ledger(settings.resolved_database_url, write_behind=write_behind)
         return cls(
             settings=settings,
             gateway=Gateway(settings, cache),

@@ -29,6 +29,7 @@ from typing import Any
 from slack_bolt import App, BoltContext, BoltRequest
 from slack_bolt.lazy_listener import LazyListenerRunner
 
+from bot.ledger_writer import close_all
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ def _work_main(app_factory: AppFactory, pipe: Connection, inherited_writer: Conn
             except (EOFError, OSError):
                 break
             executor.submit(_run, app, message)
+    close_all()  # a multiprocessing child skips atexit: write the ledger rows still waiting
     log.info("work process %d finished its work", os.getpid())
 
 

@@ -41,7 +41,7 @@ def fragile_bot(slack: SlackServer, model: ModelServer, postgres_url: str, datab
         yield bot, database_url
 
 
-def test_a_database_outage_loses_no_reply_and_the_lost_ledger_rows_are_counted(
+def test_a_database_outage_loses_no_reply_and_the_ledger_rows_are_written_once_it_is_back(
     slack: SlackServer, model: ModelServer, fragile_bot: tuple[BotProcess, str], database_proxy: TcpProxy,
     postgres_url: str,
 ) -> None:
@@ -52,16 +52,20 @@ def test_a_database_outage_loses_no_reply_and_the_lost_ledger_rows_are_counted(
         sender.slash_command("/summarize", MEETING_NOTES, trigger_id="fault.db.1")
         _, texts = placeholder_and_final(slack)
         assert texts[-1].startswith("*Summary for <@W111>*")  # answered while the database is down
-        sender.mention("still there?", ts="1760000000.000100")
-        final_reply(slack, "C111", "1760000000.000100")
-        bot.wait_for_output(lambda out: "rows lost so far" in out)
+        sender.mention("still there?", ts="1760000009.000100")
+        final_reply(slack, "C111", "1760000009.000100")
+        bot.wait_for_output(lambda out: "rows wait to be written" in out)
+        assert ledger_rows(postgres_url, request_id="fault.db.1") == []
     finally:
         database_proxy.restore()
+    (summary,) = slack.wait_for(lambda: ledger_rows(postgres_url, request_id="fault.db.1"))  # written once back
+    assert (summary["pattern"], summary["status"]) == ("summarize", "ok")
+    assert len(slack.wait_for(lambda: ledger_rows(postgres_url, request_id="1760000009.000100"))) == 1
     slack.reset()
     sender.slash_command("/summarize", MEETING_NOTES, trigger_id="fault.db.2")
     placeholder_and_final(slack)
-    assert slack.wait_for(lambda: ledger_rows(postgres_url, request_id="fault.db.2"))  # written once it is back
-    assert ledger_rows(postgres_url, request_id="fault.db.1") == []  # the lost one was counted and logged
+    assert slack.wait_for(lambda: ledger_rows(postgres_url, request_id="fault.db.2"))
+    assert "rows lost" not in bot.output
 
 
 def test_redis_going_away_mid_stream_still_finishes_the_answer(

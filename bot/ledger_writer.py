@@ -1,0 +1,131 @@
+"""Write-behind for the ledger: rows go to the database from one background thread, in batches.
+
+A bot process answers hundreds of requests at once. Writing each row on the request's own thread means a
+connection checkout, an ORM flush and a commit per request, all contending for the interpreter lock and a small
+connection pool; under load, threads waited out the pool's 30 s timeout and their rows were lost. Here a request
+only appends a row to a list. One thread inserts whatever has gathered in a single statement, so the batch grows
+with the load, and while the database is unreachable rows wait (up to `max_pending`) and are written once it is
+back. Rows beyond that, or still waiting when the process stops, are counted and logged as lost.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+BATCH_ROWS = 500
+RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)  # waits between attempts while the database is unreachable
+STOP_SECONDS = 10.0  # how long a stopping process waits for its rows to be written
+
+_writers: "weakref.WeakSet[RowWriter]" = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Close every writer of this process: for a process that ends without running `atexit` (a forked child)."""
+    for writer in list(_writers):
+        writer.close()
+
+
+class RowWriter:
+    """Queues rows and writes them with `insert(rows)` from a thread of its own (started on first use)."""
+
+    def __init__(self, insert: Callable[[list[Row]], None], *, on_lost: Callable[[int], None],
+                 max_pending: int = 50_000) -> None:
+        self._insert = insert
+        self._on_lost = on_lost
+        self._max_pending = max_pending
+        self._start_fresh()
+        _writers.add(self)
+
+    def _start_fresh(self) -> None:
+        # A forked child (an RQ job, a work process) starts empty: the parent writes the rows it holds.
+        self._pid = os.getpid()
+        self._changed = threading.Condition()
+        self._pending: deque[Row] = deque()
+        self._writing = 0  # rows taken by the thread and not yet written
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def put(self, row: Row) -> None:
+        if self._pid != os.getpid():
+            self._start_fresh()
+        with self._changed:
+            if self._closed:
+                self._on_lost(1)
+                return
+            self._pending.append(row)
+            dropped = 0
+            while len(self._pending) > self._max_pending:
+                self._pending.popleft()
+                dropped += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+                self._thread.start()
+            self._changed.notify_all()
+        if dropped:
+            self._on_lost(dropped)
+
+    def flush(self, timeout: float = STOP_SECONDS) -> bool:
+        """Wait until every row put so far is written; False if some are still waiting after `timeout`."""
+        if self._pid != os.getpid():
+            return True
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._pending and not self._writing, timeout)
+
+    def close(self, timeout: float = STOP_SECONDS) -> None:
+        """Write what is waiting (for up to `timeout`), then stop; what could not be written is counted lost."""
+        if self._pid != os.getpid() or self._closed:
+            return
+        self.flush(timeout)
+        with self._changed:
+            self._closed = True
+            left = len(self._pending) + self._writing
+            self._pending.clear()
+            self._changed.notify_all()
+        if left:
+            self._on_lost(left)
+
+    def _run(self) -> None:
+        failures = 0
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._pending or self._closed)
+                if self._closed:
+                    return
+                batch = [self._pending.popleft() for _ in range(min(BATCH_ROWS, len(self._pending)))]
+                self._writing = len(batch)
+            try:
+                self._insert(batch)
+            except SQLAlchemyError as error:
+                with self._changed:
+                    self._pending.extendleft(reversed(batch))  # back in front, in order: retried first
+                    self._writing = 0
+                    waiting = len(self._pending)
+                    self._changed.notify_all()
+                if failures == 0:
+                    log.error("ledger unavailable (%s); %d rows wait to be written", type(error).__name__, waiting)
+                time.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+                failures += 1
+                continue
+            with self._changed:
+                self._writing = 0
+                self._changed.notify_all()
+            if failures:
+                log.warning("ledger reachable again; rows that waited are being written")
+                failures = 0
+
+
+atexit.register(close_all)
