@@ -2,7 +2,9 @@
 
 Slack limits methods per workspace (chat.update about 50 a minute). Many simultaneous answers each editing their
 message would overrun that, so every edit first takes a token here. The bucket is sized so that even a strict
-sliding-window limiter is never exceeded: `burst + rate * 60 <= limit per minute`.
+sliding-window limiter is never exceeded: `burst + rate * 60 <= limit per minute`, less a margin of 10%: a call
+reaches Slack a little after its token is granted (a busy process, a slow connection), so calls granted just
+outside a minute can arrive inside it.
 
 Important calls (a stream's first text and its final text) may take any token; progress updates leave a reserve
 so that important calls rarely wait.
@@ -27,6 +29,8 @@ SLACK_LIMITS_PER_MINUTE = {
     "chat.stopStream": 20,
 }
 
+ARRIVAL_MARGIN = 0.1  # share of each limit left unused, for the time between a grant and the call's arrival
+
 _TAKE = """
 local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
 local stamp = tonumber(redis.call('HGET', KEYS[1], 'stamp'))
@@ -49,8 +53,9 @@ class Bucket:
 
     @classmethod
     def for_limit(cls, per_minute: int) -> "Bucket":
-        burst = max(1.0, per_minute * 0.2)
-        return cls(burst=burst, rate_per_second=(per_minute - burst) / 60)
+        usable = per_minute * (1 - ARRIVAL_MARGIN)
+        burst = max(1.0, usable * 0.2)
+        return cls(burst=burst, rate_per_second=(usable - burst) / 60)
 
 
 class SlackBudget:
