@@ -5,9 +5,10 @@
     /digest status | cancel <id>
     /digest daily #channel 09:00 | weekly #channel mon 09:00 | schedules | unschedule <id>
 
-The web process stays light: it parses, checks the channels (the bot must be in them, and a private channel's
-digest goes only to its members), answers at once with what was queued, then posts each job's progress message
-and queues it. The work happens on the workers (`python app.py worker`).
+The web process stays light: it parses and answers at once with the job ids. After the ack it checks each channel
+(the bot must be in it, and a private channel's digest goes only to its members), posts the job's progress
+message and queues it; a channel that fails the check gets an ephemeral reply naming the job. The work happens
+on the workers (`python app.py worker`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import re
 import time as clock
 from dataclasses import dataclass, field
-from datetime import datetime, time, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -44,6 +45,7 @@ USAGE = (
 )
 NEEDS_REDIS = ("Digests run as background jobs, and this bot has no job queue configured (an admin needs to set "
                "REDIS_URL and run `python app.py worker`).")
+EARLIEST_ZONE = timezone(timedelta(hours=14))  # a date begins here first: not "in the future" in any zone
 PLAN_KEY = "digest_plan"  # the ack function hands its checked plan to the lazy listener through the context
 _CHANNEL_REF = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|([^>]*))?>$|^#([a-z0-9][a-z0-9._-]*)$|^([CGD][A-Z0-9]{6,})$")
 _DURATION_WORD = re.compile(r"^\d+$")
@@ -192,47 +194,65 @@ class _Handler:
     # /digest [#channels] [since …] [dm] -------------------------------------------------------------------
 
     def plan(self, action: DigestNow, ack: Ack) -> dict[str, Any]:
-        """Check the request, pick the job ids and ack with them; the plan is what `submit` queues."""
+        """Check what needs no Slack call, pick the job ids and ack with them; `submit` checks the channels.
+
+        The ack never waits on Slack: resolving `#name` can page through thousands of channels, and Slack wants
+        the ack within 3 seconds.
+        """
         from jobs.queue import new_job_id
 
         if self.services.redis is None:
             raise CommandError(NEEDS_REDIS, kind="no_queue")
         now = datetime.now(timezone.utc)
-        tz = self._user_tz() if re.search(r"\d{4}-", action.since) else timezone.utc
-        start = parse_since(action.since, now=now, tz=tz)
+        parse_since(action.since, now=now, tz=EARLIEST_ZONE)  # its form and range; the user's zone is read later
         label = window_label(action.since)
-        channels = [self._channel(ref, to_dm=action.to_dm) for ref in action.channels or [f"<#{self.here}>"]]
-        ids = [new_job_id(self.services.redis) for _ in channels]
-        where = "by direct message" if action.to_dm else ("in each channel" if len(channels) > 1 else "there")
-        listed = ", ".join(f"<#{channel_id}> (id `{job_id}`)" for (channel_id, _), job_id in zip(channels, ids))
-        ack(f"Queued {'a digest' if len(channels) == 1 else f'{len(channels)} digests'} of {label}: {listed}. "
+        refs = action.channels or [f"<#{self.here}>"]
+        ids = [new_job_id(self.services.redis) for _ in refs]
+        where = "by direct message" if action.to_dm else ("in each channel" if len(refs) > 1 else "there")
+        listed = ", ".join(f"{_linked(ref)} (id `{job_id}`)" for ref, job_id in zip(refs, ids))
+        ack(f"Queued {'a digest' if len(refs) == 1 else f'{len(refs)} digests'} of {label}: {listed}. "
             f"I'll show progress {where} and replace it with the digest. `/digest status` shows your jobs.")
-        return {"channels": channels, "ids": ids, "oldest": start.timestamp(), "latest": now.timestamp(),
-                "label": label, "to_dm": action.to_dm}
+        return {"refs": refs, "ids": ids, "since": action.since, "now": now.timestamp(), "label": label,
+                "to_dm": action.to_dm}
 
     def submit(self, plan: dict[str, Any], respond: Respond) -> None:
-        """Post each progress message and queue its job; a failure is told to the requester."""
+        """Check each channel, post its progress message and queue its job; a refusal or failure is told to the
+        requester, by job id."""
         from jobs.queue import digest_queue
         from jobs.submit import submit
 
+        def not_queued(ref: str, job_id: str, reason: str) -> None:
+            respond(text=f"Digest of {_linked(ref)} (id `{job_id}`) was not queued: {reason}",
+                    response_type="ephemeral", replace_original=False)
+
         connection = self.services.redis
         queue = digest_queue(connection, self.services.settings)
-        for (channel_id, name), job_id in zip(plan["channels"], plan["ids"]):
+        now = datetime.fromtimestamp(plan["now"], timezone.utc)
+        for ref, job_id in zip(plan["refs"], plan["ids"]):
+            try:
+                tz = self._user_tz() if re.search(r"\d{4}-", plan["since"]) else timezone.utc
+                start = parse_since(plan["since"], now=now, tz=tz)
+                channel_id, name = self._channel(ref, to_dm=plan["to_dm"])
+            except (CommandError, TimeSpecError) as error:
+                not_queued(ref, job_id, str(error))
+                self.record_refusal(getattr(error, "kind", "bad_time"))
+                continue
+            except Exception as error:  # Slack unreachable: the client's retries are spent
+                log.error("digest: could not check %s (%s)", ref, type(error).__name__)
+                not_queued(ref, job_id, "I could not reach Slack to check the channel. Please try again in a minute.")
+                continue
             try:
                 submit(self.client, connection, queue, self.services.settings, workspace=self.team,
-                       channel=channel_id, channel_name=name, user=self.user, oldest=plan["oldest"],
-                       latest=plan["latest"], window_label=plan["label"], to_dm=plan["to_dm"], trigger="command",
+                       channel=channel_id, channel_name=name, user=self.user, oldest=start.timestamp(),
+                       latest=plan["now"], window_label=plan["label"], to_dm=plan["to_dm"], trigger="command",
                        job_id=job_id)
             except SlackApiError as error:
                 code = error.response.get("error", "unknown")
                 log.warning("digest: cannot post the progress message for %s: %s", channel_id, code)
-                respond(text=f"Digest of <#{channel_id}> (id `{job_id}`) was not queued: {slack_error_message(code)}",
-                        response_type="ephemeral", replace_original=False)
+                not_queued(ref, job_id, slack_error_message(code))
             except Exception as error:
                 log.error("digest: could not queue %s (%s)", job_id, type(error).__name__)
-                respond(text=f"Digest of <#{channel_id}> (id `{job_id}`) was not queued: the job queue is "
-                             "unreachable. Please try again in a minute.",
-                        response_type="ephemeral", replace_original=False)
+                not_queued(ref, job_id, "the job queue is unreachable. Please try again in a minute.")
 
     def _channel(self, ref: str, *, to_dm: bool) -> tuple[str, str]:
         """The channel's id and name, once checked: it exists, the bot is in it, the user may read it."""
@@ -391,6 +411,15 @@ class _Handler:
         meter = Meter(workspace=self.team, channel=self.here, user=self.user, pattern="digest", trigger="command",
                       request_id=self.command.get("trigger_id", ""))
         self.services.ledger.record(meter, status="refused", error_kind=kind)
+
+
+def _linked(ref: str) -> str:
+    """A channel reference as the user gave it, in a form Slack shows as a channel: `<#C123>` or `#name`."""
+    match = _CHANNEL_REF.match(ref)
+    if not match:
+        return ref
+    channel_id, _, name, raw_id = match.groups()
+    return f"#{name}" if name else f"<#{channel_id or raw_id}>"
 
 
 def _shown(ref: str) -> str:
