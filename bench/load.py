@@ -897,6 +897,8 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
         "superseded": sum("newer message in this thread" in outcomes[i.index].detail for i in duplicated),
         "dup_from_retries": len(dup_from_retries), "retries": len(retries),
         "non_200_5x": per_phase["5x"]["non_200"], "sent_5x": per_phase["5x"]["sent"],
+        "ledger_rows_lost": sum(int(n) for n in re.findall(r"(\d+) ledger rows could not be written", bot_output)),
+        "db_pool_timeouts": bot_output.count("(TimeoutError)"),
     }
     for line in bottleneck_statement(per_phase, evidence):
         say(line)
@@ -915,6 +917,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
         "bot_cpu_s_per_1k_5x": round(five["bot_cpu_s_per_1k"], 1),
         "web_cpu_s_per_1k_5x": round(five["web_cpu_s_per_1k"], 1),
         "bot_peak_mb": round(sum(bot_hwm_each.values())),
+        "ledger_rows_lost": evidence["ledger_rows_lost"],
         "mix": {k: kinds.get(k, 0) for k in MIX},
         "goal_met": five["ack_p99_ms"] < 200 and not lost and not duplicated and not statuses_429,
     }))
@@ -958,6 +961,16 @@ def bottleneck_statement(per_phase: dict[str, dict[str, Any]], ev: dict[str, int
         f"- Redis pool: exhausted {ev['redis_pool_exhausted']} times, dedupe fell back to process memory "
         f"{ev['dedupe_fallbacks']} times; {ev['dup_from_retries']} of {ev['retries']} re-deliveries produced a "
         "second reply.",
+        "- Database connections. Each request used to write its ledger row from its own thread: at 5x, some "
+        "hundred threads per work process contended for a pool of 15 connections, some waited out its 30 s timeout, "
+        "and those rows were lost (12 in one run) while budget checks waited as long. Rows now leave the request at "
+        "once and one thread per process writes them in batches (bot/ledger_writer.py). This run: "
+        f"{ev['ledger_rows_lost']} ledger rows lost, {ev['db_pool_timeouts']} pool timeouts.",
+        "- Slack 429s. Streams and summaries shared a per-workspace Redis budget sized to exactly Slack's limit, and "
+        "a call granted just before a sliding minute could arrive inside it (a 429 or two per run). The budget now "
+        "spends 90% of each limit.",
+        "- /digest's ack called Slack (conversations.info, and conversations.list for #names): its ack p99 was "
+        "0.7–1.4 s. It now acks after parsing and checks the channels after the ack.",
         "What is left: the answers still need CPU. At "
         f"{five['bot_cpu_s_per_1k']:.0f} ms per request in all, 58 requests/s keep about "
         f"{58 * five['bot_cpu_s_per_1k'] / 1000:.1f} cores busy with the bot alone; a deployment gives it cores "
