@@ -22,9 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AGENT_UNAVAILABLE = "Agent tasks (`agent:`) are not available in this version yet. Try `docs:` or `chat:`."
-
-
 class DocsUnavailable(ModelError):
     """The docs index cannot answer (none built yet, or built with another embedding model)."""
 
@@ -83,25 +80,8 @@ class DocsStream:
         self.result = _Result(offline=rag.offline)
 
 
-class FixedReply:
-    """A reply that is known in advance, shown through the same streaming path."""
-
-    def __init__(self, text: str) -> None:
-        self.text = ""
-        self._reply = text
-        self.result: _Result | None = None
-
-    def __iter__(self) -> Iterator[str]:
-        self.text = self._reply
-        yield self._reply
-        self.result = _Result(offline=False)
-
-
-def routed_stream(chosen: Route, history: list[Turn], services: "Services", meter: Meter
-                  ) -> DocsStream | FixedReply | None:
-    """The stream for a docs question or an agent task; None for plain chat."""
+def routed_stream(chosen: Route, history: list[Turn], services: "Services", meter: Meter) -> DocsStream | None:
+    """The stream for a docs question; None for other routes (agent tasks have `handlers.agent.agent_stream`)."""
     if chosen.pattern == "rag":
         return DocsStream(chosen, history, services, meter)
-    if chosen.pattern == "agent":
-        return FixedReply(AGENT_UNAVAILABLE)
     return None
