@@ -84,7 +84,7 @@ class SlackBudget:
 
     def take(self, team: str, method: str, *, important: bool = True, timeout: float = 120.0,
              stop: threading.Event | None = None) -> bool:
-        """Wait (up to `timeout`) for a call of `method`; False if none freed in time."""
+        """Wait (up to `timeout`) for a call of `method`; False if none freed in time or `stop` was set."""
         deadline = time.monotonic() + timeout
         waiter = stop or threading.Event()
         while True:
@@ -92,9 +92,8 @@ class SlackBudget:
             if wait == 0:
                 return True
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or waiter.wait(min(wait, remaining)):  # pacing: wait for the bucket to refill
                 return False
-            waiter.wait(min(wait, remaining))  # pacing: wait for the bucket to refill
 
     def _take_local(self, key: str, bucket: Bucket, reserve: float) -> float:
         now = time.time()

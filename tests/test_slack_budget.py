@@ -1,0 +1,33 @@
+"""The per-workspace Slack call budget (Redis token bucket) that every stream and summary edit draws on."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import redis
+
+from bot.slack_budget import SlackBudget
+
+
+def test_a_workspace_gets_a_burst_of_nine_edits_of_its_fifty_a_minute_then_waits(redis_client: redis.Redis) -> None:
+    budget = SlackBudget(redis_client)
+    team = f"T-burst-{os.getpid()}"
+    granted = [budget.try_take(team, "chat.update", important=True) for _ in range(10)]
+    assert granted[:9] == [0.0] * 9  # 20% of the 45 a minute it spends: 90% of Slack's 50
+    assert 0 < granted[9] <= 60 / 36  # then one every 60/36 s
+    assert budget.try_take(f"T-other-{os.getpid()}", "chat.update") == 0.0  # another workspace has its own
+
+
+def test_waiting_for_a_call_ends_when_the_caller_is_told_to_stop(redis_client: redis.Redis) -> None:
+    budget = SlackBudget(redis_client)
+    team = f"T-stop-{os.getpid()}"
+    while budget.try_take(team, "chat.update", important=True) == 0.0:
+        pass
+    stop, outcome = threading.Event(), []
+    waiting = threading.Thread(target=lambda: outcome.append(budget.take(team, "chat.update", timeout=600,
+                                                                         stop=stop)))
+    waiting.start()
+    stop.set()
+    waiting.join(30)
+    assert outcome == [False]
