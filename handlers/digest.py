@@ -47,6 +47,7 @@ NEEDS_REDIS = ("Digests run as background jobs, and this bot has no job queue co
                "REDIS_URL and run `python app.py worker`).")
 EARLIEST_ZONE = timezone(timedelta(hours=14))  # a date begins here first: not "in the future" in any zone
 PLAN_KEY = "digest_plan"  # the ack function hands its checked plan to the lazy listener through the context
+SCHEDULE_KEY = "digest_schedule"  # set when the lazy listener is to check and store a schedule
 _CHANNEL_REF = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|([^>]*))?>$|^#([a-z0-9][a-z0-9._-]*)$|^([CGD][A-Z0-9]{6,})$")
 _DURATION_WORD = re.compile(r"^\d+$")
 
@@ -163,26 +164,34 @@ def _parse_schedule(frequency: str, words: list[str]) -> Schedule:
 
 def register(app: App, services: Services) -> None:
     def digest_command(ack: Ack, command: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        """Everything the ack says (parsing, checks, job ids); queueing a digest happens after the ack."""
+        """What can be answered without calling Slack is answered in the ack; the rest follows it."""
         handler = _Handler(services, client, command)
         try:
             action = parse(command.get("text") or "")
             if isinstance(action, DigestNow):
                 context[PLAN_KEY] = handler.plan(action, ack)
             elif isinstance(action, Schedule):
-                ack(handler.schedule(action))
+                handler.require_queue()
+                ack()  # the channel is checked with Slack after the ack; the confirmation follows by response_url
+                context[SCHEDULE_KEY] = True
             else:
                 ack(handler.simple(action))
         except (CommandError, TimeSpecError) as error:
             ack(str(error))
             handler.record_refusal(getattr(error, "kind", "bad_time"))
 
-    def queue_digests(command: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
+    def follow_up(command: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
+        handler = _Handler(services, client, command)
         if plan := context.get(PLAN_KEY):
             gate.wait_until_acks_are_out()
-            _Handler(services, client, command).submit(plan, respond)
+            handler.submit(plan, respond)
+        elif context.get(SCHEDULE_KEY):
+            gate.wait_until_acks_are_out()
+            action = parse(command.get("text") or "")
+            assert isinstance(action, Schedule)  # the ack parsed the same text
+            respond(text=handler.save_schedule(action), response_type="ephemeral", replace_original=False)
 
-    app.command("/digest")(ack=digest_command, lazy=[queue_digests])
+    app.command("/digest")(ack=digest_command, lazy=[follow_up])
 
 
 class _Handler:
@@ -201,8 +210,7 @@ class _Handler:
         """
         from jobs.queue import new_job_id
 
-        if self.services.redis is None:
-            raise CommandError(NEEDS_REDIS, kind="no_queue")
+        self.require_queue()
         now = datetime.now(timezone.utc)
         parse_since(action.since, now=now, tz=EARLIEST_ZONE)  # its form and range; the user's zone is read later
         label = window_label(action.since)
@@ -317,11 +325,24 @@ class _Handler:
 
     # /digest daily|weekly ---------------------------------------------------------------------------------
 
-    def schedule(self, action: Schedule) -> str:
-        from jobs.schedules import MAX_SCHEDULES_PER_USER, ScheduleStore
-
+    def require_queue(self) -> None:
         if self.services.redis is None:
             raise CommandError(NEEDS_REDIS, kind="no_queue")
+
+    def save_schedule(self, action: Schedule) -> str:
+        """Check and store the schedule; the reply says what was set up, or why not."""
+        try:
+            return self._schedule(action)
+        except CommandError as error:
+            self.record_refusal(error.kind)
+            return str(error)
+        except Exception as error:  # Slack or the database unreachable, their clients' retries spent
+            log.error("digest: could not set up a schedule (%s)", type(error).__name__)
+            return "I could not set up the schedule just now (Slack or the database did not answer). Please try again."
+
+    def _schedule(self, action: Schedule) -> str:
+        from jobs.schedules import MAX_SCHEDULES_PER_USER, ScheduleStore
+
         channel_id, name = self._channel(action.channel or f"<#{self.here}>", to_dm=action.to_dm)
         store = ScheduleStore(self.services.ledger.engine)
         if store.count_for(self.team, self.user) >= MAX_SCHEDULES_PER_USER:
@@ -344,8 +365,7 @@ class _Handler:
             return USAGE
         if action.action in ("schedules", "unschedule"):
             return self._schedules() if action.action == "schedules" else self._unschedule(action.argument)
-        if self.services.redis is None:
-            raise CommandError(NEEDS_REDIS, kind="no_queue")
+        self.require_queue()
         return self._status() if action.action == "status" else self._cancel(action.argument)
 
     def _status(self) -> str:

@@ -450,6 +450,8 @@ def test_bad_input_gets_a_clear_ephemeral_reply_and_queues_nothing(
         assert response["text"] == f"Digest of {shown} (id `{job_id}`) was not queued: {reason}", text
         assert response["response_type"] == "ephemeral"
         refused.append(job_id)
+    assert followed_up(slack, sender, "daily #nope 09:00", name="bad-schedule") == (
+        "I can't find the channel #nope. If it is private, invite me to it first.")
     assert slack.calls_to("chat.postMessage") == []
     status = ack_text(sender.slash_command("/digest", "status", user="W111"))
     assert not [job_id for job_id in refused if job_id in status]
@@ -487,10 +489,19 @@ def _schedule_row(database_url: str, schedule_id: str) -> dict:
     return dict(row)
 
 
+def followed_up(slack: SlackServer, sender: SlackSender, text: str, *, name: str) -> str:
+    """The reply that follows an empty ack (the command checks a channel with Slack after acking)."""
+    ack = sender.slash_command("/digest", text, user="W111", response_url=slack.response_url(name))
+    assert ack.status == 200 and ack.body == "", ack.body
+    response = slack.wait_for(lambda: [r for r in slack.responses if r["name"] == name])[0]
+    assert response["response_type"] == "ephemeral"
+    return response["text"]
+
+
 def test_schedules_are_stored_survive_a_restart_run_on_the_workers_and_can_be_removed(
     slack: SlackServer, model: ModelServer, workers: WorkerProcess, sender: SlackSender, postgres_url: str
 ) -> None:
-    text = ack_text(sender.slash_command("/digest", "daily #general 09:00", user="W111"))
+    text = followed_up(slack, sender, "daily #general 09:00", name="daily")
     match = re.fullmatch(r"Scheduled: a digest of <#C111> daily at 09:00 \(UTC\), posted in <#C111>\. The first one "
                          r"comes <!date\^(\d+)\^\{date_short_pretty\} at \{time\}\|[^>]+>\. Schedule id `(\d+)`; "
                          r"remove it with `/digest unschedule \d+`\.", text)
@@ -498,7 +509,7 @@ def test_schedules_are_stored_survive_a_restart_run_on_the_workers_and_can_be_re
     first_run, daily = datetime.fromtimestamp(int(match.group(1)), timezone.utc), match.group(2)
     assert (first_run.hour, first_run.minute) == (9, 0) and timedelta(0) < first_run - datetime.now(timezone.utc) \
         <= timedelta(days=1)
-    weekly_text = ack_text(sender.slash_command("/digest", "weekly <#C222|quiet> fri 17:30 dm", user="W111"))
+    weekly_text = followed_up(slack, sender, "weekly <#C222|quiet> fri 17:30 dm", name="weekly")
     assert weekly_text.startswith("Scheduled: a digest of <#C222> weekly on Friday at 17:30 (UTC), posted to you by "
                                   "direct message.")
     weekly = re.search(r"Schedule id `(\d+)`", weekly_text).group(1)  # type: ignore[union-attr]
