@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -10,6 +12,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def slack_client(settings: Settings, token: str | None = None, *, per_workspace: bool = False) -> WebClient:
@@ -27,3 +31,16 @@ def slack_client(settings: Settings, token: str | None = None, *, per_workspace:
             ConnectionErrorRetryHandler(max_retry_count=2),
         ],
     )
+
+
+def workspace_client(settings: Settings, team_id: str) -> WebClient:
+    """The client for work done outside a Slack request (digest jobs, schedules) in one workspace: with OAuth
+    installs, that workspace's bot token from the installation store; otherwise `SLACK_BOT_TOKEN`."""
+    if not settings.oauth_enabled:
+        return slack_client(settings)
+    from bot.installations import installed_bot_token
+
+    token = installed_bot_token(settings, team_id)
+    if token is None:
+        log.error("workspace %s has no installation (uninstalled?); its Slack calls will be refused", team_id)
+    return slack_client(settings, token=token, per_workspace=token is None)

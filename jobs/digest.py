@@ -35,7 +35,7 @@ from slack_sdk.errors import SlackApiError
 from bot.gateway import ModelError
 from bot.metering import Meter
 from bot.runtime import Services
-from bot.slack_client import slack_client
+from bot.slack_client import workspace_client
 from bot.slack_format import slack_error_message
 from jobs import context
 from jobs.delivery import Permalinks, PostMarker, ProgressMessage, digest_message
@@ -84,7 +84,7 @@ class DigestJob:
             raise RuntimeError("digest jobs need REDIS_URL")
         self.request, self.services, self.job = request, services, job
         self.redis: redis.Redis = services.redis
-        self.client = slack_client(services.settings)
+        self.client = workspace_client(services.settings, request.workspace)
         self.marker = PostMarker(self.redis, request.job_id)
         self.progress = ProgressMessage(
             self.client, history_budget(self.redis, services.settings.slack_history_per_minute),
@@ -244,7 +244,7 @@ def on_failure(job: Job, connection: redis.Redis, exc_type: type, exc_value: Bas
         return
     reason = plain_reason(exc_value, services.settings.digest_job_timeout_seconds)
     kind = error_kind(exc_value)
-    progress = ProgressMessage(slack_client(services.settings), history_budget(services.redis, 50),
+    progress = ProgressMessage(workspace_client(services.settings, request.workspace), history_budget(services.redis, 50),
                                team=request.workspace, channel=request.destination, ts=request.progress_ts,
                                interval=0, finished=lambda: False)
     if job.retries_left:
@@ -279,7 +279,7 @@ def on_stopped(job: Job, connection: redis.Redis) -> None:
     if not marker.begin():
         return
     by = (connection.get(cancel_key(job.id)) or b"").decode()
-    ProgressMessage(slack_client(services.settings), history_budget(services.redis, 50), team=request.workspace,
+    ProgressMessage(workspace_client(services.settings, request.workspace), history_budget(services.redis, 50), team=request.workspace,
                     channel=request.destination, ts=request.progress_ts, interval=0,
                     finished=lambda: False).replace(cancelled_text(request, by))
     job.meta.update(outcome="cancelled", phase="done")

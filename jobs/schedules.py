@@ -10,6 +10,7 @@ digest cannot be queued (Slack or Redis down) is given back and tried again at t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
@@ -140,9 +141,12 @@ class ScheduleStore:
                             .values(last_job_id=job_id))
 
 
-def run_due(store: ScheduleStore, client: Any, connection: Any, queue: Any, settings: Any, *,
-            now: datetime) -> list[str]:
-    """Queue a digest for every due schedule this process wins; returns the job ids queued."""
+def run_due(store: ScheduleStore, client_for: Callable[[str], Any], connection: Any, queue: Any, settings: Any,
+            *, now: datetime) -> list[str]:
+    """Queue a digest for every due schedule this process wins; returns the job ids queued.
+
+    `client_for(workspace)` is the Slack client to post the schedule's progress message with.
+    """
     from jobs.submit import submit
 
     queued: list[str] = []
@@ -153,7 +157,7 @@ def run_due(store: ScheduleStore, client: Any, connection: Any, queue: Any, sett
         window = schedule.window
         try:
             request = submit(
-                client, connection, queue, settings, workspace=schedule.workspace, channel=schedule.channel,
+                client_for(schedule.workspace), connection, queue, settings, workspace=schedule.workspace, channel=schedule.channel,
                 channel_name=schedule.channel_name, user=schedule.user, oldest=(now - window).timestamp(),
                 latest=now.timestamp(), window_label=f"the last {window.days} days" if window.days > 1 else
                 "the last 24 hours", to_dm=schedule.to_dm, trigger="schedule", schedule_id=schedule.id,

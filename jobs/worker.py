@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from datetime import datetime, timezone
+from functools import partial
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -28,6 +29,7 @@ from rq.executions import Execution
 from rq.job import Job
 
 from bot.settings import Settings, load_settings
+from bot.slack_client import workspace_client
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +174,6 @@ class _ScheduleRunner:
 
     def __init__(self, settings: Settings) -> None:
         from bot.ledger import Ledger
-        from bot.slack_client import slack_client
         from jobs.queue import connect, digest_queue
         from jobs.schedules import ScheduleStore
 
@@ -180,13 +181,12 @@ class _ScheduleRunner:
         self.store = ScheduleStore(Ledger(settings.resolved_database_url).engine)
         self.connection = connect(settings.redis_url or "")
         self.queue = digest_queue(self.connection, settings)
-        self.client = slack_client(settings)
 
     def run_due(self) -> None:
         from jobs.schedules import run_due
 
         try:
-            run_due(self.store, self.client, self.connection, self.queue, self.settings,
+            run_due(self.store, partial(workspace_client, self.settings), self.connection, self.queue, self.settings,
                     now=datetime.now(timezone.utc))
         except Exception:
             log.exception("digest schedules: could not check for due schedules")
