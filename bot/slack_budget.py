@@ -6,8 +6,9 @@ sliding-window limiter is never exceeded: `burst + rate * 60 <= limit per minute
 reaches Slack a little after its token is granted (a busy process, a slow connection), so calls granted just
 outside a minute can arrive inside it.
 
-Important calls (a stream's first text and its final text) may take any token; progress updates leave a reserve
-so that important calls rarely wait.
+Three priorities share the bucket, by how much they leave in it. Urgent calls (a stream's first text, replacing
+"Thinking…") may take the last token; important calls (final text, summaries, digests) leave one; progress updates
+leave half the burst. When many answers wait in one workspace, a reply still showing "Thinking…" goes first.
 """
 
 from __future__ import annotations
@@ -66,12 +67,17 @@ class SlackBudget:
         self._local: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def try_take(self, team: str, method: str, *, important: bool = False) -> float:
+    def try_take(self, team: str, method: str, *, important: bool = False, urgent: bool = False) -> float:
         """Take one call of `method` for the workspace; returns 0 if granted, else seconds until one frees."""
         bucket = self.buckets.get(method)
         if bucket is None:
             return 0.0
-        reserve = 0.0 if important else bucket.burst / 2
+        if urgent:
+            reserve = 0.0
+        elif important:
+            reserve = min(1.0, bucket.burst - 1)  # the last token is kept for urgent calls
+        else:
+            reserve = bucket.burst / 2
         key = f"slack-budget:{team}:{method}"
         if self._script is not None:
             try:
@@ -82,13 +88,13 @@ class SlackBudget:
                 log.warning("Slack budget store unavailable (%s); budgeting in this process", type(error).__name__)
         return self._take_local(key, bucket, reserve)
 
-    def take(self, team: str, method: str, *, important: bool = True, timeout: float = 120.0,
+    def take(self, team: str, method: str, *, important: bool = True, urgent: bool = False, timeout: float = 120.0,
              stop: threading.Event | None = None) -> bool:
         """Wait (up to `timeout`) for a call of `method`; False if none freed in time or `stop` was set."""
         deadline = time.monotonic() + timeout
         waiter = stop or threading.Event()
         while True:
-            wait = self.try_take(team, method, important=important)
+            wait = self.try_take(team, method, important=important, urgent=urgent)
             if wait == 0:
                 return True
             remaining = deadline - time.monotonic()

@@ -224,8 +224,9 @@ class StreamingReply:
                 # A page that is complete (not the last one) gets its final text: that update matters.
                 must = important or final or not last
                 blocks = self._blocks(page, streaming, feedback=final and last)
+                first_text = self.stats.first_text_at is None and bool(self.text.strip())
                 if self._call("chat.update", must, lambda: self.client.chat_update(
-                        channel=self.channel, ts=ts, text=page, blocks=blocks)):
+                        channel=self.channel, ts=ts, text=page, blocks=blocks), urgent=first_text):
                     self._pages[index].sent = page
                     self._mark_first_text()
                 elif not must:
@@ -245,17 +246,20 @@ class StreamingReply:
                 if not self._rate_limited(error):
                     raise
 
-    def _call(self, method: str, important: bool, send: Callable[[], Any]) -> bool:
-        """Send within the budget. Important calls wait for budget and 429s; others are skipped if they would."""
+    def _call(self, method: str, important: bool, send: Callable[[], Any], *, urgent: bool = False) -> bool:
+        """Send within the budget. Important calls wait for budget and 429s; others are skipped if they would.
+
+        `urgent`: the first text replacing "Thinking…"; it goes ahead of other answers' final edits.
+        """
         while True:
             if time.monotonic() < self._blocked_until:
                 if not important:
                     return False
                 self._wait_out_rate_limit()
             if important:
-                if not self.budget.take(self.team, method, important=True, stop=self._waiter):
+                if not self.budget.take(self.team, method, important=True, urgent=urgent, stop=self._waiter):
                     log.warning("no %s budget for 120 s; sending anyway", method)
-            elif self.budget.try_take(self.team, method) > 0:
+            elif self.budget.try_take(self.team, method, urgent=urgent) > 0:
                 return False
             try:
                 send()
