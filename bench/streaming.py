@@ -67,7 +67,7 @@ def run(n: int, slack: SlackServer, model: ModelServer, sender: SlackSender, tim
     slack.wait_for(finished, timeout=timeout, poll=0.25)
     wall = time.monotonic() - started
 
-    first_text_ms, updates_per_min, exact = [], [], 0
+    first_text_ms, updates_per_min, exact, thinking_first = [], [], 0, []
     model_calls = model.calls_to("/chat/completions")
     for i, channel in enumerate(channels):
         reply = [m for m in slack.replies(channel, f"1720000000.{i:06d}") if m.get("bot_id")][0]
@@ -81,6 +81,8 @@ def run(n: int, slack: SlackServer, model: ModelServer, sender: SlackSender, tim
                          key=lambda c: c.at)
         if visible:
             first_text_ms.append((visible[0].at - call.at) * 1000)
+            if post.params.get("text") == THINKING:
+                thinking_first.append(round(first_text_ms[-1]))
         duration_min = max((updates[-1].at if updates else post.at) - post.at, 1.0) / 60
         updates_per_min.append(len(updates) / duration_min)
     return {
@@ -93,6 +95,7 @@ def run(n: int, slack: SlackServer, model: ModelServer, sender: SlackSender, tim
         "final_exact": f"{exact}/{n}",
         "all_final_exact": exact == n,
         "model_peak_concurrency": model.max_in_flight,
+        "thinking_first_ms": sorted(thinking_first),  # replies that showed "Thinking…" first: their first text
     }
 
 

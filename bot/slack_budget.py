@@ -6,9 +6,9 @@ sliding-window limiter is never exceeded: `burst + rate * 60 <= limit per minute
 reaches Slack a little after its token is granted (a busy process, a slow connection), so calls granted just
 outside a minute can arrive inside it.
 
-Three priorities share the bucket, by how much they leave in it. Urgent calls (a stream's first text, replacing
-"Thinking…") may take the last token; important calls (final text, summaries, digests) leave one; progress updates
-leave half the burst. When many answers wait in one workspace, a reply still showing "Thinking…" goes first.
+Three priorities share the bucket, by how much they leave in it. Urgent calls may take the last token (a stream
+pays for the edit that will replace its "Thinking…" placeholder before posting it); important calls (final text,
+summaries, digests) leave one; progress updates leave half the burst.
 """
 
 from __future__ import annotations

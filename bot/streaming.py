@@ -82,6 +82,7 @@ class StreamingReply:
         self._waiter = threading.Event()
         self._lock = threading.Lock()
         self._thinking: threading.Timer | None = None
+        self._prepaid_edit = False
         self._finished = False
         self._feedback_id: str | None = None
 
@@ -113,6 +114,12 @@ class StreamingReply:
         with self._lock:
             if self._pages or self._finished:
                 return
+            # "Thinking…" must later be edited into the answer. The edit is paid for now, ahead of other answers'
+            # edits; if the workspace has none to spare, no placeholder: the text is posted when it comes.
+            if self.budget.try_take(self.team, "chat.update", urgent=True) > 0:
+                log.info("no edit budget for a thinking message; the first text will be posted as it comes")
+                return
+            self._prepaid_edit = True
             try:
                 response = self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts,
                                                         text=THINKING, blocks=self._blocks(THINKING, True))
@@ -224,9 +231,8 @@ class StreamingReply:
                 # A page that is complete (not the last one) gets its final text: that update matters.
                 must = important or final or not last
                 blocks = self._blocks(page, streaming, feedback=final and last)
-                first_text = self.stats.first_text_at is None and bool(self.text.strip())
                 if self._call("chat.update", must, lambda: self.client.chat_update(
-                        channel=self.channel, ts=ts, text=page, blocks=blocks), urgent=first_text):
+                        channel=self.channel, ts=ts, text=page, blocks=blocks)):
                     self._pages[index].sent = page
                     self._mark_first_text()
                 elif not must:
@@ -246,20 +252,19 @@ class StreamingReply:
                 if not self._rate_limited(error):
                     raise
 
-    def _call(self, method: str, important: bool, send: Callable[[], Any], *, urgent: bool = False) -> bool:
-        """Send within the budget. Important calls wait for budget and 429s; others are skipped if they would.
-
-        `urgent`: the first text replacing "Thinking…"; it goes ahead of other answers' final edits.
-        """
+    def _call(self, method: str, important: bool, send: Callable[[], Any]) -> bool:
+        """Send within the budget. Important calls wait for budget and 429s; others are skipped if they would."""
         while True:
             if time.monotonic() < self._blocked_until:
                 if not important:
                     return False
                 self._wait_out_rate_limit()
-            if important:
-                if not self.budget.take(self.team, method, important=True, urgent=urgent, stop=self._waiter):
+            if method == "chat.update" and self._prepaid_edit:
+                self._prepaid_edit = False  # taken when "Thinking…" was posted, for the edit that replaces it
+            elif important:
+                if not self.budget.take(self.team, method, important=True, stop=self._waiter):
                     log.warning("no %s budget for 120 s; sending anyway", method)
-            elif self.budget.try_take(self.team, method, urgent=urgent) > 0:
+            elif self.budget.try_take(self.team, method) > 0:
                 return False
             try:
                 send()

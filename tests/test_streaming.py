@@ -7,8 +7,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from bot.mrkdwn import to_mrkdwn
+from bot.slack_budget import SlackBudget
 from bot.streaming import CURSOR, STOP_ACTION_ID, THINKING
 from playground.bot_process import BotProcess
 from playground.model_server import ModelServer, Reply
@@ -74,6 +76,23 @@ def test_a_quick_model_shows_text_at_once_without_a_thinking_message(
     (reply,) = final_reply(slack, "C111", "1710000000.000150")
     edits = slack.edits("C111", reply["ts"])
     assert THINKING not in edits and edits[0].endswith(CURSOR) and edits[-1] == to_mrkdwn(ANSWER)
+
+
+def test_a_workspace_out_of_edits_gets_no_thinking_message_that_it_could_not_replace(
+    slack: SlackServer, model: ModelServer, sender: SlackSender, redis_client: redis.Redis
+) -> None:
+    budget = SlackBudget(redis_client)
+    while budget.try_take("T111", "chat.update", urgent=True) == 0.0:
+        pass  # other answers in this workspace have spent its chat.update calls for now
+    model.latency = 3.0  # long enough for "Thinking…"
+    model.token_delay = 0.05
+    model.enqueue(Reply(text=ANSWER))
+    sender.mention("refunds, in a busy workspace?", ts="1710000000.000170")
+    (reply,) = final_reply(slack, "C111", "1710000000.000170")
+    edits = slack.edits("C111", reply["ts"])
+    assert THINKING not in edits and edits[0].endswith(CURSOR)  # the text itself came first, as a new message
+    assert edits[-1] == to_mrkdwn(ANSWER)
+    assert slack.ratelimited_count == 0
 
 
 def test_long_answers_roll_over_into_more_messages_never_inside_code(
