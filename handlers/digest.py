@@ -48,6 +48,7 @@ NEEDS_REDIS = ("Digests run as background jobs, and this bot has no job queue co
 EARLIEST_ZONE = timezone(timedelta(hours=14))  # a date begins here first: not "in the future" in any zone
 PLAN_KEY = "digest_plan"  # the ack function hands its checked plan to the lazy listener through the context
 SCHEDULE_KEY = "digest_schedule"  # set when the lazy listener is to check and store a schedule
+PROGRESS_EDIT_KEY = "digest_progress_edit"  # a progress message to edit after the ack (a cancelled queued job)
 _CHANNEL_REF = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|([^>]*))?>$|^#([a-z0-9][a-z0-9._-]*)$|^([CGD][A-Z0-9]{6,})$")
 _DURATION_WORD = re.compile(r"^\d+$")
 
@@ -176,6 +177,8 @@ def register(app: App, services: Services) -> None:
                 context[SCHEDULE_KEY] = True
             else:
                 ack(handler.simple(action))
+                if handler.progress_edit:
+                    context[PROGRESS_EDIT_KEY] = handler.progress_edit
         except (CommandError, TimeSpecError) as error:
             ack(str(error))
             handler.record_refusal(getattr(error, "kind", "bad_time"))
@@ -190,6 +193,8 @@ def register(app: App, services: Services) -> None:
             action = parse(command.get("text") or "")
             assert isinstance(action, Schedule)  # the ack parsed the same text
             respond(text=handler.save_schedule(action), response_type="ephemeral", replace_original=False)
+        elif edit := context.get(PROGRESS_EDIT_KEY):
+            handler.edit_progress(edit)
 
     app.command("/digest")(ack=digest_command, lazy=[follow_up])
 
@@ -199,6 +204,7 @@ class _Handler:
         self.services, self.client, self.command = services, client, command
         self.team, self.user = command.get("team_id", ""), command.get("user_id", "")
         self.here = command.get("channel_id", "")
+        self.progress_edit: dict[str, str] | None = None  # {channel, ts, text}: for after the ack
 
     # /digest [#channels] [since …] [dm] -------------------------------------------------------------------
 
@@ -397,12 +403,16 @@ class _Handler:
         if outcome is CancelOutcome.STOPPING:
             return f"Stopping digest `{job_id}`; its progress message will say when it has stopped."
         request = DigestRequest.from_dict(job.args[0])  # type: ignore[union-attr]
-        try:
-            self.client.chat_update(channel=request.destination, ts=request.progress_ts,
-                                    text=cancelled_text(request, self.user))
-        except SlackApiError as error:
-            log.warning("digest: could not mark %s cancelled: %s", job_id, error.response.get("error"))
+        self.progress_edit = {"channel": request.destination, "ts": request.progress_ts,
+                              "text": cancelled_text(request, self.user)}
         return f"Cancelled digest `{job_id}` before it started."
+
+    def edit_progress(self, edit: dict[str, str]) -> None:
+        try:
+            self.client.chat_update(channel=edit["channel"], ts=edit["ts"], text=edit["text"])
+        except SlackApiError as error:
+            log.warning("digest: could not edit the progress message %s: %s", edit["ts"],
+                        error.response.get("error"))
 
     def _schedules(self) -> str:
         from jobs.schedules import ScheduleStore
