@@ -120,12 +120,12 @@ class RowWriter:
                 time.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
                 failures += 1
                 continue
-            with self._changed:
-                self._writing = 0
-                self._changed.notify_all()
             if failures:
                 log.warning("ledger reachable again; rows that waited are being written")
                 failures = 0
+            with self._changed:
+                self._writing = 0
+                self._changed.notify_all()
 
 
 atexit.register(close_all)

@@ -81,13 +81,23 @@ def test_a_quick_model_shows_text_at_once_without_a_thinking_message(
 def test_a_workspace_out_of_edits_gets_no_thinking_message_that_it_could_not_replace(
     slack: SlackServer, model: ModelServer, sender: SlackSender, redis_client: redis.Redis
 ) -> None:
-    budget = SlackBudget(redis_client)
-    while budget.try_take("T111", "chat.update", urgent=True) == 0.0:
-        pass  # other answers in this workspace have spent its chat.update calls for now
+    budget, replied = SlackBudget(redis_client), threading.Event()
+
+    def other_answers() -> None:  # spend each of the workspace's chat.update calls as soon as it frees
+        while not replied.is_set():
+            replied.wait(budget.try_take("T111", "chat.update", urgent=True) / 2)
+
+    busy = threading.Thread(target=other_answers)
+    busy.start()
     model.latency = 3.0  # long enough for "Thinking…"
     model.token_delay = 0.05
     model.enqueue(Reply(text=ANSWER))
-    sender.mention("refunds, in a busy workspace?", ts="1710000000.000170")
+    try:
+        sender.mention("refunds, in a busy workspace?", ts="1710000000.000170")
+        slack.wait_for(lambda: bot_messages(slack, "C111", "1710000000.000170"))
+    finally:
+        replied.set()
+        busy.join()
     (reply,) = final_reply(slack, "C111", "1710000000.000170")
     edits = slack.edits("C111", reply["ts"])
     assert THINKING not in edits and edits[0].endswith(CURSOR)  # the text itself came first, as a new message
