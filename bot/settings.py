@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     worker_dead_after_seconds: int = Field(default=60, ge=1)
     worker_maintenance_seconds: int = Field(default=30, ge=1)
     schedule_check_seconds: float = Field(default=30.0, ge=0.2)
+    digest_requeue_after_seconds: float = Field(default=30.0, ge=0.5)  # missing from Redis this long: queued again
 
     # Docs Q&A (RAG); see knowledge/ and patterns/rag.py.
     docs_index_dir: Path | None = None  # default: DATA_DIR/docs-index

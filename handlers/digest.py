@@ -232,6 +232,7 @@ class _Handler:
     def submit(self, plan: dict[str, Any], respond: Respond) -> None:
         """Check each channel, post its progress message and queue its job; a refusal or failure is told to the
         requester, by job id."""
+        from jobs.journal import DigestJournal
         from jobs.queue import digest_queue
         from jobs.submit import submit
 
@@ -241,6 +242,7 @@ class _Handler:
 
         connection = self.services.redis
         queue = digest_queue(connection, self.services.settings)
+        journal = DigestJournal(self.services.ledger.engine)
         now = datetime.fromtimestamp(plan["now"], timezone.utc)
         for ref, job_id in zip(plan["refs"], plan["ids"]):
             try:
@@ -256,7 +258,7 @@ class _Handler:
                 not_queued(ref, job_id, "I could not reach Slack to check the channel. Please try again in a minute.")
                 continue
             try:
-                submit(self.client, connection, queue, self.services.settings, workspace=self.team,
+                submit(self.client, connection, queue, self.services.settings, journal=journal, workspace=self.team,
                        channel=channel_id, channel_name=name, user=self.user, oldest=start.timestamp(),
                        latest=plan["now"], window_label=plan["label"], to_dm=plan["to_dm"], trigger="command",
                        job_id=job_id)
@@ -390,6 +392,7 @@ class _Handler:
 
     def _cancel(self, job_id: str) -> str:
         from jobs.digest import cancelled_text
+        from jobs.journal import DigestJournal
         from jobs.queue import CancelOutcome, cancel
         from jobs.request import DigestRequest
 
@@ -405,6 +408,7 @@ class _Handler:
         request = DigestRequest.from_dict(job.args[0])  # type: ignore[union-attr]
         self.progress_edit = {"channel": request.destination, "ts": request.progress_ts,
                               "text": cancelled_text(request, self.user)}
+        DigestJournal(self.services.ledger.engine).closed(job_id)
         return f"Cancelled digest `{job_id}` before it started."
 
     def edit_progress(self, edit: dict[str, str]) -> None:

@@ -85,13 +85,15 @@ def digest(settings: Settings, args: argparse.Namespace) -> int:
 
 def _queue(settings: Settings, services, client, *, team: str, channel: str, name: str,  # type: ignore[no-untyped-def]
            start: datetime, now: datetime, label: str) -> int:
+    from jobs.journal import DigestJournal
     from jobs.queue import digest_queue
     from jobs.submit import submit
 
     if services.redis is None:
         print("--post hands the digest to the workers, which needs REDIS_URL.", file=sys.stderr)
         return 2
-    request = submit(client, services.redis, digest_queue(services.redis, settings), settings, workspace=team,
+    request = submit(client, services.redis, digest_queue(services.redis, settings), settings,
+                     journal=DigestJournal(services.ledger.engine), workspace=team,
                      channel=channel, channel_name=name, user="", oldest=start.timestamp(), latest=now.timestamp(),
                      window_label=label, to_dm=False, trigger="cli")
     print(f"Queued digest {request.job_id} of #{name} for {label}; the workers post it in the channel.")

@@ -40,6 +40,7 @@ from bot.slack_format import slack_error_message
 from jobs import context
 from jobs.delivery import Permalinks, PostMarker, ProgressMessage, digest_message
 from jobs.history import ChannelReader, Window, history_budget
+from jobs.journal import DigestJournal
 from jobs.queue import cancel_key, list_for_status
 from jobs.request import DigestRequest, counted
 from patterns.digest import Digest, DigestCancelled, NothingToDigest, Progress, digest
@@ -86,6 +87,7 @@ class DigestJob:
         self.redis: redis.Redis = services.redis
         self.client = workspace_client(services.settings, request.workspace)
         self.marker = PostMarker(self.redis, request.job_id)
+        self.journal = DigestJournal(services.ledger.engine)
         self.progress = ProgressMessage(
             self.client, history_budget(self.redis, services.settings.slack_history_per_minute),
             team=request.workspace, channel=request.destination, ts=request.progress_ts,
@@ -101,6 +103,7 @@ class DigestJob:
         request = self.request
         if self.marker.state() == "posted":
             log.info("digest %s: already posted by an earlier attempt; nothing to do", request.job_id)
+            self.journal.closed(request.job_id)
             return {"outcome": self.job.meta.get("outcome", "posted")}
         if self._cancelled():
             return self._cancel()
@@ -136,6 +139,7 @@ class DigestJob:
             self.progress.replace(text, blocks)
             if self._when_redis_answers(self.marker.done, "mark the digest posted"):
                 self.services.ledger.record(self.meter, status=status, error_kind=error_kind)
+                self.journal.closed(self.request.job_id)
         _meters.pop(self.request.job_id, None)
         self._meta(phase="done", outcome=outcome, link=self._link())
         self._list_for_status()
@@ -148,6 +152,7 @@ class DigestJob:
             self.progress.replace(cancelled_text(self.request, by))
             if self._when_redis_answers(self.marker.done, "mark the cancellation posted"):
                 self.services.ledger.record(self.meter, status="error", error_kind="cancelled")
+                self.journal.closed(self.request.job_id)
         _meters.pop(self.request.job_id, None)
         self._meta(phase="done", outcome="cancelled")
         self._list_for_status()
@@ -244,9 +249,10 @@ def on_failure(job: Job, connection: redis.Redis, exc_type: type, exc_value: Bas
         return
     reason = plain_reason(exc_value, services.settings.digest_job_timeout_seconds)
     kind = error_kind(exc_value)
-    progress = ProgressMessage(workspace_client(services.settings, request.workspace), history_budget(services.redis, 50),
-                               team=request.workspace, channel=request.destination, ts=request.progress_ts,
-                               interval=0, finished=lambda: False)
+    progress = ProgressMessage(workspace_client(services.settings, request.workspace),
+                               history_budget(services.redis, 50), team=request.workspace,
+                               channel=request.destination, ts=request.progress_ts, interval=0,
+                               finished=lambda: False)
     if job.retries_left:
         delay = job.get_retry_interval()
         when = f"in {delay} seconds" if delay else "now"
@@ -269,6 +275,7 @@ def on_failure(job: Job, connection: redis.Redis, exc_type: type, exc_value: Bas
                                                user=request.user, pattern="digest", trigger=request.trigger,
                                                request_id=job.id)
     services.ledger.record(meter, status="error", error_kind=kind)
+    DigestJournal(services.ledger.engine).closed(job.id)
 
 
 def on_stopped(job: Job, connection: redis.Redis) -> None:
@@ -279,8 +286,8 @@ def on_stopped(job: Job, connection: redis.Redis) -> None:
     if not marker.begin():
         return
     by = (connection.get(cancel_key(job.id)) or b"").decode()
-    ProgressMessage(workspace_client(services.settings, request.workspace), history_budget(services.redis, 50), team=request.workspace,
-                    channel=request.destination, ts=request.progress_ts, interval=0,
+    ProgressMessage(workspace_client(services.settings, request.workspace), history_budget(services.redis, 50),
+                    team=request.workspace, channel=request.destination, ts=request.progress_ts, interval=0,
                     finished=lambda: False).replace(cancelled_text(request, by))
     job.meta.update(outcome="cancelled", phase="done")
     job.save_meta()
@@ -289,6 +296,7 @@ def on_stopped(job: Job, connection: redis.Redis) -> None:
                                                    user=request.user, pattern="digest", trigger=request.trigger,
                                                    request_id=job.id)
         services.ledger.record(meter, status="error", error_kind="cancelled")
+        DigestJournal(services.ledger.engine).closed(job.id)
 
 
 def cancelled_text(request: DigestRequest, by: str) -> str:

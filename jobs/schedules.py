@@ -142,7 +142,7 @@ class ScheduleStore:
 
 
 def run_due(store: ScheduleStore, client_for: Callable[[str], Any], connection: Any, queue: Any, settings: Any,
-            *, now: datetime) -> list[str]:
+            *, journal: Any, now: datetime) -> list[str]:
     """Queue a digest for every due schedule this process wins; returns the job ids queued.
 
     `client_for(workspace)` is the Slack client to post the schedule's progress message with.
@@ -157,7 +157,8 @@ def run_due(store: ScheduleStore, client_for: Callable[[str], Any], connection: 
         window = schedule.window
         try:
             request = submit(
-                client_for(schedule.workspace), connection, queue, settings, workspace=schedule.workspace, channel=schedule.channel,
+                client_for(schedule.workspace), connection, queue, settings, journal=journal,
+                workspace=schedule.workspace, channel=schedule.channel,
                 channel_name=schedule.channel_name, user=schedule.user, oldest=(now - window).timestamp(),
                 latest=now.timestamp(), window_label=f"the last {window.days} days" if window.days > 1 else
                 "the last 24 hours", to_dm=schedule.to_dm, trigger="schedule", schedule_id=schedule.id,

@@ -15,17 +15,21 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.settings import Settings
+from jobs.journal import DigestJournal
 from jobs.queue import enqueue, new_job_id
 from jobs.request import DigestRequest, Trigger
 
 log = logging.getLogger(__name__)
 
 
-def submit(client: WebClient, connection: redis.Redis, queue: Queue, settings: Settings, *, workspace: str,
-           channel: str, channel_name: str, user: str, oldest: float, latest: float, window_label: str,
-           to_dm: bool, trigger: Trigger, schedule_id: int | None = None, job_id: str | None = None
-           ) -> DigestRequest:
-    """Raises `SlackApiError` (cannot post) or `redis.RedisError` (cannot queue; the message then says so)."""
+def submit(client: WebClient, connection: redis.Redis, queue: Queue, settings: Settings, *, journal: DigestJournal,
+           workspace: str, channel: str, channel_name: str, user: str, oldest: float, latest: float,
+           window_label: str, to_dm: bool, trigger: Trigger, schedule_id: int | None = None,
+           job_id: str | None = None) -> DigestRequest:
+    """Raises `SlackApiError` (cannot post) or `redis.RedisError` (cannot queue; the message then says so).
+
+    Once queued, the digest is written to the `journal`, so that a Redis restarted empty does not lose it.
+    """
     job_id = job_id or new_job_id(connection)
     destination = client.conversations_open(users=user)["channel"]["id"] if to_dm else channel
     request = DigestRequest(
@@ -49,5 +53,6 @@ def submit(client: WebClient, connection: redis.Redis, queue: Queue, settings: S
         except SlackApiError:
             pass
         raise
+    journal.opened(job_id, request.to_dict())
     log.info("digest %s queued: channel=%s trigger=%s window=%s", job_id, channel, trigger, window_label)
     return request

@@ -18,7 +18,7 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -136,6 +136,7 @@ class Supervisor:
         schedules = _ScheduleRunner(self.settings)
         while not self.stopping.wait(self.settings.schedule_check_seconds):
             schedules.run_due()
+            schedules.requeue_forgotten()
             self._restart_dead()
         self._shutdown()
         return 0
@@ -170,15 +171,19 @@ class Supervisor:
 
 
 class _ScheduleRunner:
-    """Queues the digests of due schedules; a failure is logged and retried at the next check."""
+    """Queues the digests of due schedules, and again the journal's digests that Redis forgot; a failure is logged
+    and retried at the next check."""
 
     def __init__(self, settings: Settings) -> None:
         from bot.ledger import Ledger
+        from jobs.journal import DigestJournal
         from jobs.queue import connect, digest_queue
         from jobs.schedules import ScheduleStore
 
         self.settings = settings
-        self.store = ScheduleStore(Ledger(settings.resolved_database_url).engine)
+        engine = Ledger(settings.resolved_database_url).engine
+        self.store = ScheduleStore(engine)
+        self.journal = DigestJournal(engine)
         self.connection = connect(settings.redis_url or "")
         self.queue = digest_queue(self.connection, settings)
 
@@ -187,9 +192,22 @@ class _ScheduleRunner:
 
         try:
             run_due(self.store, partial(workspace_client, self.settings), self.connection, self.queue, self.settings,
-                    now=datetime.now(timezone.utc))
+                    journal=self.journal, now=datetime.now(timezone.utc))
         except Exception:
             log.exception("digest schedules: could not check for due schedules")
+
+    def requeue_forgotten(self) -> None:
+        """Queue again the open digests of the journal that Redis has forgotten (restarted without its data)."""
+        from jobs.queue import enqueue
+        from jobs.request import DigestRequest
+
+        try:
+            self.journal.requeue_forgotten(
+                known=lambda job_id: Job.exists(job_id, connection=self.connection),
+                requeue=lambda request: enqueue(self.queue, DigestRequest.from_dict(request), self.settings),
+                now=datetime.now(timezone.utc), grace=timedelta(seconds=self.settings.digest_requeue_after_seconds))
+        except Exception:
+            log.exception("digest journal: could not look for digests the job queue forgot")
 
 
 def run(settings: Settings, processes: int | None = None) -> int:

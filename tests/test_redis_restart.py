@@ -4,8 +4,9 @@ The bot (`python app.py serve`) and real RQ workers (`python app.py worker`) use
 module's own, configured as a production RQ deployment would be (append-only file, fsync on every write), so it
 can be crashed and started again on the same port without disturbing the other tests' Redis.
 
-Each test holds the job's model calls until Redis has been killed and the workers have noticed, lets the job
-finish summarizing while Redis is still down, and starts Redis again only once the job is waiting for it to post.
+Each test of a running digest holds the job's model calls until Redis has been killed and the workers have noticed,
+lets the job finish summarizing while Redis is still down, and starts Redis again only once the job is waiting for
+it to post. A digest still waiting in the queue is queued again from the digest journal in the database.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ def env(slack: SlackServer, model: ModelServer, postgres_url: str, redis_server:
         "DIGEST_QUEUE": "digest",
         "MODEL_TIMEOUT_SECONDS": "30",  # model calls are held while Redis is down
         "WORKER_DEAD_AFTER_SECONDS": "20",  # longer than the outage, as production's 60 s is longer than a restart
+        "DIGEST_REQUEUE_AFTER_SECONDS": "10",  # longer than a running job takes to notice Redis is back (<= 5 s)
     })
 
 
@@ -226,3 +228,28 @@ def test_redis_restarted_empty_mid_digest_still_posts_the_running_digest_and_tak
     new_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111", channel="C222",
                                                    channel_name="quiet")))[0]
     assert wait_final(slack, "C222", new_id, timeout=30)["text"].startswith("*Digest of <#C222>")
+
+
+def test_a_digest_still_queued_when_redis_restarts_empty_is_queued_again_and_posted_once(
+    slack: SlackServer, model: ModelServer, redis_server: RedisServer, workers: WorkerProcess, sender: SlackSender,
+    postgres_url: str,
+) -> None:
+    seed_discussion(slack)
+    workers.stop()  # no worker takes the digest: it waits in the queue, in Redis only
+    try:
+        job_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111")))[0]
+        progress = slack.wait_for(lambda: bot_messages(slack, "C111"))[0]
+        assert progress["text"].endswith(f"is queued… · id `{job_id}`")
+        queue = redis.Redis.from_url(redis_server.url)
+        slack.wait_for(lambda: queue.exists(f"rq:job:{job_id}"))  # queued (the message is posted first)
+        redis_server.kill()
+        redis_server.wipe()
+        redis_server.start()
+        assert not queue.exists(f"rq:job:{job_id}")  # the queue forgot it
+        queue.close()
+    finally:
+        workers.start()
+    workers.wait_for_output(lambda out: f"digest {job_id}: the job queue forgot it" in out, timeout=60)
+    assert_one_digest_in_the_progress_message(slack, job_id, progress, postgres_url)
+    status = ack_text(sender.slash_command("/digest", "status", user="W111"))
+    assert f"`{job_id}` <#C111>, the last 24 hours: done" in status
