@@ -40,7 +40,9 @@ if tokens == nil then tokens = burst; stamp = now end
 tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
 local granted = 0
 if tokens >= 1 + reserve then tokens = tokens - 1; granted = 1 end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'stamp', now)
+-- The stamp never moves back: a caller that read the clock before the last one (it waited for the interpreter
+-- lock on the way here) must not make the next caller refill the same time twice.
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'stamp', math.max(stamp, now))
 redis.call('EXPIRE', KEYS[1], 600)
 if granted == 1 then return {1, '0'} end
 return {0, tostring((1 + reserve - tokens) / rate)}

@@ -64,7 +64,7 @@ if tokens == nil then tokens = burst; stamp = now end
 tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
 local granted = math.max(0, math.min(most, math.floor(tokens)))
 tokens = tokens - granted
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'stamp', now)
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'stamp', math.max(stamp, now))
 redis.call('EXPIRE', KEYS[1], 600)
 if granted >= 1 then return {granted, '0'} end
 return {0, tostring((1 - tokens) / rate)}

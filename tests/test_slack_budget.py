@@ -45,3 +45,20 @@ def test_a_reply_still_showing_thinking_gets_the_next_edit_before_other_answers_
     while (wait := budget.try_take(team, "chat.update", urgent=True)) > 0:
         assert budget.try_take(team, "chat.update", important=True) > 0  # a final edit never gets ahead
         time.sleep(wait)  # paced by the budget's own hint, as streams are
+
+
+def test_a_caller_whose_clock_reading_is_late_does_not_make_the_bucket_refill_twice(
+        redis_client: redis.Redis) -> None:
+    budget = SlackBudget(redis_client)
+    bucket, key = budget.buckets["chat.update"], f"slack-budget:T-late-{os.getpid()}:chat.update"
+
+    def take(now: float) -> bool:  # the bucket's own script, with the clock reading a caller brought along
+        granted, _ = budget._script(keys=[key], args=[bucket.burst, bucket.rate_per_second, now, 0])
+        return bool(int(granted))
+
+    while take(1_000.0):
+        pass  # empty at t = 1000 s
+    one_token = 1.01 / bucket.rate_per_second
+    assert take(1_000.0 + one_token)  # refilled one token by then
+    assert not take(1_000.0)  # a late caller, its reading older: no refill, and the stamp stays
+    assert not take(1_000.0 + one_token + 0.1)  # only 0.1 s passed since the last refill
