@@ -968,7 +968,8 @@ def bottleneck_statement(per_phase: dict[str, dict[str, Any]], ev: dict[str, int
         f"{ev['ledger_rows_lost']} ledger rows lost, {ev['db_pool_timeouts']} pool timeouts.",
         "- Slack 429s. Streams and summaries shared a per-workspace Redis budget sized to exactly Slack's limit, and "
         "a call granted just before a sliding minute could arrive inside it (a 429 or two per run). The budget now "
-        "spends 90% of each limit.",
+        "spends 90% of each limit, and a caller with an older clock reading no longer moves the bucket's stamp "
+        "back (which refilled the same time twice).",
         "- /digest's ack called Slack (conversations.info, and conversations.list for #names): its ack p99 was "
         "0.7–1.4 s. It now acks after parsing and checks the channels after the ack.",
         "What is left: the answers still need CPU. At "
