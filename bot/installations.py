@@ -4,9 +4,7 @@ kept in the bot's database by slack_sdk's SQLAlchemy stores, so one deployment s
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 from pathlib import Path
 
 from slack_bolt.oauth.oauth_settings import OAuthSettings
@@ -51,17 +49,9 @@ def oauth_settings(settings: Settings, engine: Engine) -> OAuthSettings:
     )
 
 
-def installed_bot_token(settings: Settings, team_id: str) -> str | None:
+def installed_bot_token(settings: Settings, engine: Engine, team_id: str) -> str | None:
     """The bot token of the workspace's installation (None if it is not installed), for work done outside a
     Slack request: digest jobs and schedules act in many workspaces, each with its own token."""
-    installation = _installations(settings.resolved_database_url, settings.slack_client_id or "",
-                                  os.getpid()).find_bot(enterprise_id=None, team_id=team_id)
+    installations, _ = stores(settings, engine)
+    installation = installations.find_bot(enterprise_id=None, team_id=team_id)
     return installation.bot_token if installation is not None else None
-
-
-@functools.lru_cache(maxsize=4)
-def _installations(database_url: str, client_id: str, pid: int) -> SQLAlchemyInstallationStore:
-    """One store per process (`pid`: a forked job must not share its parent's pooled connections)."""
-    from sqlalchemy import create_engine
-
-    return SQLAlchemyInstallationStore(client_id=client_id, engine=create_engine(database_url, pool_pre_ping=True))

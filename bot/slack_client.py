@@ -10,6 +10,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from sqlalchemy.engine import Engine
 
 from bot.settings import Settings
 
@@ -33,14 +34,14 @@ def slack_client(settings: Settings, token: str | None = None, *, per_workspace:
     )
 
 
-def workspace_client(settings: Settings, team_id: str) -> WebClient:
+def workspace_client(settings: Settings, engine: Engine, team_id: str) -> WebClient:
     """The client for work done outside a Slack request (digest jobs, schedules) in one workspace: with OAuth
-    installs, that workspace's bot token from the installation store; otherwise `SLACK_BOT_TOKEN`."""
+    installs, that workspace's bot token from the installation store in `engine`; otherwise `SLACK_BOT_TOKEN`."""
     if not settings.oauth_enabled:
         return slack_client(settings)
     from bot.installations import installed_bot_token
 
-    token = installed_bot_token(settings, team_id)
+    token = installed_bot_token(settings, engine, team_id)
     if token is None:
         log.error("workspace %s has no installation (uninstalled?); its Slack calls will be refused", team_id)
     return slack_client(settings, token=token, per_workspace=token is None)

@@ -85,7 +85,7 @@ class DigestJob:
             raise RuntimeError("digest jobs need REDIS_URL")
         self.request, self.services, self.job = request, services, job
         self.redis: redis.Redis = services.redis
-        self.client = workspace_client(services.settings, request.workspace)
+        self.client = workspace_client(services.settings, services.ledger.engine, request.workspace)
         self.marker = PostMarker(self.redis, request.job_id)
         self.journal = DigestJournal(services.ledger.engine)
         self.progress = ProgressMessage(
@@ -249,7 +249,7 @@ def on_failure(job: Job, connection: redis.Redis, exc_type: type, exc_value: Bas
         return
     reason = plain_reason(exc_value, services.settings.digest_job_timeout_seconds)
     kind = error_kind(exc_value)
-    progress = ProgressMessage(workspace_client(services.settings, request.workspace),
+    progress = ProgressMessage(workspace_client(services.settings, services.ledger.engine, request.workspace),
                                history_budget(services.redis, 50), team=request.workspace,
                                channel=request.destination, ts=request.progress_ts, interval=0,
                                finished=lambda: False)
@@ -286,9 +286,9 @@ def on_stopped(job: Job, connection: redis.Redis) -> None:
     if not marker.begin():
         return
     by = (connection.get(cancel_key(job.id)) or b"").decode()
-    ProgressMessage(workspace_client(services.settings, request.workspace), history_budget(services.redis, 50),
-                    team=request.workspace, channel=request.destination, ts=request.progress_ts, interval=0,
-                    finished=lambda: False).replace(cancelled_text(request, by))
+    ProgressMessage(workspace_client(services.settings, services.ledger.engine, request.workspace),
+                    history_budget(services.redis, 50), team=request.workspace, channel=request.destination,
+                    ts=request.progress_ts, interval=0, finished=lambda: False).replace(cancelled_text(request, by))
     job.meta.update(outcome="cancelled", phase="done")
     job.save_meta()
     if marker.done():

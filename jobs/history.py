@@ -19,7 +19,6 @@ import http.client
 import json
 import re
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,7 +27,6 @@ from typing import Any
 from urllib.error import URLError
 from urllib.parse import urlencode, urlsplit
 
-import redis
 from slack_sdk import WebClient
 from slack_sdk.http_retry.request import HttpRequest as RetryRequest
 from slack_sdk.http_retry.response import HttpResponse as RetryResponse
@@ -49,58 +47,11 @@ _LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
 _SPECIAL = re.compile(r"<!(here|channel|everyone)[^>]*>")
 
 
-def history_budget(redis_client: Any, per_minute: int) -> HistoryBudget:
+def history_budget(redis_client: Any, per_minute: int) -> SlackBudget:
     """One budget for the history methods (and chat.update, shared with streaming replies)."""
     limits = {method: per_minute for method in HISTORY_METHODS}
     limits["chat.update"] = SLACK_LIMITS_PER_MINUTE["chat.update"]
-    return HistoryBudget(redis_client, limits)
-
-
-_TAKE_UP_TO = """
-local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
-local stamp = tonumber(redis.call('HGET', KEYS[1], 'stamp'))
-local burst, rate, now, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-if tokens == nil then tokens = burst; stamp = now end
-tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
-local granted = math.max(0, math.min(most, math.floor(tokens)))
-tokens = tokens - granted
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'stamp', math.max(stamp, now))
-redis.call('EXPIRE', KEYS[1], 600)
-if granted >= 1 then return {granted, '0'} end
-return {0, tostring((1 - tokens) / rate)}
-"""
-
-
-class HistoryBudget(SlackBudget):
-    """`SlackBudget` that can also sell several calls in one Redis round trip (`take_up_to`).
-
-    It draws on the very bucket `SlackBudget.take` uses (same key and fields, same refill), so every call is still
-    paid for once against the workspace's limit; reading hundreds of threads just costs fewer round trips.
-    """
-
-    def __init__(self, client: Any, limits: dict[str, int] | None = None) -> None:
-        super().__init__(client, limits)
-        self._take_up_to = client.register_script(_TAKE_UP_TO) if client is not None else None
-
-    def take_up_to(self, team: str, method: str, most: int, *, timeout: float = 600.0) -> int:
-        """Wait (up to `timeout`) for at least one call of `method`; take up to `most`; the number taken (0: none)."""
-        bucket = self.buckets.get(method)
-        if bucket is None:
-            return most
-        if self._take_up_to is None:  # no Redis: budgeting in this process, one call at a time
-            return int(self.take(team, method, important=True, timeout=timeout))
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                granted, wait = self._take_up_to(keys=[f"slack-budget:{team}:{method}"],
-                                                 args=[bucket.burst, bucket.rate_per_second, time.time(), most])
-            except redis.RedisError:  # budgeting falls back to this process, one call at a time
-                return int(self.take(team, method, important=True, timeout=max(0.0, deadline - time.monotonic())))
-            if int(granted):
-                return int(granted)
-            if (remaining := deadline - time.monotonic()) <= 0:
-                return 0
-            time.sleep(min(float(wait), remaining))
+    return SlackBudget(redis_client, limits)
 
 
 @dataclass
@@ -230,8 +181,7 @@ class _UsersOver:
 class _Prepaid:
     """Calls of one method paid for a few at a time: a caller that finds none paid buys up to `batch` in one round
     trip, never more than the calls announced (`expect`) and not yet paid for, so none is bought for a call that is
-    not coming; a caller whose call a purchase under way covers waits for it. Budgets without `take_up_to` are
-    asked once per call."""
+    not coming; a caller whose call a purchase under way covers waits for it."""
 
     def __init__(self, budget: SlackBudget, team: str, method: str, batch: int) -> None:
         self.budget, self.team, self.method, self.batch = budget, team, method, batch
@@ -257,11 +207,7 @@ class _Prepaid:
             self.buying += covered
         got = 0
         try:
-            take_up_to = getattr(self.budget, "take_up_to", None)
-            if take_up_to is None:
-                got = int(self.budget.take(self.team, self.method, important=True, timeout=600))
-            else:
-                got = take_up_to(self.team, self.method, want, timeout=600)
+            got = self.budget.take_up_to(self.team, self.method, want, timeout=600)
         finally:
             with self._changed:
                 self.buying -= covered

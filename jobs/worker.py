@@ -181,9 +181,9 @@ class _ScheduleRunner:
         from jobs.schedules import ScheduleStore
 
         self.settings = settings
-        engine = Ledger(settings.resolved_database_url).engine
-        self.store = ScheduleStore(engine)
-        self.journal = DigestJournal(engine)
+        self.engine = Ledger(settings.resolved_database_url).engine
+        self.store = ScheduleStore(self.engine)
+        self.journal = DigestJournal(self.engine)
         self.connection = connect(settings.redis_url or "")
         self.queue = digest_queue(self.connection, settings)
 
@@ -191,8 +191,8 @@ class _ScheduleRunner:
         from jobs.schedules import run_due
 
         try:
-            run_due(self.store, partial(workspace_client, self.settings), self.connection, self.queue, self.settings,
-                    journal=self.journal, now=datetime.now(timezone.utc))
+            run_due(self.store, partial(workspace_client, self.settings, self.engine), self.connection, self.queue,
+                    self.settings, journal=self.journal, now=datetime.now(timezone.utc))
         except Exception:
             log.exception("digest schedules: could not check for due schedules")
 

@@ -53,7 +53,7 @@ def test_a_caller_whose_clock_reading_is_late_does_not_make_the_bucket_refill_tw
     bucket, key = budget.buckets["chat.update"], f"slack-budget:T-late-{os.getpid()}:chat.update"
 
     def take(now: float) -> bool:  # the bucket's own script, with the clock reading a caller brought along
-        granted, _ = budget._script(keys=[key], args=[bucket.burst, bucket.rate_per_second, now, 0])
+        granted, _ = budget._script(keys=[key], args=[bucket.burst, bucket.rate_per_second, now, 0, 1])
         return bool(int(granted))
 
     while take(1_000.0):
