@@ -133,7 +133,7 @@ def parse_duration(value: str) -> timedelta:
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     _prepare_metrics_folder(settings)
-    from bot.ledger import Ledger
+    from bot.storage.ledger import Ledger
 
     missing = [name.upper() for name in ("slack_bot_token", "slack_signing_secret") if not settings.secret(name)]
     if settings.oauth_enabled:
@@ -152,12 +152,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     ledger = Ledger(settings.resolved_database_url)
     ledger.migrate()
     if settings.oauth_enabled:
-        from bot.installations import create_tables
+        from bot.slack.installations import create_tables
 
         create_tables(settings, ledger.engine)
     if settings.slack_app_token is not None:
         return _serve_socket_mode(settings)
-    from bot.server import serve as serve_http
+    from bot.http.gunicorn import serve as serve_http
 
     port = args.port or settings.port
     logging.getLogger(__name__).info("HTTP mode on port %d: POST /slack/events, GET /healthz", port)
@@ -177,20 +177,20 @@ def _prepare_metrics_folder(settings: Settings) -> None:
 
 def _http_app(settings: Settings):  # type: ignore[no-untyped-def]
     from bot import metrics
-    from bot.runtime import Services
-    from bot.web import wsgi_app
+    from bot.services import Services
+    from bot.http.routes import wsgi_app
     from handlers import create_app
 
     work = None
     if settings.work_process:  # forked first, while this worker has no threads of its own yet
-        from bot.work_process import WorkProcess
+        from bot.http.work_process import WorkProcess
 
         work = WorkProcess(settings, lambda: create_app(Services.build(settings, write_behind=True),
                                                         verify_requests=False)).start()
     services = Services.build(settings, write_behind=True)
     bolt_app = create_app(services)
     if work is not None:
-        from bot.work_process import WorkProcessLazyRunner
+        from bot.http.work_process import WorkProcessLazyRunner
 
         runner = bolt_app.listener_runner
         runner.lazy_listener_runner = WorkProcessLazyRunner(work, runner.lazy_listener_runner)
@@ -202,7 +202,7 @@ def _http_app(settings: Settings):  # type: ignore[no-untyped-def]
 def _serve_socket_mode(settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.runtime import Services
+    from bot.services import Services
     from handlers import create_app
 
     import threading
@@ -216,8 +216,8 @@ def _serve_socket_mode(settings: Settings) -> int:
 
 
 def stats(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.ledger import Ledger
-    from bot.stats_table import render_stats
+    from bot.storage.ledger import Ledger
+    from cli.stats_table import render_stats
 
     ledger = Ledger(settings.resolved_database_url)
     ledger.migrate()
@@ -226,9 +226,9 @@ def stats(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def summarize(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.metering import Meter
-    from bot.runtime import Services
-    from bot.gateway import ModelError
+    from bot.model.metering import Meter
+    from bot.services import Services
+    from bot.model.gateway import ModelError
     from patterns.summarize import NothingToSummarize, summarize as summarize_text
 
     text = sys.stdin.read() if args.text == "-" else args.text
@@ -261,7 +261,7 @@ def playground(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def doctor(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.doctor import render, run_checks
+    from cli.doctor import render, run_checks
 
     results = run_checks(settings)
     print(render(results))
@@ -269,13 +269,13 @@ def doctor(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from knowledge.commands import ingest as run
+    from cli.docs import ingest as run
 
     return run(settings, args)
 
 
 def ask(settings: Settings, args: argparse.Namespace) -> int:
-    from knowledge.commands import ask as run
+    from cli.docs import ask as run
 
     return run(settings, args)
 
@@ -283,8 +283,8 @@ def ask(settings: Settings, args: argparse.Namespace) -> int:
 def export_feedback(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
-    from bot.feedback import FeedbackStore
-    from bot.ledger import Ledger
+    from bot.slack.feedback import FeedbackStore
+    from bot.storage.ledger import Ledger
 
     ledger = Ledger(settings.resolved_database_url)
     ledger.migrate()
@@ -299,19 +299,19 @@ def export_feedback(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def digest(settings: Settings, args: argparse.Namespace) -> int:
-    from jobs.cli import digest as run
+    from cli.digests import digest as run
 
     return run(settings, args)
 
 
 def worker(settings: Settings, args: argparse.Namespace) -> int:
-    from jobs.cli import worker as run
+    from cli.digests import worker as run
 
     return run(settings, args)
 
 
 def migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.ledger import Ledger
+    from bot.storage.ledger import Ledger
 
     Ledger(settings.resolved_database_url).migrate()
     print("Ledger database is up to date.")

@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy  # noqa: E402
 
-from bot.metering import Meter  # noqa: E402
-from bot.runtime import Services  # noqa: E402
+from bot.model.metering import Meter  # noqa: E402
+from bot.services import Services  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
-from bot.slack_client import slack_client  # noqa: E402
-from bot.streaming import StreamingReply  # noqa: E402
-from handlers.agent import AgentStream  # noqa: E402
+from bot.slack.client import slack_client  # noqa: E402
+from bot.slack.streaming import StreamingReply  # noqa: E402
+from answering.agent import AgentStream  # noqa: E402
 from playground.model_server import ModelServer, Reply  # noqa: E402
 from playground.slack_server import SlackServer  # noqa: E402
 

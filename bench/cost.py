@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from bot.cache import ResponseCache  # noqa: E402
-from bot.gateway import Gateway  # noqa: E402
-from bot.metering import Meter  # noqa: E402
+from bot.model.cache import ResponseCache  # noqa: E402
+from bot.model.gateway import Gateway  # noqa: E402
+from bot.model.metering import Meter  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from patterns.chat import chat_messages  # noqa: E402
 from patterns.summarize import summarize  # noqa: E402

@@ -506,7 +506,7 @@ class Checker:
     """Reads the local Slack server's state and says, per acked request, whether its one reply is there."""
 
     def __init__(self, slack: Any, items: list[Item]) -> None:
-        from bot.streaming import CURSOR, THINKING
+        from bot.slack.streaming import CURSOR, THINKING
 
         self.slack, self.items = slack, [i for i in items if i.retry_of is None]
         self.cursor, self.thinking = CURSOR, THINKING
@@ -950,7 +950,7 @@ def bottleneck_statement(per_phase: dict[str, dict[str, Any]], ev: dict[str, int
         "- CPU and the interpreter lock. Acks used to be sent from the same threads, in the same processes, as the "
         "answers: at 5x the acks queued behind the post-ack work of earlier requests (ack p99 14.8 s). Two changes: "
         "acks now leave from the request's own thread (Bolt lazy listeners with process_before_response), and each "
-        "web worker hands its post-ack work to a work process of its own (bot/work_process.py), so an ack never "
+        "web worker hands its post-ack work to a work process of its own (bot/http/work_process.py), so an ack never "
         "waits for the interpreter lock behind an answer.",
         f"- At 5x the web processes used {five['web_core_pct']:.0f}% of a core ({five['web_cpu_s_per_1k']:.1f} ms "
         f"per request) and the work processes {five['work_core_pct']:.0f}% ({five['work_cpu_s_per_1k']:.1f} ms per "
@@ -964,7 +964,7 @@ def bottleneck_statement(per_phase: dict[str, dict[str, Any]], ev: dict[str, int
         "- Database connections. Each request used to write its ledger row from its own thread: at 5x, some "
         "hundred threads per work process contended for a pool of 15 connections, some waited out its 30 s timeout, "
         "and those rows were lost (12 in one run) while budget checks waited as long. Rows now leave the request at "
-        "once and one thread per process writes them in batches (bot/ledger_writer.py). This run: "
+        "once and one thread per process writes them in batches (bot/storage/ledger_writer.py). This run: "
         f"{ev['ledger_rows_lost']} ledger rows lost, {ev['db_pool_timeouts']} pool timeouts.",
         "- Slack 429s. Streams and summaries shared a per-workspace Redis budget sized to exactly Slack's limit, and "
         "a call granted just before a sliding minute could arrive inside it (a 429 or two per run). The budget now "

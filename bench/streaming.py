@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis  # noqa: E402
 
-from bot.mrkdwn import to_mrkdwn  # noqa: E402
-from bot.slack_budget import SLACK_LIMITS_PER_MINUTE  # noqa: E402
-from bot.streaming import CURSOR, THINKING  # noqa: E402
+from bot.slack.mrkdwn import to_mrkdwn  # noqa: E402
+from bot.slack.rate_budget import SLACK_LIMITS_PER_MINUTE  # noqa: E402
+from bot.slack.streaming import CURSOR, THINKING  # noqa: E402
 from playground.bot_process import BotProcess  # noqa: E402
 from playground.model_server import ModelServer, Reply  # noqa: E402
 from playground.slack_sender import SlackSender  # noqa: E402

@@ -22,7 +22,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from bot.metering import Meter
+from bot.model.metering import Meter
 
 REQUESTS = Counter("bot_requests_total", "User requests by pattern and status", ["pattern", "status"])
 ERRORS = Counter("bot_errors_total", "Failed requests by pattern and error kind", ["pattern", "kind"])

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     slack_streaming: Literal["edits", "native"] = "edits"
     stream_update_seconds: float = Field(default=1.0, ge=0.1)
     stream_thinking_seconds: float = Field(default=0.8, ge=0.0)
-    # Digests (batch jobs on RQ workers); see jobs/.
+    # Digests (batch jobs on RQ workers); see digests/.
     digest_model_concurrency: int = Field(default=4, ge=1, le=64)
     digest_queue: str = Field(default="digest", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     digest_job_timeout_seconds: int = Field(default=1_800, ge=10)
@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     web_concurrency: int = Field(default=2, ge=1, le=64)
     listener_threads: int = Field(default=256, ge=1, le=4096)
     # HTTP mode: each web worker hands post-ack work to a work process of its own, run at this lower CPU
-    # priority so acks come first on a busy machine (bot/work_process.py). WORK_PROCESS=false keeps it in-process.
+    # priority so acks come first on a busy machine (bot/http/work_process.py). WORK_PROCESS=false keeps it in-process.
     work_process: bool = True
     work_process_nice: int = Field(default=5, ge=0, le=19)
     max_input_tokens: int = Field(default=400_000, ge=1_000)

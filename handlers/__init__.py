@@ -6,10 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 
-from bot.runtime import Services
-from bot.slack_client import slack_client
+from bot.services import Services
+from bot.slack.client import slack_client
 from handlers import chat, fallbacks, feedback, middleware, summarize, usage
-from handlers import digest
+from handlers import digest_command
 
 
 def create_app(services: Services, *, verify_requests: bool = True) -> App:
@@ -19,13 +19,13 @@ def create_app(services: Services, *, verify_requests: bool = True) -> App:
     what the ack needs, and the slow work runs afterwards as a Bolt lazy listener on a large thread pool (Bolt's
     default is five threads, so five slow model calls would hold up everything else). An ack then never waits
     for a pool thread to be scheduled behind earlier requests' work. In HTTP mode that work runs in a separate
-    work process (`bot/work_process.py`), whose app is built with `verify_requests=False`: it takes calls only
+    work process (`bot/http/work_process.py`), whose app is built with `verify_requests=False`: it takes calls only
     from its web process, which checked each request's signature already.
     """
     settings = services.settings
     oauth = None
     if settings.oauth_enabled:  # many workspaces: each request is authorised with its workspace's install
-        from bot.installations import oauth_settings
+        from bot.slack.installations import oauth_settings
 
         oauth = oauth_settings(settings, services.ledger.engine)
     app = App(
@@ -42,6 +42,6 @@ def create_app(services: Services, *, verify_requests: bool = True) -> App:
     chat.register(app, services)
     feedback.register(app, services)
     usage.register(app, services)
-    digest.register(app, services)
+    digest_command.register(app, services)
     fallbacks.register(app)
     return app

@@ -10,16 +10,16 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.ack_first import ack_at_once, gate
-from bot.gateway import ModelError
-from bot.metering import Meter
-from bot.offline import OFFLINE_NOTE
-from bot.runtime import Services
-from bot.slack_format import slack_error_message
-from bot.slack_history import unescape
-from bot.streaming import STOP_ACTION_ID, StreamingReply
-from handlers.agent import agent_route, agent_stream
-from handlers.docs import choose_route, routed_stream
+from bot.http.ack_first import ack_at_once, gate
+from bot.model.gateway import ModelError
+from bot.model.metering import Meter
+from bot.model.offline import OFFLINE_NOTE
+from bot.services import Services
+from bot.slack.format import slack_error_message
+from bot.slack.history import unescape
+from bot.slack.streaming import STOP_ACTION_ID, StreamingReply
+from answering.agent import agent_route, agent_stream
+from answering.docs import choose_route, routed_stream
 from knowledge.modules import import_docs_modules
 from patterns.chat import Turn, chat_messages
 

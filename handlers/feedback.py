@@ -8,9 +8,9 @@ from typing import Any
 
 from slack_bolt import App, Respond
 
-from bot.ack_first import ack_at_once
-from bot.feedback import DOWN, UP, FeedbackStore
-from bot.runtime import Services
+from bot.http.ack_first import ack_at_once
+from bot.slack.feedback import DOWN, UP, FeedbackStore
+from bot.services import Services
 
 log = logging.getLogger(__name__)
 

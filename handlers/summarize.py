@@ -10,15 +10,15 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.ack_first import ack_at_once, gate
-from bot.feedback import feedback_block
-from bot.gateway import ModelError
-from bot.metering import Meter
-from bot.mrkdwn import to_mrkdwn
-from bot.runtime import Services
-from bot.slack_budget import SlackBudget
-from bot.slack_format import fit_text, section_block, slack_error_message
-from bot.slack_history import channel_transcript, unescape
+from bot.http.ack_first import ack_at_once, gate
+from bot.slack.feedback import feedback_block
+from bot.model.gateway import ModelError
+from bot.model.metering import Meter
+from bot.slack.mrkdwn import to_mrkdwn
+from bot.services import Services
+from bot.slack.rate_budget import SlackBudget
+from bot.slack.format import fit_text, section_block, slack_error_message
+from bot.slack.history import channel_transcript, unescape
 from patterns.summarize import NothingToSummarize, summarize
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.ack_first import ack_at_once
-from bot.budgets import Budgets, describe
-from bot.runtime import Services
-from bot.usage import build_report, render_home, render_text
+from bot.http.ack_first import ack_at_once
+from bot.storage.spend_limits import Budgets, describe
+from bot.services import Services
+from bot.slack.usage_view import build_report, render_home, render_text
 
 log = logging.getLogger(__name__)
 

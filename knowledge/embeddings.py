@@ -28,8 +28,8 @@ from knowledge.llama import prepare
 from knowledge.terms import terms
 
 if TYPE_CHECKING:
-    from bot.gateway import Gateway
-    from bot.metering import Meter
+    from bot.model.gateway import Gateway
+    from bot.model.metering import Meter
     from bot.settings import Settings
 
 prepare()
@@ -117,7 +117,7 @@ class GatewayEmbedding(BaseEmbedding):
         return f"model:{self.model_name}"
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
-        from bot.metering import Meter
+        from bot.model.metering import Meter
 
         meter = _current_meter.get() or Meter(pattern="rag", trigger="embed")
         return self._gateway.embed(texts, meter=meter)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.gateway import Gateway
-    from bot.metering import Meter
+    from bot.model.gateway import Gateway
+    from bot.model.metering import Meter
     from bot.settings import Settings
     from knowledge.retrieval import DocsIndex, SearchResult
 

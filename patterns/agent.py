@@ -22,8 +22,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from bot.gateway import ChatResult, Gateway, Message
-from bot.metering import Meter
+from bot.model.gateway import ChatResult, Gateway, Message
+from bot.model.metering import Meter
 from bot.text import estimate_tokens
 from patterns.agent_tools.registry import ToolContext, Toolbox, ToolOutput
 

@@ -1,6 +1,6 @@
 """What an agent remembers of its thread: each run's tool calls and results, stored per Slack thread.
 
-The thread's text turns (`bot.conversations`) stay the timeline; a follow-up sees each earlier agent task with
+The thread's text turns (`bot.storage.conversations`) stay the timeline; a follow-up sees each earlier agent task with
 the tool calls it made and their results (clipped) inserted right after the task's user turn, in the model's
 native format. So "and by region?" can build on the last query instead of starting over.
 """
@@ -13,8 +13,8 @@ from sqlalchemy import DateTime, Integer, String, Text, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from bot.gateway import Message
-from bot.ledger import Base
+from bot.model.gateway import Message
+from bot.storage.ledger import Base
 from bot.text import estimate_tokens
 from patterns.chat import Turn
 

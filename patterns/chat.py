@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.gateway import Message
+from bot.model.gateway import Message
 from bot.text import estimate_tokens
 
 SYSTEM_PROMPT = (

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from bot.gateway import Gateway, Message
-from bot.metering import Meter
-from bot.offline import OFFLINE_NOTE
+from bot.model.gateway import Gateway, Message
+from bot.model.metering import Meter
+from bot.model.offline import OFFLINE_NOTE
 from bot.text import estimate_tokens
 
 MAX_MESSAGE_CHARS = 1_500  # a pasted log is cut here; a digest needs its gist, not every line

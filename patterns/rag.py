@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.gateway import Gateway, Message
-from bot.metering import Meter
-from bot.offline import OFFLINE_MODEL
+from bot.model.gateway import Gateway, Message
+from bot.model.metering import Meter
+from bot.model.offline import OFFLINE_MODEL
 from bot.text import estimate_tokens, sentences
 from patterns.chat import Turn, trim_history
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from bot.gateway import Gateway, Message
-from bot.metering import Meter
-from bot.offline import OFFLINE_NOTE
+from bot.model.gateway import Gateway, Message
+from bot.model.metering import Meter
+from bot.model.offline import OFFLINE_NOTE
 from bot.text import chunk_by_tokens, estimate_tokens, word_count
 
 MIN_WORDS = 25

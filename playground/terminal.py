@@ -11,7 +11,7 @@ import sys
 import threading
 from typing import TextIO
 
-from bot.streaming import CURSOR, THINKING
+from bot.slack.streaming import CURSOR, THINKING
 from handlers.summarize import PLACEHOLDER
 from playground.bot_process import BotProcess
 from playground.slack_sender import SlackSender

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.streaming import CURSOR
+from bot.slack.streaming import CURSOR
 from playground.bot_process import BotProcess
 from playground.model_server import ModelServer, Reply
 from playground.slack_sender import SlackSender

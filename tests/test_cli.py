@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from bot.ledger import Ledger
-from bot.metering import Meter
+from bot.storage.ledger import Ledger
+from bot.model.metering import Meter
 from tests.conftest import POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.mrkdwn import to_mrkdwn
+from bot.slack.mrkdwn import to_mrkdwn
 from playground.bot_process import BotProcess
 from playground.model_server import ModelServer, Reply
 from playground.slack_sender import SlackSender

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.feedback import DOWN, UP
+from bot.slack.feedback import DOWN, UP
 from playground.model_server import ModelServer, Reply
 from playground.slack_sender import SlackSender
 from playground.slack_server import SlackServer

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.gateway import Gateway, ModelError
-from bot.metering import Meter
+from bot.model.gateway import Gateway, ModelError
+from bot.model.metering import Meter
 from bot.settings import load_settings
 from playground.model_server import ModelServer, Reply
 from tests.conftest import MODEL_KEY, PRICES
@@ -72,7 +72,7 @@ def test_deterministic_requests_are_cached_and_cost_nothing_the_second_time(mode
 
     import redis
 
-    from bot.cache import ResponseCache
+    from bot.model.cache import ResponseCache
     from tests.conftest import REDIS_URL
 
     settings = load_settings(openai_base_url=model.base_url, openai_api_key=MODEL_KEY, model="test-model",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bot.ledger import Ledger
-from jobs.journal import DigestJournal
+from bot.storage.ledger import Ledger
+from bot.storage.digest_journal import DigestJournal
 
 GRACE = timedelta(seconds=30)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bot.ledger import Ledger
-from bot.ledger_writer import RowWriter
-from bot.metering import Meter
+from bot.storage.ledger import Ledger
+from bot.storage.ledger_writer import RowWriter
+from bot.model.metering import Meter
 
 
 class Table:
@@ -56,7 +56,7 @@ def test_rows_wait_out_a_database_outage_and_are_written_when_it_is_back(caplog:
     table, lost = Table(), []
     table.failures_left = 2
     writer = RowWriter(table.insert, on_lost=lost.append)
-    with caplog.at_level(logging.INFO, logger="bot.ledger_writer"):
+    with caplog.at_level(logging.INFO, logger="bot.storage.ledger_writer"):
         for n in range(5):
             writer.put({"n": n})
         assert writer.flush(10)

@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 
 from app import COMMANDS
 from bot.settings import load_settings
-from bot.slack_budget import SlackBudget
+from bot.slack.rate_budget import SlackBudget
 from playground.bot_process import free_port
 from playground.browser import BrowserPlayground, jobs_label
 from playground.chromium import chromium

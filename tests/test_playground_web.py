@@ -25,8 +25,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from slack_sdk import WebClient
 
 from app import COMMANDS
-from bot.feedback import UP, FeedbackStore
-from bot.ledger import Ledger
+from bot.slack.feedback import UP, FeedbackStore
+from bot.storage.ledger import Ledger
 from bot.settings import load_settings
 from playground.browser import BOT_TOKEN, BrowserPlayground
 from playground.chromium import chromium

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.offline import OFFLINE_NOTE
-from bot.streaming import CURSOR
+from bot.model.offline import OFFLINE_NOTE
+from bot.slack.streaming import CURSOR
 from patterns.chat import SYSTEM_PROMPT as CHAT_PROMPT
 from patterns.rag import SYSTEM_PROMPT
 from playground.bot_process import BotProcess

@@ -8,7 +8,7 @@ import time
 
 import redis
 
-from bot.slack_budget import SlackBudget
+from bot.slack.rate_budget import SlackBudget
 
 
 def test_a_workspace_gets_a_burst_of_nine_edits_of_its_fifty_a_minute_then_waits(redis_client: redis.Redis) -> None:

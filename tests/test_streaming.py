@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from bot.mrkdwn import to_mrkdwn
-from bot.slack_budget import SlackBudget
-from bot.streaming import CURSOR, STOP_ACTION_ID, THINKING
+from bot.slack.mrkdwn import to_mrkdwn
+from bot.slack.rate_budget import SlackBudget
+from bot.slack.streaming import CURSOR, STOP_ACTION_ID, THINKING
 from playground.bot_process import BotProcess
 from playground.model_server import ModelServer, Reply
 from playground.slack_sender import SlackSender

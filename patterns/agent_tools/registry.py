@@ -19,7 +19,7 @@ from patterns.agent_tools.database import QueryFailed, ReadOnlyDatabase
 from patterns.agent_tools.sql_guard import check_query
 
 if TYPE_CHECKING:
-    from bot.metering import Meter
+    from bot.model.metering import Meter
     from knowledge.library import Library
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from patterns.agent_tools.database import ReadOnlyDatabase
 from patterns.agent_tools.registry import Permissions, Toolbox
 
 if TYPE_CHECKING:
-    from bot.gateway import Gateway
+    from bot.model.gateway import Gateway
     from bot.settings import Settings
     from knowledge.library import Library
 

@@ -1,0 +1,1 @@
+"""The bot's tables, on SQLite (default) or PostgreSQL, with their Alembic migrations: every table lives here."""

@@ -1,0 +1,54 @@
+"""Conversation history per Slack thread, in the database, so a turn need not re-read the thread from Slack."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
+
+from bot.storage.ledger import Base
+
+
+log = logging.getLogger(__name__)
+
+
+class ConversationTurn(Base):
+    __tablename__ = "conversation_turns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    workspace: Mapped[str] = mapped_column(String(32), default="")
+    channel: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(16))  # user | assistant
+    text: Mapped[str] = mapped_column(Text)
+
+
+class ConversationStore:
+    def __init__(self, engine: Engine) -> None:
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    def turns(self, channel: str, thread_ts: str) -> list[ConversationTurn]:
+        """The thread's turns, oldest first (none if the database is unreachable: the answer goes on without)."""
+        try:
+            with self._session() as session:
+                return list(session.scalars(
+                    select(ConversationTurn)
+                    .where(ConversationTurn.channel == channel, ConversationTurn.thread_ts == thread_ts)
+                    .order_by(ConversationTurn.id)
+                ))
+        except SQLAlchemyError as error:
+            log.error("conversation history unavailable (%s); answering without it", type(error).__name__)
+            return []
+
+    def add(self, *, workspace: str, channel: str, thread_ts: str, role: str, text: str) -> None:
+        try:
+            with self._session.begin() as session:
+                session.add(ConversationTurn(created_at=datetime.now(timezone.utc), workspace=workspace,
+                                             channel=channel, thread_ts=thread_ts, role=role, text=text))
+        except SQLAlchemyError as error:
+            log.error("could not store a conversation turn (%s)", type(error).__name__)

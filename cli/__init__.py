@@ -1,0 +1,1 @@
+"""The command line, `python app.py COMMAND`: one module per group of commands."""

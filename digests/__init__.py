@@ -1,0 +1,1 @@
+"""Channel digests as batch jobs: the RQ queue and workers on Redis, reading channels, delivery and schedules."""
