@@ -157,7 +157,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         create_tables(settings, ledger.engine)
     if settings.slack_app_token is not None:
         return _serve_socket_mode(settings)
-    from bot.http.gunicorn import serve as serve_http
+    from server.gunicorn import serve as serve_http
 
     port = args.port or settings.port
     logging.getLogger(__name__).info("HTTP mode on port %d: POST /slack/events, GET /healthz", port)
@@ -177,20 +177,20 @@ def _prepare_metrics_folder(settings: Settings) -> None:
 
 def _http_app(settings: Settings):  # type: ignore[no-untyped-def]
     from bot import metrics
-    from bot.services import Services
-    from bot.http.routes import wsgi_app
+    from services import Services
+    from server.routes import wsgi_app
     from handlers import create_app
 
     work = None
     if settings.work_process:  # forked first, while this worker has no threads of its own yet
-        from bot.http.work_process import WorkProcess
+        from server.work_process import WorkProcess
 
         work = WorkProcess(settings, lambda: create_app(Services.build(settings, write_behind=True),
                                                         verify_requests=False)).start()
     services = Services.build(settings, write_behind=True)
     bolt_app = create_app(services)
     if work is not None:
-        from bot.http.work_process import WorkProcessLazyRunner
+        from server.work_process import WorkProcessLazyRunner
 
         runner = bolt_app.listener_runner
         runner.lazy_listener_runner = WorkProcessLazyRunner(work, runner.lazy_listener_runner)
@@ -202,7 +202,7 @@ def _http_app(settings: Settings):  # type: ignore[no-untyped-def]
 def _serve_socket_mode(settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.services import Services
+    from services import Services
     from handlers import create_app
 
     import threading
@@ -227,7 +227,7 @@ def stats(settings: Settings, args: argparse.Namespace) -> int:
 
 def summarize(settings: Settings, args: argparse.Namespace) -> int:
     from bot.model.metering import Meter
-    from bot.services import Services
+    from services import Services
     from bot.model.gateway import ModelError
     from patterns.summarize import NothingToSummarize, summarize as summarize_text
 

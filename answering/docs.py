@@ -1,9 +1,5 @@
-"""Docs questions and agent tasks inside the chat flow: routing, and a stream the chat reply can show as it is.
-
-`handlers.chat.reply` asks `choose_route()` which pattern answers (recorded as the ledger row's pattern), then
-takes its stream from `routed_stream()` when that is not plain chat. A docs answer streams through the same
-`StreamingReply`, so it grows in the thread, can be stopped, and is stored in the thread's history.
-"""
+"""The docs answer as a stream: it grows in the thread like a chat answer, can be stopped, and is kept in the
+thread's history."""
 
 from __future__ import annotations
 
@@ -14,13 +10,14 @@ from typing import TYPE_CHECKING
 
 from bot.model.gateway import ModelError
 from bot.model.metering import Meter
-from answering.route import Route, explicit, route
+from answering.route import Route
 from patterns.chat import Turn
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from services import Services
 
 log = logging.getLogger(__name__)
+
 
 class DocsUnavailable(ModelError):
     """The docs index cannot answer (none built yet, or built with another embedding model)."""
@@ -34,20 +31,6 @@ class _Result:
     offline: bool
 
 
-def choose_route(text: str, services: "Services", meter: Meter) -> Route:
-    """The route for a message; a docs index that cannot be read sends unprefixed messages to chat."""
-    from knowledge.library import library_for
-
-    try:
-        chosen = route(text, library_for(services.settings, services.gateway), meter=meter)
-    except Exception as error:  # a broken or mismatched index must not break plain chat
-        log.warning("routing: docs search failed (%s); answering as chat", type(error).__name__)
-        chosen = explicit(text) or Route("chat", text, "docs_error")
-    meter.pattern = chosen.pattern
-    log.info("routing: pattern=%s reason=%s", chosen.pattern, chosen.reason)
-    return chosen
-
-
 class DocsStream:
     """Iterate for the docs answer's deltas (like `ChatStream`); `text` and `result` are set as it goes."""
 
@@ -57,12 +40,11 @@ class DocsStream:
         self.result: _Result | None = None
 
     def __iter__(self) -> Iterator[str]:
-        from knowledge.library import library_for
         from knowledge.retrieval import EmbeddingMismatch
         from knowledge.store import IndexMissing
         from patterns.rag import answer, search
 
-        library = library_for(self.services.settings, self.services.gateway)
+        library = self.services.docs
         question = self.route.text or "(empty question)"
         try:
             result = self.route.search if self.route.search is not None and not self.history else search(
@@ -78,10 +60,3 @@ class DocsStream:
             self.text += delta
             yield delta
         self.result = _Result(offline=rag.offline)
-
-
-def routed_stream(chosen: Route, history: list[Turn], services: "Services", meter: Meter) -> DocsStream | None:
-    """The stream for a docs question; None for other routes (agent tasks have `answering.agent.agent_stream`)."""
-    if chosen.pattern == "rag":
-        return DocsStream(chosen, history, services, meter)
-    return None

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy  # noqa: E402
 
 from bot.model.metering import Meter  # noqa: E402
-from bot.services import Services  # noqa: E402
+from services import Services  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.slack.client import slack_client  # noqa: E402
 from bot.slack.streaming import StreamingReply  # noqa: E402
@@ -107,7 +107,7 @@ def run(tasks: int, folder: Path, ledger_url: str) -> dict:
                           request_id=ts)
             started = time.perf_counter()
             services.conversations.add(workspace=team, channel="C1", thread_ts=ts, role="user", text="task")
-            writer = StreamingReply(client, services.budget, team=team, channel="C1", thread_ts=ts,
+            writer = StreamingReply(client, services.slack_calls, team=team, channel="C1", thread_ts=ts,
                                     min_interval=settings.stream_update_seconds)
             stream = AgentStream("Find the total sales for last month and calculate the growth", [], services,
                                  meter, thread_ts=ts)

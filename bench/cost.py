@@ -74,11 +74,11 @@ def workload(seed: int = 7, total: int = 600) -> list[tuple[str, str]]:
 
 
 def run(settings, cache, requests) -> dict:  # type: ignore[no-untyped-def]
-    from knowledge.library import library_for
+    from knowledge.library import Library
     from patterns.rag import answer
 
     gateway = Gateway(settings, cache)
-    library = library_for(settings, gateway)
+    library = Library(settings, gateway)
     cost = hits = 0.0
     for kind, text in requests:
         meter = Meter(pattern=kind)

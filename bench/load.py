@@ -950,7 +950,7 @@ def bottleneck_statement(per_phase: dict[str, dict[str, Any]], ev: dict[str, int
         "- CPU and the interpreter lock. Acks used to be sent from the same threads, in the same processes, as the "
         "answers: at 5x the acks queued behind the post-ack work of earlier requests (ack p99 14.8 s). Two changes: "
         "acks now leave from the request's own thread (Bolt lazy listeners with process_before_response), and each "
-        "web worker hands its post-ack work to a work process of its own (bot/http/work_process.py), so an ack never "
+        "web worker hands its post-ack work to a work process of its own (server/work_process.py), so an ack never "
         "waits for the interpreter lock behind an answer.",
         f"- At 5x the web processes used {five['web_core_pct']:.0f}% of a core ({five['web_cpu_s_per_1k']:.1f} ms "
         f"per request) and the work processes {five['work_core_pct']:.0f}% ({five['work_cpu_s_per_1k']:.1f} ms per "

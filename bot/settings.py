@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     web_concurrency: int = Field(default=2, ge=1, le=64)
     listener_threads: int = Field(default=256, ge=1, le=4096)
     # HTTP mode: each web worker hands post-ack work to a work process of its own, run at this lower CPU
-    # priority so acks come first on a busy machine (bot/http/work_process.py). WORK_PROCESS=false keeps it in-process.
+    # priority so acks come first on a busy machine (server/work_process.py). WORK_PROCESS=false keeps it in-process.
     work_process: bool = True
     work_process_nice: int = Field(default=5, ge=0, le=19)
     max_input_tokens: int = Field(default=400_000, ge=1_000)

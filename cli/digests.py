@@ -15,7 +15,7 @@ def digest(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.model.gateway import ModelError
     from bot.model.metering import Meter
-    from bot.services import Services
+    from services import Services
     from bot.slack.client import slack_client
     from bot.slack.format import slack_error_message
     from digests.delivery import Permalinks

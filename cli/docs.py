@@ -11,7 +11,7 @@ from bot.settings import Settings
 
 def ingest(settings: Settings, args: argparse.Namespace) -> int:
     from bot.model.metering import Meter
-    from bot.services import Services
+    from services import Services
     from knowledge.embeddings import embedding_for, metered
     from knowledge.ingest import ingest as run
     from knowledge.retrieval import EmbeddingMismatch
@@ -48,8 +48,7 @@ def ask(settings: Settings, args: argparse.Namespace) -> int:
     from bot.model.gateway import ModelError
     from bot.model.metering import Meter
     from bot.model.offline import OFFLINE_NOTE
-    from bot.services import Services
-    from knowledge.library import library_for
+    from services import Services
     from knowledge.retrieval import EmbeddingMismatch
     from knowledge.store import IndexMissing
     from patterns.rag import answer
@@ -59,7 +58,7 @@ def ask(settings: Settings, args: argparse.Namespace) -> int:
     services = Services.build(settings)
     services.ledger.migrate()
     meter = Meter(pattern="rag", trigger="cli", request_id="cli")
-    library = library_for(settings, services.gateway)
+    library = services.docs
     try:
         result = answer(library, args.question, meter=meter)
         for delta in result:

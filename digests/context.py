@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 
-from bot.services import Services
+from services import Services
 from bot.settings import load_settings
 
 _lock = threading.Lock()

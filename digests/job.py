@@ -34,7 +34,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.model.gateway import ModelError
 from bot.model.metering import Meter
-from bot.services import Services
+from services import Services
 from bot.slack.client import workspace_client
 from bot.slack.format import slack_error_message
 from digests import context

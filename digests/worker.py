@@ -178,7 +178,7 @@ class _ScheduleRunner:
         from bot.storage.ledger import Ledger
         from bot.storage.digest_journal import DigestJournal
         from digests.queue import connect, digest_queue
-        from digests.schedules import ScheduleStore
+        from bot.storage.digest_schedules import ScheduleStore
 
         self.settings = settings
         self.engine = Ledger(settings.resolved_database_url).engine

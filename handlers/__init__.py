@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 
-from bot.services import Services
+from services import Services
 from bot.slack.client import slack_client
 from handlers import chat, fallbacks, feedback, middleware, summarize, usage
 from handlers import digest_command
@@ -19,7 +19,7 @@ def create_app(services: Services, *, verify_requests: bool = True) -> App:
     what the ack needs, and the slow work runs afterwards as a Bolt lazy listener on a large thread pool (Bolt's
     default is five threads, so five slow model calls would hold up everything else). An ack then never waits
     for a pool thread to be scheduled behind earlier requests' work. In HTTP mode that work runs in a separate
-    work process (`bot/http/work_process.py`), whose app is built with `verify_requests=False`: it takes calls only
+    work process (`server/work_process.py`), whose app is built with `verify_requests=False`: it takes calls only
     from its web process, which checked each request's signature already.
     """
     settings = services.settings

@@ -10,18 +10,18 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.http.ack_first import ack_at_once, gate
+from bot.slack.ack_first import ack_at_once, gate
 from bot.model.gateway import ModelError
 from bot.model.metering import Meter
 from bot.model.offline import OFFLINE_NOTE
-from bot.services import Services
+from services import Services
 from bot.slack.format import slack_error_message
 from bot.slack.history import unescape
 from bot.slack.streaming import STOP_ACTION_ID, StreamingReply
-from answering.agent import agent_route, agent_stream
-from answering.docs import choose_route, routed_stream
+from answering.choose import choose, open_stream
+from answering.route import Route
 from knowledge.modules import import_docs_modules
-from patterns.chat import Turn, chat_messages
+from patterns.chat import Turn
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,9 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
                   request_id=event.get("client_msg_id") or event.get("event_ts") or event["ts"])
     if not question:
         question = "Hello!"
-    chosen = choose_route(question, services, meter)  # docs, chat or agent: becomes the ledger row's pattern
-    chosen = agent_route(chosen, services, meter, channel=channel, thread_ts=thread_ts, event_ts=event["ts"])
+    chosen = choose(question, services, meter, channel=channel, thread_ts=thread_ts, event_ts=event["ts"])
     question = chosen.text or question
-    verdict = services.budgets.check(workspace=team, channel=channel, user=user)
+    verdict = services.spend_limits.check(workspace=team, channel=channel, user=user)
     if not verdict.allowed:
         try:
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=verdict.message)
@@ -84,17 +83,14 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
 
     settings = services.settings
     writer = StreamingReply(
-        client, services.budget, team=team, channel=channel, thread_ts=thread_ts, recipient_user=user,
+        client, services.slack_calls, team=team, channel=channel, thread_ts=thread_ts, recipient_user=user,
         native=settings.slack_streaming == "native", min_interval=settings.stream_update_seconds,
         should_continue=lambda: services.streams.should_continue(channel, thread_ts, writer.id),
     )
     status, error_kind, note = "ok", None, None
     services.streams.claim_thread(channel, thread_ts, writer.id)
-    stream = agent_stream(chosen, history, services, meter, thread_ts=thread_ts) or routed_stream(
-        chosen, history, services, meter) or services.gateway.stream_chat(
-        chat_messages(history, question, budget_tokens=settings.chat_history_tokens), pattern="chat", meter=meter,
-        task="chat",
-    )
+    stream = open_stream(Route(chosen.pattern, question, chosen.reason, chosen.search), history, services, meter,
+                         thread_ts=thread_ts)
     try:
         writer.start(thinking_after=settings.stream_thinking_seconds)
         try:

@@ -8,9 +8,9 @@ from typing import Any
 
 from slack_bolt import App, Respond
 
-from bot.http.ack_first import ack_at_once
+from bot.slack.ack_first import ack_at_once
 from bot.slack.feedback import DOWN, UP, FeedbackStore
-from bot.services import Services
+from services import Services
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 
-from bot.services import Services
+from services import Services
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ def register(app: App, services: Services) -> None:
     @app.middleware
     def drop_redeliveries(request: BoltRequest, body: dict[str, Any], next: Callable[[], None]
                           ) -> BoltResponse | None:
-        if request.lazy_only:  # the post-ack half of a request that was taken already (bot/http/work_process.py)
+        if request.lazy_only:  # the post-ack half of a request that was taken already (server/work_process.py)
             next()
             return None
         event_id = body.get("event_id")

@@ -10,12 +10,12 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.http.ack_first import ack_at_once, gate
+from bot.slack.ack_first import ack_at_once, gate
 from bot.slack.feedback import feedback_block
 from bot.model.gateway import ModelError
 from bot.model.metering import Meter
 from bot.slack.mrkdwn import to_mrkdwn
-from bot.services import Services
+from services import Services
 from bot.slack.rate_budget import SlackBudget
 from bot.slack.format import fit_text, section_block, slack_error_message
 from bot.slack.history import channel_transcript, unescape
@@ -44,7 +44,7 @@ def run(command: dict[str, Any], client: WebClient, respond: Respond, services: 
         meter: Meter) -> tuple[str, str | None]:
     """Do the work after the ack; returns the ledger status and error kind."""
     channel, user = command["channel_id"], command["user_id"]
-    verdict = services.budgets.check(workspace=command.get("team_id", ""), channel=channel, user=user)
+    verdict = services.spend_limits.check(workspace=command.get("team_id", ""), channel=channel, user=user)
     if not verdict.allowed:
         _tell(respond, verdict.message)
         return "refused", verdict.kind
@@ -57,7 +57,7 @@ def run(command: dict[str, Any], client: WebClient, respond: Respond, services: 
         return "error", f"slack_{code}"
 
     team = command.get("team_id", "")
-    edit: Callable[..., None] = lambda text, blocks=None: _edit(client, services.budget, team, channel, ts, text,
+    edit: Callable[..., None] = lambda text, blocks=None: _edit(client, services.slack_calls, team, channel, ts, text,
                                                                 blocks)
     try:
         heading, source = _source(command, client)

@@ -10,9 +10,9 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.http.ack_first import ack_at_once
+from bot.slack.ack_first import ack_at_once
 from bot.storage.spend_limits import Budgets, describe
-from bot.services import Services
+from services import Services
 from bot.slack.usage_view import build_report, render_home, render_text
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ _LIMIT = re.compile(
 
 
 def register(app: App, services: Services) -> None:
-    budgets = services.budgets
+    budgets = services.spend_limits
     admins = services.settings.admins
 
     def usage_command(command: dict[str, Any], respond: Respond) -> None:

@@ -64,16 +64,3 @@ class Library:
             return (self.folder / "CURRENT").read_text().strip() or None
         except (FileNotFoundError, NotADirectoryError):
             return None
-
-
-_libraries: dict[int, Library] = {}
-_libraries_lock = threading.Lock()
-
-
-def library_for(settings: "Settings", gateway: "Gateway") -> Library:
-    """One `Library` per gateway (that is, per process and configuration)."""
-    with _libraries_lock:
-        library = _libraries.get(id(gateway))
-        if library is None:
-            library = _libraries[id(gateway)] = Library(settings, gateway)
-        return library

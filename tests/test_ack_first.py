@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from bot.http.ack_first import AckFirstGate
+from bot.slack.ack_first import AckFirstGate
 
 
 def test_work_starts_when_the_last_pending_request_is_acked() -> None:

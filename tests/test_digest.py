@@ -32,7 +32,7 @@ from playground.digest_responder import digest_responder
 from playground.model_server import ModelServer, Reply
 from playground.slack_sender import SlackSender
 from playground.slack_server import SlackServer
-from handlers.digest_command import NEEDS_REDIS, USAGE
+from digests.grammar import NEEDS_REDIS, USAGE
 from playground.worker_process import WorkerProcess, alive
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, bot_env, ledger_rows
 

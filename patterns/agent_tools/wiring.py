@@ -1,4 +1,4 @@
-"""Build the agent's toolbox from settings: one read-only database and one docs library per process."""
+"""Build the agent's toolbox from settings: one read-only database per process, and the process's docs library."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from patterns.agent_tools.database import ReadOnlyDatabase
 from patterns.agent_tools.registry import Permissions, Toolbox
 
 if TYPE_CHECKING:
-    from bot.model.gateway import Gateway
     from bot.settings import Settings
     from knowledge.library import Library
 
@@ -42,12 +41,8 @@ def database_for(settings: "Settings") -> ReadOnlyDatabase:
     return database
 
 
-def toolbox_for(settings: "Settings", gateway: "Gateway") -> Toolbox:
-    def library() -> "Library | None":
-        from knowledge.library import library_for
-
-        return library_for(settings, gateway)
-
-    return Toolbox(database=lambda: database_for(settings), library=library,
+def build_toolbox(settings: "Settings", library: "Library") -> Toolbox:
+    """The agent's tools for one process (`Services.toolbox`): its database is opened on first use."""
+    return Toolbox(database=lambda: database_for(settings), library=lambda: library,
                    permissions=Permissions.parse(settings.agent_sql_allowed_channels, settings.agent_sql_allowed_users),
                    row_limit=settings.agent_sql_row_limit)

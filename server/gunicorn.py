@@ -8,7 +8,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from bot.metrics import mark_process_dead
-from bot.http.routes import WsgiApp
+from server.routes import WsgiApp
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
