@@ -9,7 +9,30 @@ from datetime import datetime, timezone
 from bot.settings import Settings
 
 
-def digest(settings: Settings, args: argparse.Namespace) -> int:
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    digest = commands.add_parser(
+        "digest", help="digest a channel from the command line",
+        description="Digest a channel's messages and threads over a window the way /digest does, and print it "
+                    "(Markdown, with links to the key messages). With --post, queue it for the workers instead; "
+                    "they post it in the channel.",
+    )
+    digest.add_argument("--channel", required=True, help="the channel's id, e.g. C0123456789")
+    digest.add_argument("--since", default="24h", help="window: 30m, 24h, 7d, 2w or a date like 2024-05-01 "
+                                                      "(default: 24h)")
+    digest.add_argument("--post", action="store_true", help="queue it for the workers, which post it in the channel")
+
+    digest.set_defaults(run=digest_command)
+
+    worker = commands.add_parser(
+        "worker", help="run the digest workers (RQ)",
+        description="Run RQ worker processes for /digest jobs, and queue the digests of due schedules. Any number "
+                    "of these, on one machine or several, can share one Redis (REDIS_URL).",
+    )
+    worker.add_argument("--processes", type=int, help="worker processes (default: WORKER_PROCESSES or 2)")
+    worker.add_argument("--burst", action="store_true", help="one process that works until the queue is empty")
+    worker.set_defaults(run=worker_command)
+
+def digest_command(settings: Settings, args: argparse.Namespace) -> int:
     """Print a channel's digest (read and summarized here), or with --post queue it for the workers."""
     from slack_sdk.errors import SlackApiError
 
@@ -100,7 +123,7 @@ def _queue(settings: Settings, services, client, *, team: str, channel: str, nam
     return 0
 
 
-def worker(settings: Settings, args: argparse.Namespace) -> int:
+def worker_command(settings: Settings, args: argparse.Namespace) -> int:
     from digests.worker import run, work
 
     if args.burst:

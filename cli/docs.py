@@ -9,7 +9,31 @@ import sys
 from bot.settings import Settings
 
 
-def ingest(settings: Settings, args: argparse.Namespace) -> int:
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    ingest = commands.add_parser(
+        "ingest", help="index team documents for docs questions",
+        description="Index folders or files of team documents (Markdown, text, HTML, PDF) into DOCS_INDEX_DIR. "
+                    "Incremental: unchanged files are skipped, changed ones re-indexed, files deleted under the "
+                    "given paths removed. Unreadable files are reported and skipped.",
+    )
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="a folder or a file")
+    ingest.add_argument("--rebuild", action="store_true",
+                        help="start a new index (needed after changing the embedding model)")
+    ingest.add_argument("--json", action="store_true", help="print the report as JSON on standard output")
+
+    ingest.set_defaults(run=ingest_command)
+
+    ask = commands.add_parser(
+        "ask", help="answer a question from the indexed documents",
+        description="Answer QUESTION from the indexed documents, with numbered citations, the way @bot does; "
+                    "says so when the documents do not contain the answer.",
+    )
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true",
+                     help="print JSON: answer, found, citations (source path, heading, score), what was searched")
+    ask.set_defaults(run=ask_command)
+
+def ingest_command(settings: Settings, args: argparse.Namespace) -> int:
     from bot.model.metering import Meter
     from services import Services
     from knowledge.embeddings import embedding_for, metered
@@ -44,7 +68,7 @@ def ingest(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def ask(settings: Settings, args: argparse.Namespace) -> int:
+def ask_command(settings: Settings, args: argparse.Namespace) -> int:
     from bot.model.gateway import ModelError
     from bot.model.metering import Meter
     from bot.model.offline import OFFLINE_NOTE

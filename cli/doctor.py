@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +22,13 @@ class Check:
     status: str  # ok | warn | fail
     detail: str
 
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    commands.add_parser(
+        "doctor", help="check Slack, the model server, the database and Redis",
+        description="Check every dependency the bot has (Slack token, model server, database, Redis) and say "
+                    "what is wrong in plain words. Exits 1 when something is broken.",
+    ).set_defaults(run=run)
 
 def run_checks(settings: Settings, extra: list[Callable[[Settings], Check]] | None = None) -> list[Check]:
     checks = [check_slack, check_model, check_database, check_redis, *(extra or [])]
@@ -122,3 +131,9 @@ def check_redis(settings: Settings) -> Check:
         return Check("redis", "fail", f"Cannot reach Redis ({type(error).__name__}). Check REDIS_URL and that "
                                       "Redis is running.")
     return Check("redis", "ok", "Redis answers.")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    results = run_checks(settings)
+    print(render(results))
+    return 1 if any(r.status == "fail" for r in results) else 0

@@ -9,7 +9,8 @@ from typing import Any
 from slack_bolt import App, Respond
 
 from bot.slack.ack_first import ack_at_once
-from bot.slack.feedback import DOWN, UP, FeedbackStore
+from bot.slack.feedback import DOWN, UP
+from bot.storage.feedback import FeedbackStore
 from services import Services
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import pytest
 import redis
 from selenium.webdriver.common.by import By
 
-from app import COMMANDS
+from cli import command_names
 from bot.settings import load_settings
 from bot.slack.rate_budget import SlackBudget
 from playground.bot_process import free_port
@@ -46,7 +46,7 @@ def no_redis(tmp_path_factory: pytest.TempPathFactory, digest_model: ModelServer
     model = {"OPENAI_BASE_URL": digest_model.base_url, "OPENAI_API_KEY": MODEL_KEY, "MODEL": "test-model"}
     settings = load_settings(data_dir=tmp_path_factory.mktemp("playground-no-redis"), _env_file=None,
                              openai_base_url=digest_model.base_url, openai_api_key=MODEL_KEY, model="test-model")
-    with BrowserPlayground(settings, port=0, commands=frozenset(COMMANDS) - {"ingest"}, redis_url=nowhere,
+    with BrowserPlayground(settings, port=0, commands=command_names() - {"ingest"}, redis_url=nowhere,
                            extra_env={**model, "LOG_LEVEL": "WARNING", "DIGEST_PROGRESS_SECONDS": "0.2"}
                            ) as playground:
         yield playground

@@ -24,8 +24,9 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 from slack_sdk import WebClient
 
-from app import COMMANDS
-from bot.slack.feedback import UP, FeedbackStore
+from cli import command_names
+from bot.slack.feedback import UP
+from bot.storage.feedback import FeedbackStore
 from bot.storage.ledger import Ledger
 from bot.settings import load_settings
 from playground.browser import BOT_TOKEN, BrowserPlayground
@@ -44,7 +45,7 @@ def _playground(tmp: Path, env: dict[str, str]) -> BrowserPlayground:
     model = {"model": env["MODEL"]} if "MODEL" in env else {}
     settings = load_settings(data_dir=tmp, openai_base_url=env.get("OPENAI_BASE_URL") or None,
                              openai_api_key=env.get("OPENAI_API_KEY") or None, _env_file=None, **model)
-    return BrowserPlayground(settings, port=0, commands=frozenset(COMMANDS), redis_url=REDIS_URL,
+    return BrowserPlayground(settings, port=0, commands=command_names(), redis_url=REDIS_URL,
                              extra_env={**env, "STREAM_UPDATE_SECONDS": "0.25", "LOG_LEVEL": "WARNING"})
 
 

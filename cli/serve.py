@@ -1,0 +1,76 @@
+"""`python app.py serve` (the default): the bot over HTTP (gunicorn) or Socket Mode; the playground without Slack."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+
+from bot.settings import Settings
+from bot.storage.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser(
+        "serve", help="run the bot (the default command)",
+        description="Run the bot: Socket Mode when SLACK_APP_TOKEN is set, otherwise HTTP on PORT at "
+                    "/slack/events (with GET /healthz), served by gunicorn.",
+    )
+    serve.add_argument("--port", type=int, help="HTTP port (default: PORT or 3000)")
+    serve.add_argument("--workers", type=int, help="HTTP worker processes (default: WEB_CONCURRENCY or 2)")
+    serve.set_defaults(run=run)
+
+
+def default(settings: Settings) -> int:
+    """`python app.py` with no command: the bot, or the playground when no Slack credentials are set."""
+    if settings.slack_app_token is None and not settings.oauth_enabled and not any(
+            settings.secret(name) for name in ("slack_bot_token", "slack_signing_secret")):
+        print("No Slack credentials are set, so here is the playground instead (see README.md to connect Slack).",
+              file=sys.stderr)
+        from cli.playground import run as playground
+
+        return playground(settings, argparse.Namespace(port=None))
+    return run(settings, argparse.Namespace(port=None, workers=None))
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    missing = [name.upper() for name in ("slack_bot_token", "slack_signing_secret") if not settings.secret(name)]
+    if settings.oauth_enabled:
+        missing = [name for name in missing if name != "SLACK_BOT_TOKEN"]  # tokens come from each install
+    if settings.slack_app_token is None and missing:
+        print(
+            f"Missing setting {' and '.join(missing)}: set them to run the bot in HTTP mode (or SLACK_APP_TOKEN "
+            "for Socket Mode). See README.md.",
+            file=sys.stderr,
+        )
+        return 2
+    _prepare_metrics_folder(settings)
+    ledger = Ledger(settings.resolved_database_url)
+    ledger.migrate()
+    if settings.oauth_enabled:
+        from bot.slack.installations import create_tables
+
+        create_tables(settings, ledger.engine)
+    if settings.slack_app_token is not None:
+        from server.socket_mode import serve_socket_mode
+
+        return serve_socket_mode(settings)
+    from server.gunicorn import serve as serve_http
+    from server.wsgi import build_wsgi_app
+
+    port = args.port or settings.port
+    log.info("HTTP mode on port %d: POST /slack/events, GET /healthz", port)
+    serve_http(lambda: build_wsgi_app(settings), port=port, workers=args.workers or settings.web_concurrency)
+    return 0
+
+
+def _prepare_metrics_folder(settings: Settings) -> None:
+    """Gunicorn workers share their metrics through files; start each server with an empty folder."""
+    folder = settings.data_dir.resolve() / f"prometheus-{os.getpid()}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
