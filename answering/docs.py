@@ -12,6 +12,7 @@ from bot.model.gateway import ModelError
 from bot.model.metering import Meter
 from answering.route import Route
 from patterns.chat import Turn
+from patterns.rag import answer, search
 
 if TYPE_CHECKING:
     from services import Services
@@ -42,7 +43,6 @@ class DocsStream:
     def __iter__(self) -> Iterator[str]:
         from knowledge.retrieval import EmbeddingMismatch
         from knowledge.store import IndexMissing
-        from patterns.rag import answer, search
 
         library = self.services.docs
         question = self.route.text or "(empty question)"

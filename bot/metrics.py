@@ -8,6 +8,7 @@ metrics stay in the process.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 
 from prometheus_client import (
@@ -24,34 +25,53 @@ from prometheus_client.registry import Collector
 
 from bot.model.metering import Meter
 
-REQUESTS = Counter("bot_requests_total", "User requests by pattern and status", ["pattern", "status"])
-ERRORS = Counter("bot_errors_total", "Failed requests by pattern and error kind", ["pattern", "kind"])
-LATENCY = Histogram(
-    "bot_request_latency_seconds", "Total latency of a request, ack to final answer", ["pattern"],
-    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
-)
-FIRST_TOKEN = Histogram(
-    "bot_time_to_first_token_seconds", "Time from request to the first model output", ["pattern"],
-    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30),
-)
-TOKENS = Counter("bot_tokens_total", "Model tokens by pattern and direction", ["pattern", "direction"])
-COST = Counter("bot_cost_usd_total", "Model spend in USD", ["pattern"])
-CACHE_HITS = Counter("bot_cache_hits_total", "Requests answered entirely from the response cache", ["pattern"])
+class _Metrics:
+    """The bot's metrics, created on first use: prometheus_client picks in-process or multiprocess storage when a
+    metric is created, and `serve` sets `PROMETHEUS_MULTIPROC_DIR` after the command line has been imported."""
+
+    def __init__(self) -> None:
+        self.requests = Counter("bot_requests_total", "User requests by pattern and status", ["pattern", "status"])
+        self.errors = Counter("bot_errors_total", "Failed requests by pattern and error kind", ["pattern", "kind"])
+        self.latency = Histogram(
+            "bot_request_latency_seconds", "Total latency of a request, ack to final answer", ["pattern"],
+            buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
+        )
+        self.first_token = Histogram(
+            "bot_time_to_first_token_seconds", "Time from request to the first model output", ["pattern"],
+            buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30),
+        )
+        self.tokens = Counter("bot_tokens_total", "Model tokens by pattern and direction", ["pattern", "direction"])
+        self.cost = Counter("bot_cost_usd_total", "Model spend in USD", ["pattern"])
+        self.cache_hits = Counter("bot_cache_hits_total", "Requests answered entirely from the response cache",
+                                  ["pattern"])
+
+
+_metrics: _Metrics | None = None
+_metrics_lock = threading.Lock()
+
+
+def _get() -> _Metrics:
+    global _metrics
+    with _metrics_lock:
+        if _metrics is None:
+            _metrics = _Metrics()
+        return _metrics
 
 
 def observe(meter: Meter, status: str, error_kind: str | None) -> None:
+    metrics = _get()
     pattern = meter.pattern or "unknown"
-    REQUESTS.labels(pattern, status).inc()
+    metrics.requests.labels(pattern, status).inc()
     if status == "error":
-        ERRORS.labels(pattern, error_kind or "unknown").inc()
-    LATENCY.labels(pattern).observe(meter.elapsed_ms() / 1000)
+        metrics.errors.labels(pattern, error_kind or "unknown").inc()
+    metrics.latency.labels(pattern).observe(meter.elapsed_ms() / 1000)
     if meter.ttft_ms is not None:
-        FIRST_TOKEN.labels(pattern).observe(meter.ttft_ms / 1000)
-    TOKENS.labels(pattern, "prompt").inc(meter.prompt_tokens)
-    TOKENS.labels(pattern, "completion").inc(meter.completion_tokens)
-    COST.labels(pattern).inc(meter.cost_usd)
+        metrics.first_token.labels(pattern).observe(meter.ttft_ms / 1000)
+    metrics.tokens.labels(pattern, "prompt").inc(meter.prompt_tokens)
+    metrics.tokens.labels(pattern, "completion").inc(meter.completion_tokens)
+    metrics.cost.labels(pattern).inc(meter.cost_usd)
     if meter.cache_hit:
-        CACHE_HITS.labels(pattern).inc()
+        metrics.cache_hits.labels(pattern).inc()
 
 
 class QueueDepth(Collector):
@@ -73,6 +93,7 @@ class QueueDepth(Collector):
 
 def render(redis_client=None) -> tuple[bytes, str]:  # type: ignore[no-untyped-def]
     """The Prometheus text exposition of every process's metrics (plus queue depth)."""
+    _get()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -8,6 +8,8 @@ import os
 import shutil
 import sys
 
+from prometheus_client import values
+
 from bot.settings import Settings
 from bot.storage.ledger import Ledger
 
@@ -74,3 +76,6 @@ def _prepare_metrics_folder(settings: Settings) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    # prometheus_client chose in-process storage when the command line imported it; metrics are created on first
+    # use (`bot.metrics`), so choosing again now gives them the shared folder.
+    values.ValueClass = values.get_value_class()

@@ -30,7 +30,6 @@ def import_docs_modules() -> None:
         import llama_index.core  # noqa: F401  (what retrieval imports when an index is first loaded)
         import llama_index.core.schema  # noqa: F401
         import llama_index.retrievers.bm25  # noqa: F401
-        import patterns.rag  # noqa: F401
 
         _imported = True
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from bot.settings import Settings
 
-MANIFEST = Path(__file__).resolve().parent.parent / "manifest.json"
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest.json"
 INSTALL_PATH, REDIRECT_PATH = "/slack/install", "/slack/oauth_redirect"
 
 
