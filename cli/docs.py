@@ -6,7 +6,16 @@ import argparse
 import json
 import sys
 
+from bot.model.gateway import ModelError
+from bot.model.metering import Meter
+from bot.model.offline import OFFLINE_NOTE
 from bot.settings import Settings
+from knowledge.embeddings import embedding_for, metered
+from knowledge.ingest import ingest as run
+from knowledge.retrieval import EmbeddingMismatch
+from knowledge.store import IndexMissing, LocalIndexStore
+from patterns.rag import answer
+from services import Services
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -34,11 +43,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ask.set_defaults(run=ask_command)
 
 def ingest_command(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.model.metering import Meter
-    from services import Services
-    from knowledge.embeddings import embedding_for, metered
-    from knowledge.ingest import ingest as run
-    from knowledge.retrieval import EmbeddingMismatch
 
     store = _store(settings)
     if store is None:
@@ -69,13 +73,6 @@ def ingest_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def ask_command(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.model.gateway import ModelError
-    from bot.model.metering import Meter
-    from bot.model.offline import OFFLINE_NOTE
-    from services import Services
-    from knowledge.retrieval import EmbeddingMismatch
-    from knowledge.store import IndexMissing
-    from patterns.rag import answer
 
     if _store(settings) is None:
         return 2
@@ -117,6 +114,5 @@ def _store(settings: Settings):  # type: ignore[no-untyped-def]
         print("DOCS_STORE=postgres: the pgvector store is not implemented in this version; use DOCS_STORE=local.",
               file=sys.stderr)
         return None
-    from knowledge.store import LocalIndexStore
 
     return LocalIndexStore(settings.docs_index_path)

@@ -12,6 +12,8 @@ from prometheus_client import values
 
 from bot.settings import Settings
 from bot.storage.ledger import Ledger
+from server.gunicorn import serve as serve_http
+from server.wsgi import build_wsgi_app
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +63,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         from server.socket_mode import serve_socket_mode
 
         return serve_socket_mode(settings)
-    from server.gunicorn import serve as serve_http
-    from server.wsgi import build_wsgi_app
 
     port = args.port or settings.port
     log.info("HTTP mode on port %d: POST /slack/events, GET /healthz", port)

@@ -19,12 +19,28 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.model.metering import Meter
-from services import Services
 from bot.slack.format import fit_text, slack_error_message
+from bot.storage.digest_journal import DigestJournal
+from bot.storage.digest_schedules import ScheduleStore
 from digests.grammar import (
-    CHANNEL_REF, EARLIEST_ZONE, NEEDS_REDIS, USAGE, CommandError, DigestNow, Schedule, Simple, linked, shown,
+    CHANNEL_REF,
+    EARLIEST_ZONE,
+    NEEDS_REDIS,
+    USAGE,
+    CommandError,
+    DigestNow,
+    Schedule,
+    Simple,
+    linked,
+    shown,
 )
+from digests.job import cancelled_text
+from digests.queue import CancelOutcome, cancel, digest_queue, new_job_id, user_jobs
+from digests.request import DigestRequest
+from digests.schedules import MAX_SCHEDULES_PER_USER, describe, next_occurrence
+from digests.submit import submit
 from digests.timespec import TimeSpecError, parse_since, window_label, zone
+from services import Services
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +62,6 @@ class DigestCommand:
         The ack never waits on Slack: resolving `#name` can page through thousands of channels, and Slack wants
         the ack within 3 seconds.
         """
-        from digests.queue import new_job_id
 
         self.require_queue()
         now = datetime.now(timezone.utc)
@@ -64,9 +79,6 @@ class DigestCommand:
     def submit(self, plan: dict[str, Any], respond: Respond) -> None:
         """Check each channel, post its progress message and queue its job; a refusal or failure is told to the
         requester, by job id."""
-        from bot.storage.digest_journal import DigestJournal
-        from digests.queue import digest_queue
-        from digests.submit import submit
 
         def not_queued(ref: str, job_id: str, reason: str) -> None:
             respond(text=f"Digest of {linked(ref)} (id `{job_id}`) was not queued: {reason}",
@@ -181,8 +193,6 @@ class DigestCommand:
             return "I could not set up the schedule just now (Slack or the database did not answer). Please try again."
 
     def _schedule(self, action: Schedule) -> str:
-        from bot.storage.digest_schedules import ScheduleStore
-        from digests.schedules import MAX_SCHEDULES_PER_USER, describe, next_occurrence
 
         channel_id, name = self._channel(action.channel or f"<#{self.here}>", to_dm=action.to_dm)
         store = ScheduleStore(self.services.ledger.engine)
@@ -212,7 +222,6 @@ class DigestCommand:
         return self._status() if action.action == "status" else self._cancel(action.argument)
 
     def _status(self) -> str:
-        from digests.queue import user_jobs
 
         jobs = user_jobs(self.services.redis, self.team, self.user)  # type: ignore[arg-type]
         if not jobs:
@@ -226,10 +235,6 @@ class DigestCommand:
         return fit_text("\n".join(lines))
 
     def _cancel(self, job_id: str) -> str:
-        from digests.job import cancelled_text
-        from bot.storage.digest_journal import DigestJournal
-        from digests.queue import CancelOutcome, cancel
-        from digests.request import DigestRequest
 
         connection = self.services.redis
         assert connection is not None
@@ -254,8 +259,6 @@ class DigestCommand:
                         error.response.get("error"))
 
     def _schedules(self) -> str:
-        from bot.storage.digest_schedules import ScheduleStore
-        from digests.schedules import describe
 
         schedules = ScheduleStore(self.services.ledger.engine).for_user(self.team, self.user)
         if not schedules:
@@ -268,8 +271,6 @@ class DigestCommand:
         return fit_text("\n".join(lines))
 
     def _unschedule(self, argument: str) -> str:
-        from bot.storage.digest_schedules import ScheduleStore
-        from digests.schedules import describe
 
         store = ScheduleStore(self.services.ledger.engine)
         schedule = store.get(int(argument)) if argument.isdigit() else None

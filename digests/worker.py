@@ -23,13 +23,22 @@ from functools import partial
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+import openai
 import redis
+from openai.types.chat import ChatCompletion
 from rq import Worker
 from rq.executions import Execution
 from rq.job import Job
 
 from bot.settings import Settings, load_settings
 from bot.slack.client import workspace_client
+from bot.storage.digest_journal import DigestJournal
+from bot.storage.digest_schedules import ScheduleStore
+from bot.storage.ledger import Ledger
+from digests import context
+from digests.queue import connect, digest_queue, enqueue
+from digests.request import DigestRequest
+from digests.schedules import run_due
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +67,6 @@ class DigestWorker(Worker):
 
 def work(settings: Settings, *, burst: bool = False) -> bool:
     """Run one RQ worker on the digest queue until stopped (or, with `burst`, until the queue is empty)."""
-    from digests import context
-    from digests.queue import connect
 
     assert settings.redis_url
     context.services()  # built here once; every job forked from this process starts with them
@@ -100,8 +107,6 @@ def _child() -> None:
 def _warm_up() -> None:
     """Import, once, what the first model call of a process imports lazily (about a second), so the jobs forked
     from this process start at full speed."""
-    import openai
-    from openai.types.chat import ChatCompletion
 
     import digests.job  # noqa: F401
 
@@ -175,10 +180,6 @@ class _ScheduleRunner:
     and retried at the next check."""
 
     def __init__(self, settings: Settings) -> None:
-        from bot.storage.ledger import Ledger
-        from bot.storage.digest_journal import DigestJournal
-        from digests.queue import connect, digest_queue
-        from bot.storage.digest_schedules import ScheduleStore
 
         self.settings = settings
         self.engine = Ledger(settings.resolved_database_url).engine
@@ -188,7 +189,6 @@ class _ScheduleRunner:
         self.queue = digest_queue(self.connection, settings)
 
     def run_due(self) -> None:
-        from digests.schedules import run_due
 
         try:
             run_due(self.store, partial(workspace_client, self.settings, self.engine), self.connection, self.queue,
@@ -198,8 +198,6 @@ class _ScheduleRunner:
 
     def requeue_forgotten(self) -> None:
         """Queue again the open digests of the journal that Redis has forgotten (restarted without its data)."""
-        from digests.queue import enqueue
-        from digests.request import DigestRequest
 
         try:
             self.journal.requeue_forgotten(
