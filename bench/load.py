@@ -117,7 +117,7 @@ def drive(url: str, secret: str, plan: list[tuple[int, float, bytes, str, tuple[
 
 
 async def _drive(url: str, secret: str, plan: list, start_at: float, timeout: float) -> list:
-    from playground.slack_sender import sign
+    from doubles.slack_sender import sign
 
     parsed = urlparse(url)
     host, port, path = parsed.hostname or "127.0.0.1", parsed.port or 80, parsed.path
@@ -172,7 +172,7 @@ async def _drive(url: str, secret: str, plan: list, start_at: float, timeout: fl
 
 
 def workspace_slack_class():  # type: ignore[no-untyped-def]
-    from playground.slack_server import SlackServer
+    from doubles.slack_server import SlackServer
 
     class WorkspaceSlack(SlackServer):
         """The local Slack server, with Slack's limits applied per workspace (team) instead of globally.
@@ -344,8 +344,8 @@ def make_responder():  # type: ignore[no-untyped-def]
     from patterns import digest as digest_pattern
     from patterns import rag as rag_pattern
     from patterns import summarize as summarize_pattern
-    from playground.digest_responder import digest_responder
-    from playground.model_server import Reply, content_text, split_chunks
+    from doubles.digest_responder import digest_responder
+    from doubles.model_server import Reply, content_text, split_chunks
 
     seen: Counter[str] = Counter()
 
@@ -461,7 +461,7 @@ class Sampler(threading.Thread):
         self.bot_hwm_each: dict[int, float] = {}
 
     def tree(self, pid: int | None) -> list[int]:
-        from playground.worker_process import descendants
+        from doubles.worker_process import descendants
 
         return [pid, *descendants(pid)] if pid else []
 
@@ -474,7 +474,7 @@ class Sampler(threading.Thread):
             depth = int(self.queue_depth())
         except Exception:  # noqa: BLE001
             depth = -1
-        from playground.worker_process import children_of
+        from doubles.worker_process import children_of
 
         web = {self.bot_pid, *children_of(self.bot_pid)}  # gunicorn master and workers; the rest do post-ack work
         return Sample(time.time(), sum(proc_cpu(p) for p in bot), sum(proc_cpu(p) for p in bot if p not in web),
@@ -580,9 +580,9 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
     import redis
     import sqlalchemy
 
-    from playground.bot_process import BotProcess
-    from playground.model_server import ModelServer
-    from playground.worker_process import WorkerProcess
+    from doubles.bot_process import BotProcess
+    from doubles.model_server import ModelServer
+    from doubles.worker_process import WorkerProcess
 
     wall_started = time.monotonic()
     redis_client = redis.Redis.from_url(args.redis_url)

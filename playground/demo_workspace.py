@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from playground.relay import Person
-from playground.slack_server import SlackServer
+from doubles.slack_server import SlackServer
 from playground.terminal import SEED_CONVERSATION
 
 ME = Person("U0ALICE", "alice")

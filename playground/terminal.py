@@ -13,9 +13,9 @@ from typing import TextIO
 
 from bot.streaming import CURSOR, THINKING
 from handlers.summarize import PLACEHOLDER
-from playground.bot_process import BotProcess
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
+from doubles.bot_process import BotProcess
+from doubles.slack_sender import SlackSender
+from doubles.slack_server import SlackServer
 
 SUMMARY_PLACEHOLDER = PLACEHOLDER.split("{")[0]
 SIGNING_SECRET = "playground-signing-secret"
