@@ -60,8 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start a local Slack workspace, the bot wired to it and a web page that looks like Slack, and "
                     "print its URL. This is what `python app.py` does when no Slack credentials are set.",
     )
-    playground_parser.add_argument("--terminal", action="store_true",
-                                   help="the terminal playground instead: type /summarize, @bot ... or messages")
     playground_parser.add_argument("--port", type=int, default=8765,
                                    help="the page's port (default: 8765, or any free one when it is taken; 0: any)")
     commands.add_parser(
@@ -250,10 +248,6 @@ def summarize(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def playground(settings: Settings, args: argparse.Namespace) -> int:
-    if getattr(args, "terminal", False):
-        from playground.terminal import run
-
-        return run()
     from playground.browser import run as run_browser
 
     port = getattr(args, "port", None)  # absent when `python app.py` falls back to the playground
