@@ -31,7 +31,7 @@ from bot.slack_client import slack_client  # noqa: E402
 from bot.streaming import StreamingReply  # noqa: E402
 from handlers.agent import AgentStream  # noqa: E402
 from doubles.model_server import ModelServer, Reply  # noqa: E402
-from doubles.slack_server import SlackServer  # noqa: E402
+from doubles.slack import SlackServer  # noqa: E402
 
 TOKEN = "xoxb-bench-agent"
 DEFAULT_DATABASE = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -58,7 +58,7 @@ from jobs.submit import submit  # noqa: E402
 from patterns.digest import MAP_PROMPT, ChatLine, Thread, digest  # noqa: E402
 from doubles.digest_responder import digest_responder, summarize_part  # noqa: E402
 from doubles.model_server import TOKENS_PER_MESSAGE, ModelServer, count_tokens  # noqa: E402
-from doubles.slack_server import SlackServer  # noqa: E402
+from doubles.slack import SlackServer  # noqa: E402
 from doubles.worker_process import WorkerProcess  # noqa: E402
 from jobs.worker import _warm_up  # noqa: E402
 

@@ -172,7 +172,7 @@ async def _drive(url: str, secret: str, plan: list, start_at: float, timeout: fl
 
 
 def workspace_slack_class():  # type: ignore[no-untyped-def]
-    from doubles.slack_server import SlackServer
+    from doubles.slack import SlackServer
 
     class WorkspaceSlack(SlackServer):
         """The local Slack server, with Slack's limits applied per workspace (team) instead of globally.

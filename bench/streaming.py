@@ -29,7 +29,7 @@ from bot.streaming import CURSOR, THINKING  # noqa: E402
 from doubles.bot_process import BotProcess  # noqa: E402
 from doubles.model_server import ModelServer, Reply  # noqa: E402
 from doubles.slack_sender import SlackSender  # noqa: E402
-from doubles.slack_server import SlackServer  # noqa: E402
+from doubles.slack import SlackServer  # noqa: E402
 
 SECRET = "bench-signing-secret"
 ANSWER = ("**Summary of the discussion.** " + "The team agreed on the plan and listed the next steps clearly. " * 12

@@ -32,7 +32,7 @@ from playground.demo_workspace import ME, seed
 from playground.local_redis import LocalRedis
 from playground.relay import Relay
 from doubles.slack_sender import SlackSender
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from playground.web import PlaygroundWeb
 
 SIGNING_SECRET = "playground-signing-secret"

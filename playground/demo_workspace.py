@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from playground.relay import Person
 
 ME = Person("U0ALICE", "alice")

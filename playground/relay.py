@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from doubles.slack_sender import SlackResponse, SlackSender
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 
 _BOT_WORD = re.compile(r"(?<![\w<])@bot\b", re.I)
 

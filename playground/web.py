@@ -22,7 +22,7 @@ from typing import Any
 
 from doubles.http_server import BackgroundServer, Request, Response, json_response
 from playground.relay import Relay, RelayError
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from playground.workspace_view import Snapshot, changes, snapshot
 
 STATIC = Path(__file__).resolve().parent / "static"

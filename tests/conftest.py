@@ -17,7 +17,7 @@ import sqlalchemy
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer
 from doubles.slack_sender import SlackSender
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 
 SIGNING_SECRET = "test-signing-secret-8f2a"
 BOT_TOKEN = "xoxb-test-token-5d1c"

@@ -19,7 +19,7 @@ from bot.streaming import CURSOR
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer, Reply
 from doubles.slack_sender import SlackSender
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from tests.agent_hostile_sql import HOSTILE_SQL
 from tests.agent_support import demo_postgres, demo_sqlite, fingerprint
 from tests.conftest import REDIS_URL, SIGNING_SECRET, bot_env, ledger_rows

@@ -31,7 +31,7 @@ from doubles.bot_process import BotProcess
 from doubles.digest_responder import digest_responder
 from doubles.model_server import ModelServer, Reply
 from doubles.slack_sender import SlackSender
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from handlers.digest import NEEDS_REDIS, USAGE
 from doubles.worker_process import WorkerProcess, alive
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, bot_env, ledger_rows

@@ -10,7 +10,7 @@ from bot.mrkdwn import to_mrkdwn
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer, Reply
 from doubles.slack_sender import SlackSender
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from doubles.tcp_proxy import TcpProxy
 from tests.conftest import REDIS_URL, SIGNING_SECRET, bot_env, ledger_rows
 from tests.test_streaming import ANSWER, bot_messages, final_reply

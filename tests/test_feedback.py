@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.feedback import DOWN, UP
 from doubles.model_server import ModelServer, Reply
 from doubles.slack_sender import SlackSender
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from tests.conftest import SIGNING_SECRET
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from doubles.bot_process import READY_LINE, BotProcess
 from doubles.model_server import ModelServer
 from doubles.slack_sender import sign
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from tests.conftest import SIGNING_SECRET
 from tests.hostile_payloads import Hostile, corpus
 

@@ -15,7 +15,7 @@ from doubles.bot_process import BotProcess
 from doubles.digest_responder import digest_responder
 from doubles.model_server import ModelServer
 from doubles.slack_sender import SlackSender
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from doubles.worker_process import WorkerProcess
 from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
 from tests.test_digest import DIGEST_SETTINGS, ack_text, job_ids, wait_final

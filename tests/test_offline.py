@@ -9,7 +9,7 @@ import pytest
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer
 from doubles.slack_sender import SlackSender
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 

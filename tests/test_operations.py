@@ -13,7 +13,7 @@ import httpx
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer
 from doubles.slack_sender import SlackSender
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from tests.conftest import BOT_TOKEN, MODEL_KEY, REDIS_URL
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 

@@ -23,7 +23,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from doubles.http_server import CallLog
 from doubles.model_server import ModelServer, Reply, count_tokens, embed, split_chunks
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 
 USER_MESSAGE = [{"role": "user", "content": "please summarise the quarterly report for the team"}]
 

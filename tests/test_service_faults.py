@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from doubles.model_server import ModelServer, Reply
 from doubles.slack_sender import SlackSender
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from tests.test_streaming import final_reply
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 

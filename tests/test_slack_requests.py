@@ -10,7 +10,7 @@ import httpx
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer
 from doubles.slack_sender import SlackSender, sign
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from tests.conftest import BOT_TOKEN, MODEL_KEY, SIGNING_SECRET, ledger_rows
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from tests.conftest import BOT_TOKEN, bot_env
 from tests.test_summarize import MEETING_NOTES
 

@@ -15,7 +15,7 @@ from bot.streaming import CURSOR, STOP_ACTION_ID, THINKING
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer, Reply
 from doubles.slack_sender import SlackSender
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
 
 ANSWER = (

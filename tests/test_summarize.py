@@ -6,7 +6,7 @@ import threading
 
 from doubles.model_server import ModelServer, Reply
 from doubles.slack_sender import SlackSender
-from doubles.slack_server import SlackServer
+from doubles.slack import SlackServer
 from tests.conftest import PRICES, ledger_rows
 
 MEETING_NOTES = (
