@@ -15,8 +15,8 @@ and peak memory per 1k requests; then what limited it. Goal at 5x: ack p99 under
 reply, no 429. Last line: JSON with `ack_p99_ms_5x`, `lost`, `duplicates` and `slack_429s`.
 
 Slack's limits are per workspace, and a million requests a day come from many workspaces, so requests are spread
-over `--teams` team ids and the local Slack server (subclassed here) enforces Slack's published per-workspace
-tier limits per team id (each channel and user belongs to one team), not the fake's own global per-method limit.
+over `--teams` team ids and the local Slack server enforces Slack's published per-workspace tier limits per team
+id (each channel and user is assigned to one team), not one limit per method for the whole server.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,50 +166,6 @@ async def _drive(url: str, secret: str, plan: list, start_at: float, timeout: fl
         tasks.append(asyncio.create_task(one(index, body, content_type, extra, late_ms)))
     await asyncio.gather(*tasks)
     return results
-
-
-# --- local Slack with per-workspace limits --------------------------------------------------------------------
-
-
-def workspace_slack_class():  # type: ignore[no-untyped-def]
-    from doubles.slack import SlackServer
-
-    class WorkspaceSlack(SlackServer):
-        """The local Slack server, with Slack's limits applied per workspace (team) instead of globally.
-
-        Every channel and user is registered with its team; a call is counted against the team of its
-        `channel` (or `user`) parameter, in a sliding minute, and answered 429 with Retry-After beyond the limit.
-        """
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.team_of: dict[str, str] = {}
-            self.limits: dict[str, int] = {}
-            self.posts_per_channel: int | None = None
-            self.limited: Counter[tuple[str, str]] = Counter()  # (method, team) -> 429s
-            self._team_windows: dict[tuple[str, str], deque[float]] = {}
-
-        def _answer(self, method: str, params: dict[str, Any], token: str | None):  # type: ignore[override]
-            if self._authorised(method, token):
-                channel = str(params.get("channel") or "")
-                key, limit = None, None
-                if method == "chat.postMessage" and self.posts_per_channel:
-                    key, limit = (method, channel), self.posts_per_channel
-                elif method in self.limits:
-                    team = self.team_of.get(channel) or self.team_of.get(str(params.get("user") or ""), "?")
-                    key, limit = (method, team), self.limits[method]
-                if key is not None and limit is not None:
-                    now = time.monotonic()
-                    window = self._team_windows.setdefault(key, deque())
-                    while window and window[0] <= now - 60:
-                        window.popleft()
-                    if len(window) >= limit:
-                        self.limited[(method, key[1])] += 1
-                        return self._faults._ratelimited(max(1, math.ceil(window[0] + 60 - now)))
-                    window.append(now)
-            return super()._answer(method, params, token)
-
-    return WorkspaceSlack
 
 
 # --- the plan -------------------------------------------------------------------------------------------------
@@ -606,9 +562,10 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
               Phase("5x", 2 * r + h, 2 * r + 2 * h, rate2, rate2, True)]
     load_seconds = phases[-1].end
 
-    Slack = workspace_slack_class()
+    from doubles.slack import SlackServer
+
     responder = make_responder()
-    with Slack(token=TOKEN) as slack, ModelServer(token_delay=TOKEN_DELAY) as model, \
+    with SlackServer(token=TOKEN) as slack, ModelServer(token_delay=TOKEN_DELAY) as model, \
             tempfile.TemporaryDirectory(prefix="bench-load-") as data:
         model.responder = responder
         RESPONSE_BASE[0] = slack.root_url
@@ -619,11 +576,11 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
             world.channels[team] = [f"C{team[1:]}G", f"C{team[1:]}R"]
             for channel in world.channels[team]:
                 slack.add_channel(channel, channel.lower())
-                slack.team_of[channel] = team
+                slack.assign_workspace(team, channel)
             for who in "ABC":
                 user = f"W{team[1:]}{who}"
                 slack.add_user(user, f"{who.lower()}-{team.lower()}")
-                slack.team_of[user] = team
+                slack.assign_workspace(team, user)
         env = {
             "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_APP_TOKEN": "",
             "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": "sk-bench-load",
@@ -662,7 +619,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
                 team = teams[k % len(teams)]
                 channel = f"C{team[1:]}X{k:05d}"
                 slack.add_channel(channel, f"project-{k}")
-                slack.team_of[channel] = team
+                slack.assign_workspace(team, channel)
                 for who, line in DIGEST_LINES:
                     slack.post(channel, line.format(c=f"p{k}"), user=f"W{team[1:]}{who}")
                 world.digest_channels.append((team, channel))
@@ -713,8 +670,9 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
                     f"({', '.join(f'{p.name} {p.end - p.start:.0f} s' for p in phases)}); "
                     f"rates {rate1:.1f}/s and {rate2:.1f}/s; mix "
                     + ", ".join(f"{k} {v:.0%}" for k, v in mix.items()))
-                slack.limits = dict(WORKSPACE_LIMITS)
-                slack.posts_per_channel = POSTS_PER_CHANNEL_MINUTE
+                for method, per_minute in WORKSPACE_LIMITS.items():
+                    slack.set_rate_limit(method, per_minute, per="workspace")
+                slack.set_rate_limit("chat.postMessage", POSTS_PER_CHANNEL_MINUTE, per="channel")
                 queue_key = f"rq:queue:{env['DIGEST_QUEUE']}"
                 sampler = Sampler(bot.process.pid, workers.process.pid if workers else None, generator_pids,
                                   model, lambda: redis_client.llen(queue_key))
@@ -858,8 +816,9 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
     say(f"replies complete {drained_after:.0f} s after the load stopped (drain window {args.drain:.0f} s)")
     say(f"Slack calls during the run: {len(calls)} ("
         + ", ".join(f"{m} {n}" for m, n in Counter(c.method for c in calls).most_common(8)) + ")")
-    say(f"Slack 429s: {len(statuses_429)}" + (f" ({dict(by_method_429)}; worst workspaces "
-                                                f"{slack.limited.most_common(3)})" if statuses_429 else "")
+    worst = slack.ratelimited_by_scope().most_common(3)
+    say(f"Slack 429s: {len(statuses_429)}" + (f" ({dict(by_method_429)}; worst workspaces {worst})"
+                                                if statuses_429 else "")
         + f". Limits are Slack's per-workspace tiers, enforced per team id over {args.teams} workspaces (chat.update "
           f"50/min, conversations.* 50/min, users.info 100/min, chat.postMessage 60/min per channel); the local "
           f"server's own global per-method limits are off, since at 58 requests/s across many workspaces they "
