@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from playground.bot_process import BotProcess  # noqa: E402
-from playground.load import burst, http_request  # noqa: E402
-from playground.model_server import ModelServer  # noqa: E402
-from playground.slack_server import SlackServer  # noqa: E402
+from doubles.bot_process import BotProcess  # noqa: E402
+from doubles.load import burst, http_request  # noqa: E402
+from doubles.model_server import ModelServer  # noqa: E402
+from doubles.slack import SlackServer  # noqa: E402
 
 SECRET = "bench-signing-secret"
 DEFAULT_DATABASE = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -30,8 +30,8 @@ from bot.settings import load_settings  # noqa: E402
 from bot.slack.client import slack_client  # noqa: E402
 from bot.slack.streaming import StreamingReply  # noqa: E402
 from answering.agent import AgentStream  # noqa: E402
-from playground.model_server import ModelServer, Reply  # noqa: E402
-from playground.slack_server import SlackServer  # noqa: E402
+from doubles.model_server import ModelServer, Reply  # noqa: E402
+from doubles.slack import SlackServer  # noqa: E402
 
 TOKEN = "xoxb-bench-agent"
 DEFAULT_DATABASE = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

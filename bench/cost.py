@@ -34,7 +34,7 @@ from bot.model.metering import Meter  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from patterns.chat import chat_messages  # noqa: E402
 from patterns.summarize import summarize  # noqa: E402
-from playground.model_server import ModelServer  # noqa: E402
+from doubles.model_server import ModelServer  # noqa: E402
 
 DOCS = ROOT / "playground" / "demo_docs"
 TOPICS = ["billing", "search", "mobile app", "payments", "infrastructure", "support", "hiring", "security",

@@ -56,10 +56,10 @@ from bot.slack.client import slack_client  # noqa: E402
 from digests.queue import digest_queue  # noqa: E402
 from digests.submit import submit  # noqa: E402
 from patterns.digest import MAP_PROMPT, ChatLine, Thread, digest  # noqa: E402
-from playground.digest_responder import digest_responder, summarize_part  # noqa: E402
-from playground.model_server import TOKENS_PER_MESSAGE, ModelServer, count_tokens  # noqa: E402
-from playground.slack_server import SlackServer  # noqa: E402
-from playground.worker_process import WorkerProcess  # noqa: E402
+from doubles.digest_responder import digest_responder, summarize_part  # noqa: E402
+from doubles.model_server import TOKENS_PER_MESSAGE, ModelServer, count_tokens  # noqa: E402
+from doubles.slack import SlackServer  # noqa: E402
+from doubles.worker_process import WorkerProcess  # noqa: E402
 from digests.worker import _warm_up  # noqa: E402
 
 LATENCY = 0.2

@@ -15,14 +15,13 @@ and peak memory per 1k requests; then what limited it. Goal at 5x: ack p99 under
 reply, no 429. Last line: JSON with `ack_p99_ms_5x`, `lost`, `duplicates` and `slack_429s`.
 
 Slack's limits are per workspace, and a million requests a day come from many workspaces, so requests are spread
-over `--teams` team ids and the local Slack server (subclassed here) enforces Slack's published per-workspace
-tier limits per team id (each channel and user belongs to one team), not the fake's own global per-method limit.
+over `--teams` team ids and the local Slack server enforces Slack's published per-workspace tier limits per team
+id (each channel and user is assigned to one team), not one limit per method for the whole server.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import atexit
 import json
 import math
@@ -30,534 +29,44 @@ import multiprocessing
 import os
 import random
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.load_support.checking import Checker, Outcome  # noqa: E402
+from bench.load_support.generator import drive  # noqa: E402
+from bench.load_support.report import bottleneck_statement, distinct, percentile  # noqa: E402
+from bench.load_support.responder import TOKEN_DELAY, make_responder  # noqa: E402
+from bench.load_support.sampling import Sampler  # noqa: E402
+from bench.load_support.workload import (  # noqa: E402
+    DIGEST_LINES,
+    NUMBER_BASE,
+    RESPONSE_BASE,
+    Item,
+    Phase,
+    World,
+    build_plan,
+    make_request,
+)
 
 SECRET = "bench-load-signing-secret"
 TOKEN = "xoxb-bench-load"
 PER_DAY_1M = 1_000_000 / 86_400  # 11.57 requests/s
 MIX = {"summarize": 0.50, "chat": 0.30, "docs": 0.15, "digest": 0.04, "agent": 0.01}
-# Model time per request, as reported by a production deployment of these patterns. Streamed answers (chat,
-# docs) spend part of it before the first token and the rest streaming; the agent makes two calls (a tool call,
-# then the answer) of half each; digests are background jobs: 2 s per model call (one map call for a small
-# channel) is this benchmark's choice.
-MODEL_SECONDS = {"summarize": 1.5, "chat": 2.0, "docs": 2.5, "digest": 2.0, "agent": 5.0}
-TOKEN_DELAY = 0.03  # seconds between streamed chunks (3 words each)
-# Slack's published per-workspace limits (per minute) for the methods the bot calls; chat.postMessage is
-# "about 1 per second per channel", enforced here as 60 per sliding minute per channel.
 WORKSPACE_LIMITS = {
     "chat.update": 50, "conversations.history": 50, "conversations.replies": 50, "conversations.info": 50,
     "conversations.open": 50, "conversations.members": 100, "users.info": 100, "chat.postEphemeral": 100,
     "chat.startStream": 20, "chat.appendStream": 100, "chat.stopStream": 20,
 }
 POSTS_PER_CHANNEL_MINUTE = 60
-RESPONSE_BASE = ["http://127.0.0.1:9"]  # set to the local Slack server's root URL before requests are built
-NUMBER_BASE = 9_000_000  # request markers: 7-digit numbers, which docs retrieval ignores (digits are no terms)
-DOCS_QUESTIONS = [
-    "What is the yearly learning budget?",
-    "How do I roll back a deploy?",
-    "When does the on-call rotation change hands?",
-    "Within how many minutes are pages acknowledged?",
-    "Which days are deploy windows?",
-    "When are laptops replaced?",
-    "How is travel booked?",
-    "When must receipts be submitted?",
-]
-CHAT_PROMPTS = [
-    "write a short haiku about our sprint retro",
-    "draft a friendly note thanking the design folks for the new icons",
-    "give me three names for the new analytics dashboard",
-    "rewrite this sentence so it sounds warmer: the meeting moved",
-]
-SUMMARIZE_TEXT = ("Planning notes req-{n}: the quarterly planning meeting agreed to move the billing migration to "
-                  "March, hire two engineers for the search team, and review the on-call rotation after the "
-                  "holidays. Open question: who owns the data retention policy update that legal asked for "
-                  "last week? Alice will check with finance about the budget for the conference trip.")
-DIGEST_LINES = [
-    ("A", "Kickoff for project {c}: we decided to ship the importer behind a flag next week."),
-    ("B", "The staging database for {c} is slow again, anyone looked at the indexes?"),
-    ("C", "I'm waiting on WA for the final copy of the {c} onboarding email."),
-    ("A", "Agreed: {c} demo moves to Thursday so QA has two more days."),
-    ("B", "Reminder: the {c} retro notes are in the shared folder."),
-    ("C", "Who can review the {c} pricing page change before Friday?"),
-]
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
-# --- the open-loop generator (runs in its own process) ---------------------------------------------------------
-
-
-def drive(url: str, secret: str, plan: list[tuple[int, float, bytes, str, tuple[tuple[str, str], ...]]],
-          start_at: float, timeout: float) -> list[tuple[int, int, float, float, float, str]]:
-    """Send each planned request at `start_at + offset` (wall clock) without waiting for earlier responses.
-
-    Returns (index, HTTP status or 0, ms from connect to full response, ms to connect, ms late, error) per
-    request. Each request opens its own connection; the signature is made at send time.
-    """
-    return asyncio.run(_drive(url, secret, plan, start_at, timeout))
-
-
-async def _drive(url: str, secret: str, plan: list, start_at: float, timeout: float) -> list:
-    from playground.slack_sender import sign
-
-    parsed = urlparse(url)
-    host, port, path = parsed.hostname or "127.0.0.1", parsed.port or 80, parsed.path
-    results: list = []
-
-    async def one(index: int, body: bytes, content_type: str, extra: tuple, late_ms: float) -> None:
-        writer = None
-        started = time.perf_counter()
-        connect_ms = 0.0
-        try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-            connect_ms = (time.perf_counter() - started) * 1000
-            stamp = str(int(time.time()))
-            head = [f"POST {path} HTTP/1.1", f"Host: {parsed.netloc}", f"Content-Type: {content_type}",
-                    f"Content-Length: {len(body)}", f"X-Slack-Request-Timestamp: {stamp}",
-                    f"X-Slack-Signature: {sign(secret, stamp, body)}", "Connection: close",
-                    *(f"{name}: {value}" for name, value in extra)]
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-            await writer.drain()
-            status_line = await asyncio.wait_for(reader.readline(), timeout)
-            length = None
-            while (line := await asyncio.wait_for(reader.readline(), timeout)) not in (b"\r\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-            if length is None:
-                await asyncio.wait_for(reader.read(), timeout)
-            elif length:
-                await asyncio.wait_for(reader.readexactly(length), timeout)
-            elapsed = (time.perf_counter() - started) * 1000
-            results.append((index, int(status_line.split()[1]), elapsed, connect_ms, late_ms, ""))
-        except Exception as error:  # noqa: BLE001 - every failure is a data point
-            elapsed = (time.perf_counter() - started) * 1000
-            results.append((index, 0, elapsed, connect_ms, late_ms, type(error).__name__))
-        finally:
-            if writer is not None:
-                writer.close()
-
-    tasks = []
-    for index, offset, body, content_type, extra in plan:
-        due = start_at + offset
-        delay = due - time.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        late_ms = max(0.0, (time.time() - due) * 1000)
-        tasks.append(asyncio.create_task(one(index, body, content_type, extra, late_ms)))
-    await asyncio.gather(*tasks)
-    return results
-
-
-# --- local Slack with per-workspace limits --------------------------------------------------------------------
-
-
-def workspace_slack_class():  # type: ignore[no-untyped-def]
-    from playground.slack_server import SlackServer
-
-    class WorkspaceSlack(SlackServer):
-        """The local Slack server, with Slack's limits applied per workspace (team) instead of globally.
-
-        Every channel and user is registered with its team; a call is counted against the team of its
-        `channel` (or `user`) parameter, in a sliding minute, and answered 429 with Retry-After beyond the limit.
-        """
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.team_of: dict[str, str] = {}
-            self.limits: dict[str, int] = {}
-            self.posts_per_channel: int | None = None
-            self.limited: Counter[tuple[str, str]] = Counter()  # (method, team) -> 429s
-            self._team_windows: dict[tuple[str, str], deque[float]] = {}
-
-        def _answer(self, method: str, params: dict[str, Any], token: str | None):  # type: ignore[override]
-            if self._authorised(method, token):
-                channel = str(params.get("channel") or "")
-                key, limit = None, None
-                if method == "chat.postMessage" and self.posts_per_channel:
-                    key, limit = (method, channel), self.posts_per_channel
-                elif method in self.limits:
-                    team = self.team_of.get(channel) or self.team_of.get(str(params.get("user") or ""), "?")
-                    key, limit = (method, team), self.limits[method]
-                if key is not None and limit is not None:
-                    now = time.monotonic()
-                    window = self._team_windows.setdefault(key, deque())
-                    while window and window[0] <= now - 60:
-                        window.popleft()
-                    if len(window) >= limit:
-                        self.limited[(method, key[1])] += 1
-                        return self._faults._ratelimited(max(1, math.ceil(window[0] + 60 - now)))
-                    window.append(now)
-            return super()._answer(method, params, token)
-
-    return WorkspaceSlack
-
-
-# --- the plan -------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Item:
-    index: int
-    offset: float  # seconds after the start
-    kind: str
-    team: str
-    channel: str
-    user: str
-    number: int  # NUMBER_BASE + index: the marker the model's answer carries
-    body: bytes = b""
-    content_type: str = ""
-    headers: tuple[tuple[str, str], ...] = ()
-    ts: str = ""  # events: the message ts (the thread the reply goes to)
-    retry_of: int | None = None  # a re-delivery of this item's event
-    phase: str = ""
-    status: int = -1
-    ack_ms: float = float("nan")
-    late_ms: float = 0.0
-    error: str = ""
-
-
-@dataclass
-class Phase:
-    name: str
-    start: float
-    end: float
-    rate_from: float
-    rate_to: float
-    counted: bool  # a hold phase: reported on its own
-
-    def rate(self, t: float) -> float:
-        share = (t - self.start) / (self.end - self.start)
-        return self.rate_from + (self.rate_to - self.rate_from) * share
-
-
-@dataclass
-class World:
-    teams: list[str]
-    channels: dict[str, list[str]]  # team -> its conversation channels
-    digest_channels: list[tuple[str, str]] = field(default_factory=list)  # (team, channel), one per digest
-    digest_channels_used: list[tuple[str, str]] = field(default_factory=list)
-
-
-def slash(item: Item, command: str, text: str) -> None:
-    item.body = urlencode({
-        "token": "x", "team_id": item.team, "team_domain": item.team.lower(), "channel_id": item.channel,
-        "channel_name": item.channel.lower(), "user_id": item.user, "user_name": item.user.lower(),
-        "command": command, "text": text, "api_app_id": "A111", "is_enterprise_install": "false",
-        "response_url": f"{RESPONSE_BASE[0]}/response/{item.index}",  # the local Slack keeps what is posted
-        "trigger_id": f"{item.index}.{int(time.time())}.load",
-    }).encode()
-    item.content_type = "application/x-www-form-urlencoded"
-
-
-def mention(item: Item, text: str, bot_user: str) -> None:
-    item.ts = f"{1_600_000_000 + item.index}.{item.index % 1_000_000:06d}"
-    event = {"type": "app_mention", "user": item.user, "text": f"<@{bot_user}> {text}", "ts": item.ts,
-             "channel": item.channel, "event_ts": item.ts, "team": item.team,
-             "client_msg_id": f"msg-{item.index}"}
-    item.body = json.dumps({
-        "token": "x", "team_id": item.team, "api_app_id": "A111", "event": event, "type": "event_callback",
-        "event_id": f"Ev{item.index:09d}", "event_time": int(time.time()),
-        "authorizations": [{"enterprise_id": None, "team_id": item.team, "user_id": bot_user, "is_bot": True,
-                            "is_enterprise_install": False}],
-    }).encode()
-    item.content_type = "application/json"
-
-
-def build_plan(phases: list[Phase], mix: dict[str, float], world: World, *, retry_share: float, seed: int,
-               bot_user: str, first_index: int = 0) -> list[Item]:
-    rng = random.Random(seed)
-    kinds, weights = zip(*[(k, w) for k, w in mix.items() if w > 0])
-    items: list[Item] = []
-    index = first_index
-    for phase in phases:
-        peak = max(phase.rate_from, phase.rate_to)
-        t = phase.start
-        while True:  # Poisson arrivals at the phase's (linear) rate, by thinning
-            t += rng.expovariate(peak)
-            if t >= phase.end:
-                break
-            if rng.random() > phase.rate(t) / peak:
-                continue
-            kind = rng.choices(kinds, weights)[0]
-            team = rng.choice(world.teams)
-            item = Item(index, t, kind, team, rng.choice(world.channels[team]), f"W{team[1:]}U{index:06d}",
-                        NUMBER_BASE + index, phase=phase.name)
-            make_request(item, world, rng, bot_user)
-            items.append(item)
-            index += 1
-            if kind in ("chat", "docs", "agent") and rng.random() < retry_share:
-                retry = Item(index, t + rng.uniform(0.3, 2.5), kind, team, item.channel, item.user, item.number,
-                             body=item.body, content_type=item.content_type, ts=item.ts, retry_of=item.index,
-                             headers=(("X-Slack-Retry-Num", "1"), ("X-Slack-Retry-Reason", "http_timeout")))
-                items.append(retry)
-                index += 1
-    items.sort(key=lambda i: i.offset)
-    for item in items:  # a re-delivery belongs to the phase in which it is sent
-        item.phase = next((p.name for p in phases if p.start <= item.offset < p.end), phases[-1].name)
-    return items
-
-
-def make_request(item: Item, world: World, rng: random.Random, bot_user: str) -> None:
-    if item.kind == "summarize":
-        slash(item, "/summarize", SUMMARIZE_TEXT.format(n=item.number))
-    elif item.kind == "digest":
-        # a fresh channel per digest; only when a warm-up failure reshaped the mix do they run out and repeat
-        item.team, item.channel = world.digest_channels.pop() if world.digest_channels else (
-            world.digest_channels_used[-1])
-        world.digest_channels_used.append((item.team, item.channel))
-        item.user = f"W{item.team[1:]}A"
-        slash(item, "/digest", "")
-    elif item.kind == "chat":
-        mention(item, f"{rng.choice(CHAT_PROMPTS)}, q-{item.number}", bot_user)
-    elif item.kind == "docs":
-        mention(item, f"docs: {rng.choice(DOCS_QUESTIONS)} {item.number}", bot_user)
-    else:
-        mention(item, f"agent: what is our projected revenue if this quarter's 1200 grows 15%? {item.number}",
-                bot_user)
-
-
-# --- the model ------------------------------------------------------------------------------------------------
-
-
-def make_responder():  # type: ignore[no-untyped-def]
-    from patterns import chat as chat_pattern
-    from patterns import digest as digest_pattern
-    from patterns import rag as rag_pattern
-    from patterns import summarize as summarize_pattern
-    from playground.digest_responder import digest_responder
-    from playground.model_server import Reply, content_text, split_chunks
-
-    seen: Counter[str] = Counter()
-
-    def marker(text: str, pattern: str) -> str:
-        found = re.search(pattern, text)
-        return found.group(1) if found else "?"
-
-    def streamed(text: str, total: float) -> Reply:
-        return Reply(text=text, latency=max(0.0, total - len(split_chunks(text)) * TOKEN_DELAY))
-
-    def responder(body: dict[str, Any]) -> Reply:
-        messages = body.get("messages") or []
-        system = content_text(messages[0].get("content")) if messages and messages[0].get("role") == "system" else ""
-        users = [content_text(m.get("content")) for m in messages if m.get("role") == "user"]
-        last_user = users[-1] if users else ""
-        if system in (summarize_pattern.SYSTEM_PROMPT, summarize_pattern.PART_PROMPT):
-            seen["summarize"] += 1
-            n = marker(last_user, r"req-(\d+)")
-            return Reply(text=f"Planning decisions (req-{n}).\n\n- The billing migration moves to March.\n- Two "
-                              "engineers will join the search team.\n- The on-call rotation is reviewed after the "
-                              "holidays.\n- Open: who owns the data retention policy update for legal.",
-                         latency=MODEL_SECONDS["summarize"])
-        if system == chat_pattern.SYSTEM_PROMPT:
-            seen["chat"] += 1
-            n = marker(last_user, r"q-(\d+)")
-            answer = (f"Here you go (answer to q-{n}).\n\n" + "This is a considered reply with a few sentences of "
-                      "substance, the kind a teammate would write when asked for help in a thread. " * 3
-                      + "\n\n- First, a concrete suggestion\n- Second, an alternative\n- Third, a caveat\n")
-            return streamed(answer, MODEL_SECONDS["chat"])
-        if system == rag_pattern.SYSTEM_PROMPT:
-            seen["docs"] += 1
-            n = marker(last_user, r"\b(9\d{6})\b")
-            answer = (f"According to the team's documents, the answer is in the policy quoted here [1]. It applies "
-                      f"to everyone, and exceptions need the owner's approval [1]. (docs answer {n})")
-            return streamed(answer, MODEL_SECONDS["docs"])
-        if system in (digest_pattern.MAP_PROMPT, digest_pattern.REDUCE_PROMPT):
-            seen["digest"] += 1
-            reply = digest_responder(body)
-            reply.latency = MODEL_SECONDS["digest"]
-            return reply
-        if system.startswith("You are an agent"):
-            seen["agent"] += 1
-            n = marker("\n".join(users), r"\b(9\d{6})\b")
-            if any(m.get("role") == "tool" for m in messages):
-                return Reply(text=f"Projected revenue: **1,380** (1,200 grown by 15%). (agent answer {n})",
-                             latency=MODEL_SECONDS["agent"] / 2)
-            return Reply(tool_calls=[{"name": "calculate", "arguments": {"expression": "1200 * 1.15"}}],
-                         latency=MODEL_SECONDS["agent"] / 2)
-        seen["other"] += 1
-        return Reply(text="OK.", latency=0.5)
-
-    responder.seen = seen  # type: ignore[attr-defined]
-    return responder
-
-
-# --- process figures ------------------------------------------------------------------------------------------
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu(pid: int) -> float:
-    """CPU seconds of a process plus its reaped children (utime + stime + cutime + cstime)."""
-    try:
-        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-        return sum(int(v) for v in fields[11:15]) / CLOCK_TICKS
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def proc_hwm_mb(pid: int) -> float:
-    try:
-        for line in (Path("/proc") / str(pid) / "status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return 0.0
-
-
-def system_busy() -> float:
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / CLOCK_TICKS
-
-
-@dataclass
-class Sample:
-    at: float
-    bot_cpu: float
-    work_cpu: float  # the bot's work processes (children of the gunicorn workers), part of bot_cpu
-    bot_hwm: float
-    bot_processes: int
-    worker_cpu: float
-    worker_hwm: float
-    main_cpu: float
-    generator_cpu: float
-    busy: float
-    model_in_flight: int
-    queue_depth: int
-
-
-class Sampler(threading.Thread):
-    """Once a second: CPU and peak memory of the bot's process tree (gunicorn master and workers), of the digest
-    workers, of this process (the local Slack and model servers) and of the generator; machine-wide busy time."""
-
-    def __init__(self, bot_pid: int, worker_pid: int | None, generator_pids: list[int], model: Any,
-                 queue_depth: Any) -> None:
-        super().__init__(daemon=True)
-        self.bot_pid, self.worker_pid, self.generator_pids = bot_pid, worker_pid, generator_pids
-        self.model, self.queue_depth = model, queue_depth
-        self.samples: list[Sample] = []
-        self.stopped = threading.Event()
-        self.bot_hwm_each: dict[int, float] = {}
-
-    def tree(self, pid: int | None) -> list[int]:
-        from playground.worker_process import descendants
-
-        return [pid, *descendants(pid)] if pid else []
-
-    def sample(self) -> Sample:
-        bot = self.tree(self.bot_pid)
-        workers = self.tree(self.worker_pid)
-        for pid in bot:
-            self.bot_hwm_each[pid] = max(self.bot_hwm_each.get(pid, 0.0), proc_hwm_mb(pid))
-        try:
-            depth = int(self.queue_depth())
-        except Exception:  # noqa: BLE001
-            depth = -1
-        from playground.worker_process import children_of
-
-        web = {self.bot_pid, *children_of(self.bot_pid)}  # gunicorn master and workers; the rest do post-ack work
-        return Sample(time.time(), sum(proc_cpu(p) for p in bot), sum(proc_cpu(p) for p in bot if p not in web),
-                      sum(proc_hwm_mb(p) for p in bot), len(bot),
-                      sum(proc_cpu(p) for p in workers), sum(proc_hwm_mb(p) for p in workers),
-                      time.process_time(), sum(proc_cpu(p) for p in self.generator_pids), system_busy(),
-                      self.model.in_flight, depth)
-
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            self.samples.append(self.sample())
-            self.stopped.wait(1.0)
-
-    def at(self, moment: float) -> Sample:
-        return min(self.samples, key=lambda s: abs(s.at - moment))
-
-
-# --- checking the replies -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    state: str  # answered | error_reply | pending | missing
-    replies: int  # bot messages for this request (1 expected)
-    detail: str = ""
-
-
-class Checker:
-    """Reads the local Slack server's state and says, per acked request, whether its one reply is there."""
-
-    def __init__(self, slack: Any, items: list[Item]) -> None:
-        from bot.slack.streaming import CURSOR, THINKING
-
-        self.slack, self.items = slack, [i for i in items if i.retry_of is None]
-        self.cursor, self.thinking = CURSOR, THINKING
-
-    def outcomes(self) -> dict[int, Outcome]:
-        slack = self.slack
-        by_user: dict[str, list[dict]] = defaultdict(list)
-        for channel in {i.channel for i in self.items if i.kind == "summarize"}:
-            for message in slack.messages(channel):
-                if message.get("bot_id"):
-                    first = slack.edits(channel, message["ts"])[:1] or [message.get("text", "")]
-                    for user in set(re.findall(r"<@(W\w+)>", first[0] + message.get("text", ""))):
-                        by_user[user].append(message)
-        self.responses = list(slack.responses)
-        result: dict[int, Outcome] = {}
-        for item in self.items:
-            if item.kind == "summarize":
-                found = by_user.get(item.user, [])
-                result[item.index] = self._judge(found, lambda t: t.startswith(f"*Summary for <@{item.user}>*")
-                                                 and f"req-{item.number}" in t, index=item.index)
-            elif item.kind == "digest":
-                found = [m for m in slack.messages(item.channel) if m.get("bot_id")]
-                result[item.index] = self._judge(found, lambda t: t.startswith("*Digest of <#"),
-                                                 pending=lambda t: t.startswith(":hourglass"), index=item.index)
-            else:
-                found = [m for m in slack.replies(item.channel, item.ts) if m.get("bot_id")]
-                marker = {"chat": f"q-{item.number}", "docs": f"docs answer {item.number}",
-                          "agent": f"agent answer {item.number}"}[item.kind]
-                result[item.index] = self._judge(found, lambda t, marker=marker: marker in t and not self._live(t))
-        return result
-
-    def _live(self, text: str) -> bool:
-        return text.endswith(self.cursor) or text == self.thinking
-
-    def _judge(self, found: list[dict], done: Any, pending: Any = None, index: int | None = None) -> Outcome:
-        if not found:
-            said = [r for r in self.responses if r.get("name") == str(index)]
-            if said:  # an ephemeral answer through the response_url (e.g. "was not queued")
-                return Outcome("error_reply", 0, "response_url: " + str(said[-1].get("text", ""))[:150])
-            return Outcome("missing", 0)
-        text = found[0].get("text", "")
-        if done(text):
-            return Outcome("answered", len(found))
-        if text.startswith(":warning:") or "_Stopped" in text or ":warning:" in text:
-            return Outcome("error_reply", len(found), text[:160])
-        if (pending and pending(text)) or text.startswith("Summarizing") or self._live(text):
-            return Outcome("pending", len(found), text[:160])
-        return Outcome("other_reply", len(found), text[:160])
-
-
-# --- main -----------------------------------------------------------------------------------------------------
 
 
 def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top to bottom
@@ -580,9 +89,9 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
     import redis
     import sqlalchemy
 
-    from playground.bot_process import BotProcess
-    from playground.model_server import ModelServer
-    from playground.worker_process import WorkerProcess
+    from doubles.bot_process import BotProcess
+    from doubles.model_server import ModelServer
+    from doubles.worker_process import WorkerProcess
 
     wall_started = time.monotonic()
     redis_client = redis.Redis.from_url(args.redis_url)
@@ -606,9 +115,10 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
               Phase("5x", 2 * r + h, 2 * r + 2 * h, rate2, rate2, True)]
     load_seconds = phases[-1].end
 
-    Slack = workspace_slack_class()
+    from doubles.slack import SlackServer
+
     responder = make_responder()
-    with Slack(token=TOKEN) as slack, ModelServer(token_delay=TOKEN_DELAY) as model, \
+    with SlackServer(token=TOKEN) as slack, ModelServer(token_delay=TOKEN_DELAY) as model, \
             tempfile.TemporaryDirectory(prefix="bench-load-") as data:
         model.responder = responder
         RESPONSE_BASE[0] = slack.root_url
@@ -619,11 +129,11 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
             world.channels[team] = [f"C{team[1:]}G", f"C{team[1:]}R"]
             for channel in world.channels[team]:
                 slack.add_channel(channel, channel.lower())
-                slack.team_of[channel] = team
+                slack.assign_workspace(team, channel)
             for who in "ABC":
                 user = f"W{team[1:]}{who}"
                 slack.add_user(user, f"{who.lower()}-{team.lower()}")
-                slack.team_of[user] = team
+                slack.assign_workspace(team, user)
         env = {
             "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_APP_TOKEN": "",
             "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": "sk-bench-load",
@@ -662,7 +172,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
                 team = teams[k % len(teams)]
                 channel = f"C{team[1:]}X{k:05d}"
                 slack.add_channel(channel, f"project-{k}")
-                slack.team_of[channel] = team
+                slack.assign_workspace(team, channel)
                 for who, line in DIGEST_LINES:
                     slack.post(channel, line.format(c=f"p{k}"), user=f"W{team[1:]}{who}")
                 world.digest_channels.append((team, channel))
@@ -713,8 +223,9 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
                     f"({', '.join(f'{p.name} {p.end - p.start:.0f} s' for p in phases)}); "
                     f"rates {rate1:.1f}/s and {rate2:.1f}/s; mix "
                     + ", ".join(f"{k} {v:.0%}" for k, v in mix.items()))
-                slack.limits = dict(WORKSPACE_LIMITS)
-                slack.posts_per_channel = POSTS_PER_CHANNEL_MINUTE
+                for method, per_minute in WORKSPACE_LIMITS.items():
+                    slack.set_rate_limit(method, per_minute, per="workspace")
+                slack.set_rate_limit("chat.postMessage", POSTS_PER_CHANNEL_MINUTE, per="channel")
                 queue_key = f"rq:queue:{env['DIGEST_QUEUE']}"
                 sampler = Sampler(bot.process.pid, workers.process.pid if workers else None, generator_pids,
                                   model, lambda: redis_client.llen(queue_key))
@@ -858,8 +369,9 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
     say(f"replies complete {drained_after:.0f} s after the load stopped (drain window {args.drain:.0f} s)")
     say(f"Slack calls during the run: {len(calls)} ("
         + ", ".join(f"{m} {n}" for m, n in Counter(c.method for c in calls).most_common(8)) + ")")
-    say(f"Slack 429s: {len(statuses_429)}" + (f" ({dict(by_method_429)}; worst workspaces "
-                                                f"{slack.limited.most_common(3)})" if statuses_429 else "")
+    worst = slack.ratelimited_by_scope().most_common(3)
+    say(f"Slack 429s: {len(statuses_429)}" + (f" ({dict(by_method_429)}; worst workspaces {worst})"
+                                                if statuses_429 else "")
         + f". Limits are Slack's per-workspace tiers, enforced per team id over {args.teams} workspaces (chat.update "
           f"50/min, conversations.* 50/min, users.info 100/min, chat.postMessage 60/min per channel); the local "
           f"server's own global per-method limits are off, since at 58 requests/s across many workspaces they "
@@ -875,12 +387,12 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
     say("ledger rows: " + "; ".join(f"{p}/{s}{'/' + e if e else ''} {n}" for p, s, e, n in ledger))
     problems = [line for line in bot_output.splitlines() if re.search(r"ERROR|Traceback|WARNING|CRITICAL", line)]
     say(f"bot output: {len(problems)} warning/error lines" + ("" if not problems else ", e.g.:"))
-    for line in _distinct(problems)[:8]:
+    for line in distinct(problems)[:8]:
         say(f"  | {line[:200]}")
     worker_problems = [line for line in worker_output.splitlines() if re.search(r"ERROR|Traceback|WARNING", line)]
     if worker_problems:
         say(f"digest worker output: {len(worker_problems)} warning/error lines, e.g.:")
-        for line in _distinct(worker_problems)[:5]:
+        for line in distinct(worker_problems)[:5]:
             say(f"  | {line[:200]}")
     for item in (lost + duplicated + error_replies)[:6]:
         o = outcomes[item.index]
@@ -933,51 +445,6 @@ def _mono_offset() -> float:
     return time.time() - time.monotonic()
 
 
-def _distinct(lines: list[str]) -> list[str]:
-    seen, out = set(), []
-    for line in lines:
-        key = re.sub(r"\d+", "#", line)[:120]
-        if key not in seen:
-            seen.add(key)
-            out.append(line)
-    return out
-
-
-def bottleneck_statement(per_phase: dict[str, dict[str, Any]], ev: dict[str, int]) -> list[str]:
-    one, five = per_phase["1x"], per_phase["5x"]
-    return [
-        "Bottleneck found:",
-        "- CPU and the interpreter lock. Acks used to be sent from the same threads, in the same processes, as the "
-        "answers: at 5x the acks queued behind the post-ack work of earlier requests (ack p99 14.8 s). Two changes: "
-        "acks now leave from the request's own thread (Bolt lazy listeners with process_before_response), and each "
-        "web worker hands its post-ack work to a work process of its own (server/work_process.py), so an ack never "
-        "waits for the interpreter lock behind an answer.",
-        f"- At 5x the web processes used {five['web_core_pct']:.0f}% of a core ({five['web_cpu_s_per_1k']:.1f} ms "
-        f"per request) and the work processes {five['work_core_pct']:.0f}% ({five['work_cpu_s_per_1k']:.1f} ms per "
-        f"request); the local Slack and model servers {five['servers_core_pct']:.0f}%, everything else "
-        f"(PostgreSQL, Redis, other tenants) {five['others_core_pct']:.0f}%; the machine was "
-        f"{five['machine_busy_pct']:.0f}% busy. Ack p99: {one['ack_p99_ms']:.0f} ms at 1x, {five['ack_p99_ms']:.0f} "
-        f"ms at 5x; {ev['non_200_5x']} of {ev['sent_5x']} requests at 5x got no 200.",
-        f"- Redis pool: exhausted {ev['redis_pool_exhausted']} times, dedupe fell back to process memory "
-        f"{ev['dedupe_fallbacks']} times; {ev['dup_from_retries']} of {ev['retries']} re-deliveries produced a "
-        "second reply.",
-        "- Database connections. Each request used to write its ledger row from its own thread: at 5x, some "
-        "hundred threads per work process contended for a pool of 15 connections, some waited out its 30 s timeout, "
-        "and those rows were lost (12 in one run) while budget checks waited as long. Rows now leave the request at "
-        "once and one thread per process writes them in batches (bot/storage/ledger_writer.py). This run: "
-        f"{ev['ledger_rows_lost']} ledger rows lost, {ev['db_pool_timeouts']} pool timeouts.",
-        "- Slack 429s. Streams and summaries shared a per-workspace Redis budget sized to exactly Slack's limit, and "
-        "a call granted just before a sliding minute could arrive inside it (a 429 or two per run). The budget now "
-        "spends 90% of each limit, and a caller with an older clock reading no longer moves the bucket's stamp "
-        "back (which refilled the same time twice).",
-        "- /digest's ack called Slack (conversations.info, and conversations.list for #names): its ack p99 was "
-        "0.7–1.4 s. It now acks after parsing and checks the channels after the ack.",
-        "What is left: the answers still need CPU. At "
-        f"{five['bot_cpu_s_per_1k']:.0f} ms per request in all, 58 requests/s keep about "
-        f"{58 * five['bot_cpu_s_per_1k'] / 1000:.1f} cores busy with the bot alone; a deployment gives it cores "
-        "to spare (more processes or machines behind the load balancer), or the answers fall behind while the acks "
-        "stay fast.",
-    ]
 
 
 if __name__ == "__main__":

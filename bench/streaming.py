@@ -26,10 +26,10 @@ import redis  # noqa: E402
 from bot.slack.mrkdwn import to_mrkdwn  # noqa: E402
 from bot.slack.rate_budget import SLACK_LIMITS_PER_MINUTE  # noqa: E402
 from bot.slack.streaming import CURSOR, THINKING  # noqa: E402
-from playground.bot_process import BotProcess  # noqa: E402
-from playground.model_server import ModelServer, Reply  # noqa: E402
-from playground.slack_sender import SlackSender  # noqa: E402
-from playground.slack_server import SlackServer  # noqa: E402
+from doubles.bot_process import BotProcess  # noqa: E402
+from doubles.model_server import ModelServer, Reply  # noqa: E402
+from doubles.slack_sender import SlackSender  # noqa: E402
+from doubles.slack import SlackServer  # noqa: E402
 
 SECRET = "bench-signing-secret"
 ANSWER = ("**Summary of the discussion.** " + "The team agreed on the plan and listed the next steps clearly. " * 12

@@ -1,1 +1,1 @@
-"""Local Slack Web API and OpenAI-compatible servers used by tests, benchmarks and the playground."""
+"""The browser playground: a demo workspace, the real bot wired to the local Slack, and a page that looks like Slack."""

@@ -27,12 +27,12 @@ from urllib.parse import urlsplit
 import redis
 
 from bot.settings import Settings, load_settings
-from playground.bot_process import ROOT, BotProcess
+from doubles.bot_process import ROOT, BotProcess
 from playground.demo_workspace import ME, seed
 from playground.local_redis import LocalRedis
 from playground.relay import Relay
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
+from doubles.slack_sender import SlackSender
+from doubles.slack import SlackServer
 from playground.web import PlaygroundWeb
 
 SIGNING_SECRET = "playground-signing-secret"

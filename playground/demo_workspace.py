@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 
+from doubles.slack import SlackServer
 from playground.relay import Person
-from playground.slack_server import SlackServer
-from playground.terminal import SEED_CONVERSATION
 
 ME = Person("U0ALICE", "alice")
 BOT_NAME = "Team AI"
@@ -18,6 +17,14 @@ GENERAL, ENGINEERING, RANDOM, DM = "C0GENERAL", "C0ENGINEERING", "C0RANDOM", "D0
 PEOPLE = [("U0ALICE", "alice", "Alice Archer"), ("U0BOB", "bob", "Bob Baker"), ("U0CAROL", "carol", "Carol Chen"),
           ("U0DAN", "dan", "Dan Diaz")]
 
+SEED_CONVERSATION = [
+    ("U0BOB", "Morning all. The release is blocked: the payment form rejects some valid cards."),
+    ("U0CAROL", "I can reproduce it with cards that have spaces in the number. Looks like the new validation."),
+    ("U0ALICE", "Then let's revert the validation change and ship the release today, fix properly next week."),
+    ("U0BOB", "Agreed. I'll revert and run the checkout tests before 2pm."),
+    ("U0CAROL", "Who tells support? They have three open tickets about declined cards."),
+    ("U0ALICE", "I will, and I'll ask them to reply to the customers once the release is out."),
+]
 ENGINEERING_THREADS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("U0DAN", "The nightly data export failed again: the job ran out of memory at 03:10.", [
         ("U0BOB", "It loads the whole orders table at once. Streaming it in batches of 10k should fix it."),

@@ -20,8 +20,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from playground.slack_sender import SlackResponse, SlackSender
-from playground.slack_server import SlackServer
+from doubles.slack_sender import SlackResponse, SlackSender
+from doubles.slack import SlackServer
 
 _BOT_WORD = re.compile(r"(?<![\w<])@bot\b", re.I)
 

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from playground.http_server import BackgroundServer, Request, Response, json_response
+from doubles.http_server import BackgroundServer, Request, Response, json_response
 from playground.relay import Relay, RelayError
-from playground.slack_server import SlackServer
+from doubles.slack import SlackServer
 from playground.workspace_view import Snapshot, changes, snapshot
 
 STATIC = Path(__file__).resolve().parent / "static"

@@ -16,7 +16,7 @@ from typing import Any
 
 from playground.mrkdwn_html import blocks_to_html, mrkdwn_to_html
 from playground.relay import Relay
-from playground.slack_server import SlackServer
+from doubles.slack import SlackServer
 
 Payload = dict[str, Any]
 

@@ -14,10 +14,10 @@ import pytest
 import redis
 import sqlalchemy
 
-from playground.bot_process import BotProcess
-from playground.model_server import ModelServer
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
+from doubles.bot_process import BotProcess
+from doubles.model_server import ModelServer
+from doubles.slack_sender import SlackSender
+from doubles.slack import SlackServer
 
 SIGNING_SECRET = "test-signing-secret-8f2a"
 BOT_TOKEN = "xoxb-test-token-5d1c"

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from playground.slack_sender import sign
+from doubles.slack_sender import sign
 
 
 @dataclass(frozen=True)

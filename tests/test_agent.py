@@ -16,10 +16,10 @@ import pytest
 import redis
 
 from bot.slack.streaming import CURSOR
-from playground.bot_process import BotProcess
-from playground.model_server import ModelServer, Reply
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
+from doubles.bot_process import BotProcess
+from doubles.model_server import ModelServer, Reply
+from doubles.slack_sender import SlackSender
+from doubles.slack import SlackServer
 from tests.agent_hostile_sql import HOSTILE_SQL
 from tests.agent_support import demo_postgres, demo_sqlite, fingerprint
 from tests.conftest import REDIS_URL, SIGNING_SECRET, bot_env, ledger_rows

@@ -27,13 +27,13 @@ from slack_sdk.errors import SlackApiError
 from bot.settings import load_settings
 from bot.slack.client import slack_client
 from digests.reader import REPLY_FETCHERS, ChannelReader, Window, history_budget
-from playground.bot_process import BotProcess
-from playground.digest_responder import digest_responder
-from playground.model_server import ModelServer, Reply
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
+from doubles.bot_process import BotProcess
+from doubles.digest_responder import digest_responder
+from doubles.model_server import ModelServer, Reply
+from doubles.slack_sender import SlackSender
+from doubles.slack import SlackServer
 from digests.grammar import NEEDS_REDIS, USAGE
-from playground.worker_process import WorkerProcess, alive
+from doubles.worker_process import WorkerProcess, alive
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, bot_env, ledger_rows
 
 ROOT = Path(__file__).resolve().parent.parent

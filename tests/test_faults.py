@@ -7,11 +7,11 @@ from collections.abc import Iterator
 import pytest
 
 from bot.slack.mrkdwn import to_mrkdwn
-from playground.bot_process import BotProcess
-from playground.model_server import ModelServer, Reply
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
-from playground.tcp_proxy import TcpProxy
+from doubles.bot_process import BotProcess
+from doubles.model_server import ModelServer, Reply
+from doubles.slack_sender import SlackSender
+from doubles.slack import SlackServer
+from doubles.tcp_proxy import TcpProxy
 from tests.conftest import REDIS_URL, SIGNING_SECRET, bot_env, ledger_rows
 from tests.test_streaming import ANSWER, bot_messages, final_reply
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from bot.slack.feedback import DOWN, UP
-from playground.model_server import ModelServer, Reply
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
+from doubles.model_server import ModelServer, Reply
+from doubles.slack_sender import SlackSender
+from doubles.slack import SlackServer
 from tests.conftest import SIGNING_SECRET
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 

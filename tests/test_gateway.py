@@ -7,7 +7,7 @@ import pytest
 from bot.model.gateway import Gateway, ModelError
 from bot.model.metering import Meter
 from bot.settings import load_settings
-from playground.model_server import ModelServer, Reply
+from doubles.model_server import ModelServer, Reply
 from tests.conftest import MODEL_KEY, PRICES
 
 

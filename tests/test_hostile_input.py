@@ -9,10 +9,10 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from playground.bot_process import READY_LINE, BotProcess
-from playground.model_server import ModelServer
-from playground.slack_sender import sign
-from playground.slack_server import SlackServer
+from doubles.bot_process import READY_LINE, BotProcess
+from doubles.model_server import ModelServer
+from doubles.slack_sender import sign
+from doubles.slack import SlackServer
 from tests.conftest import SIGNING_SECRET
 from tests.hostile_payloads import Hostile, corpus
 

@@ -11,12 +11,12 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from playground.bot_process import BotProcess
-from playground.digest_responder import digest_responder
-from playground.model_server import ModelServer
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
-from playground.worker_process import WorkerProcess
+from doubles.bot_process import BotProcess
+from doubles.digest_responder import digest_responder
+from doubles.model_server import ModelServer
+from doubles.slack_sender import SlackSender
+from doubles.slack import SlackServer
+from doubles.worker_process import WorkerProcess
 from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
 from tests.test_digest import DIGEST_SETTINGS, ack_text, job_ids, wait_final
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final

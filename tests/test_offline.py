@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from playground.bot_process import BotProcess
-from playground.model_server import ModelServer
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
+from doubles.bot_process import BotProcess
+from doubles.model_server import ModelServer
+from doubles.slack_sender import SlackSender
+from doubles.slack import SlackServer
 from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 

@@ -21,12 +21,12 @@ from selenium.webdriver.common.by import By
 from cli import command_names
 from bot.settings import load_settings
 from bot.slack.rate_budget import SlackBudget
-from playground.bot_process import free_port
+from doubles.bot_process import free_port
 from playground.browser import BrowserPlayground, jobs_label
-from playground.chromium import chromium
+from doubles.chromium import chromium
 from playground.demo_workspace import ENGINEERING, RANDOM
 from playground.local_redis import LocalRedis
-from playground.model_server import ModelServer, Reply
+from doubles.model_server import ModelServer, Reply
 from tests.test_playground_web import (
     SHOTS, WAIT, bot_message_with, open_page, record_bot_texts, say, shot, texts_of, wait,
 )

@@ -21,9 +21,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from playground.http_server import CallLog
-from playground.model_server import ModelServer, Reply, count_tokens, embed, split_chunks
-from playground.slack_server import SlackServer
+from doubles.http_server import CallLog
+from doubles.model_server import ModelServer, Reply, count_tokens, embed, split_chunks
+from doubles.slack import SlackServer
 
 USER_MESSAGE = [{"role": "user", "content": "please summarise the quarterly report for the team"}]
 

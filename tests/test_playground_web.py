@@ -30,9 +30,9 @@ from bot.storage.feedback import FeedbackStore
 from bot.storage.ledger import Ledger
 from bot.settings import load_settings
 from playground.browser import BOT_TOKEN, BrowserPlayground
-from playground.chromium import chromium
+from doubles.chromium import chromium
 from playground.demo_workspace import DM, ENGINEERING, GENERAL, ME
-from playground.model_server import ModelServer, Reply
+from doubles.model_server import ModelServer, Reply
 from tests.conftest import REDIS_URL
 
 ROOT = Path(__file__).resolve().parent.parent

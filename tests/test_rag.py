@@ -14,10 +14,10 @@ from bot.model.offline import OFFLINE_NOTE
 from bot.slack.streaming import CURSOR
 from patterns.chat import SYSTEM_PROMPT as CHAT_PROMPT
 from patterns.rag import SYSTEM_PROMPT
-from playground.bot_process import BotProcess
-from playground.model_server import ModelServer, Reply, content_text
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
+from doubles.bot_process import BotProcess
+from doubles.model_server import ModelServer, Reply, content_text
+from doubles.slack_sender import SlackSender
+from doubles.slack import SlackServer
 from tests.conftest import BOT_TOKEN, MODEL_KEY, REDIS_URL, SIGNING_SECRET, bot_env, ledger_rows
 from tests.rag_support import FIXTURE_DOCS, cli_env, ingest
 from tests.test_streaming import final_reply

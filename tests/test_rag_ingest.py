@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from playground.model_server import ModelServer
+from doubles.model_server import ModelServer
 from tests.conftest import POSTGRES_URL
 from tests.rag_support import ask, cli_env, copy_corpus, ingest, run_app
 

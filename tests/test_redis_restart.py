@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from playground.bot_process import BotProcess, free_port
-from playground.digest_responder import digest_responder
-from playground.model_server import ModelServer
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
-from playground.worker_process import WorkerProcess
+from doubles.bot_process import BotProcess, free_port
+from doubles.digest_responder import digest_responder
+from doubles.model_server import ModelServer
+from doubles.slack_sender import SlackSender
+from doubles.slack import SlackServer
+from doubles.worker_process import WorkerProcess
 from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
 from tests.test_digest import DIGEST_SETTINGS, ack_text, bot_messages, job_ids, seed_discussion, wait_final
 

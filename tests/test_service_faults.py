@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from playground.model_server import ModelServer, Reply
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
+from doubles.model_server import ModelServer, Reply
+from doubles.slack_sender import SlackSender
+from doubles.slack import SlackServer
 from tests.test_streaming import final_reply
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 

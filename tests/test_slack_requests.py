@@ -7,10 +7,10 @@ import time
 
 import httpx
 
-from playground.bot_process import BotProcess
-from playground.model_server import ModelServer
-from playground.slack_sender import SlackSender, sign
-from playground.slack_server import SlackServer
+from doubles.bot_process import BotProcess
+from doubles.model_server import ModelServer
+from doubles.slack_sender import SlackSender, sign
+from doubles.slack import SlackServer
 from tests.conftest import BOT_TOKEN, MODEL_KEY, SIGNING_SECRET, ledger_rows
 
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from playground.bot_process import BotProcess
-from playground.model_server import ModelServer
-from playground.slack_server import SlackServer
+from doubles.bot_process import BotProcess
+from doubles.model_server import ModelServer
+from doubles.slack import SlackServer
 from tests.conftest import BOT_TOKEN, bot_env
 from tests.test_summarize import MEETING_NOTES
 

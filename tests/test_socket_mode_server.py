@@ -27,7 +27,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from playground.slack_server import SlackServer
+from doubles.slack import SlackServer
 
 BOT_TOKEN = "xoxb-socket-test"
 APP_TOKEN = "xapp-1-A111-socket-test"

@@ -12,10 +12,10 @@ import redis
 from bot.slack.mrkdwn import to_mrkdwn
 from bot.slack.rate_budget import SlackBudget
 from bot.slack.streaming import CURSOR, STOP_ACTION_ID, THINKING
-from playground.bot_process import BotProcess
-from playground.model_server import ModelServer, Reply
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
+from doubles.bot_process import BotProcess
+from doubles.model_server import ModelServer, Reply
+from doubles.slack_sender import SlackSender
+from doubles.slack import SlackServer
 from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
 
 ANSWER = (

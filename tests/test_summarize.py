@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from playground.model_server import ModelServer, Reply
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
+from doubles.model_server import ModelServer, Reply
+from doubles.slack_sender import SlackSender
+from doubles.slack import SlackServer
 from tests.conftest import PRICES, ledger_rows
 
 MEETING_NOTES = (

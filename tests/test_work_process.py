@@ -7,11 +7,11 @@ import signal
 import threading
 from pathlib import Path
 
-from playground.bot_process import BotProcess
-from playground.model_server import ModelServer, Reply
-from playground.slack_sender import SlackSender
-from playground.slack_server import SlackServer
-from playground.worker_process import children_of
+from doubles.bot_process import BotProcess
+from doubles.model_server import ModelServer, Reply
+from doubles.slack_sender import SlackSender
+from doubles.slack import SlackServer
+from doubles.worker_process import children_of
 from tests.conftest import SIGNING_SECRET, bot_env
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 

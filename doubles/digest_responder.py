@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from playground.model_server import Reply, content_text
+from doubles.model_server import Reply, content_text
 
 _LINE = re.compile(r"^\s*(?:↳\s*)?(m\d+) ([^:]+): (.*)$")
 _WAITING = re.compile(r"waiting (?:on|for) @?(\w+)(?: (?:for|to) (.+?))?[.!]?$", re.IGNORECASE)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from playground.process_output import ProcessOutput
+from doubles.process_output import ProcessOutput
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = "bot ready"

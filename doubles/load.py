@@ -11,7 +11,7 @@ import asyncio
 import time
 from urllib.parse import urlparse
 
-from playground.slack_sender import sign
+from doubles.slack_sender import sign
 
 
 def http_request(url: str, body: bytes, content_type: str, secret: str) -> bytes:
