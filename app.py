@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="create or upgrade the ledger database",
                         description="Apply the database migrations to DATABASE_URL (serve does this too).")
+    from patterns.agent_tools.sql_command import add_parser as add_sql_parser
+
+    add_sql_parser(commands)
     return parser
 
 
@@ -310,6 +313,12 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
     return run(settings, args)
 
 
+def sql(settings: Settings, args: argparse.Namespace) -> int:
+    from patterns.agent_tools.sql_command import run
+
+    return run(settings, args)
+
+
 def migrate(settings: Settings, args: argparse.Namespace) -> int:
     from bot.ledger import Ledger
 
@@ -320,7 +329,7 @@ def migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 COMMANDS = {"serve": serve, "stats": stats, "summarize": summarize, "playground": playground, "doctor": doctor,
             "export-feedback": export_feedback,
-            "migrate": migrate, "ingest": ingest, "ask": ask, "digest": digest, "worker": worker}
+            "migrate": migrate, "ingest": ingest, "ask": ask, "digest": digest, "worker": worker, "sql": sql}
 
 if __name__ == "__main__":
     sys.exit(main())

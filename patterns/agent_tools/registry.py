@@ -240,11 +240,14 @@ def _error(message: str, summary: str, *, refused: bool = False, status: str | N
                       data={"status": status} if status else {})
 
 
+def unavailable_message(error: DatabaseRefused) -> str:
+    """What the agent, `app.py sql` and `doctor` all say when the database may not be used as configured."""
+    return f"the database tools cannot be used: {error}"
+
+
 def _unavailable(error: DatabaseRefused) -> ToolOutput:
-    """The database may not be used as configured: the same message the operator sees in `doctor`."""
     log.error("agent: database tools refused to start: %s", error)
-    return _error(f"the database tools cannot be used: {error}", "database tools unavailable", refused=True,
-                  status="refused")
+    return _error(unavailable_message(error), "database tools unavailable", refused=True, status="refused")
 
 
 def _clip_json(payload: dict[str, Any]) -> str:
