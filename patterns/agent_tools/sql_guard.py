@@ -119,6 +119,8 @@ def _check(tree: exp.Expression, policy: Policy) -> Verdict:
     except OptimizeError as error:
         return _refuse(f"{_first_line(error)}; the agent may read only these tables: {policy.table_list} "
                        "(use the schema tool to see their columns)")
+    if any(isinstance(node, exp.TableColumn) for node in qualified.walk()):
+        return _refuse("a whole row of a table cannot be selected; name the columns")
     outputs = qualified.selects if isinstance(qualified, exp.Query) else []
     if len(outputs) > MAX_COLUMNS:
         return _refuse(f"the query returns more than {MAX_COLUMNS} columns")
