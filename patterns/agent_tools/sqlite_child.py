@@ -22,7 +22,10 @@ _DENIED = sqlite3.SQLITE_DENY
 
 
 def main() -> None:
-    request = json.loads(sys.stdin.read(1_000_000))
+    text = sys.stdin.read(1_000_000)
+    if not text:  # a spare child whose bot has gone
+        return
+    request = json.loads(text)
     _limit_process(request["memory_bytes"], request["cpu_seconds"])
     try:
         answer = run(request)

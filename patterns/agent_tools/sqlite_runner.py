@@ -2,16 +2,20 @@
 
 SQLite's progress handler only runs between virtual-machine steps, so one slow step (a string search on large
 strings) could outlive any timeout; a child process ends for certain. The child (`sqlite_child.py`) bounds the
-rows, cells and bytes it sends back, so the bot process never holds more than that.
+rows, cells and bytes it sends back, so the bot process never holds more than that. One spare child is kept
+started and waiting for its query, so a query does not wait for Python to start; a spare whose parent is gone
+reads the end of its input and exits.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +31,8 @@ class SqliteRunner:
     def __init__(self, path: Path, limits: Limits) -> None:
         self.path = path
         self.limits = limits
+        self._lock = threading.Lock()
+        self._spare: tuple[int, subprocess.Popen[bytes]] | None = None  # (the process that started it, child)
 
     def inspect(self, spec: TableSpec) -> list[Table]:
         """The allowed tables with their allowed columns; refuses when a table or column does not exist."""
@@ -68,8 +74,7 @@ class SqliteRunner:
         if not self.path.exists():
             raise QueryFailed(f"the database file {self.path.name} does not exist")
         started = time.monotonic()
-        child = subprocess.Popen([sys.executable, "-I", "-S", str(CHILD)], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True)
+        child = self._child()
         try:
             out, _ = child.communicate(json.dumps(request).encode(), timeout=limits.timeout_seconds)
         except subprocess.TimeoutExpired:
@@ -88,6 +93,20 @@ class SqliteRunner:
             raise QueryFailed(_explain(answer["error"]))
         return QueryResult(columns=answer["columns"], rows=answer["rows"], truncated=answer["truncated"],
                            elapsed_ms=elapsed, clipped_cells=answer["clipped"])
+
+
+    def _child(self) -> subprocess.Popen[bytes]:
+        """The waiting spare (when this process started it and it is alive) or a new child; a new spare starts."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+            usable = spare is not None and spare[0] == os.getpid() and spare[1].poll() is None
+            self._spare = (os.getpid(), _start())
+        return spare[1] if usable and spare is not None else _start()
+
+
+def _start() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-I", "-S", str(CHILD)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, close_fds=True)
 
 
 def _explain(text: str) -> str:
