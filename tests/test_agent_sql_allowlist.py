@@ -269,6 +269,28 @@ def test_the_reader_role_starts_and_the_cli_shows_what_the_agent_may_read(postgr
     assert "it may read only: customers, demo_info, products, regions, sales" in json.loads(refused.stdout)["error"]
 
 
+def test_the_cli_runs_a_batch_file_one_json_object_per_line(sqlite_target: Target, home: Path) -> None:
+    queries = ["SELECT count(*) AS n FROM regions", "SELECT token FROM secret_tokens",
+               "SELECT name FROM regions WHERE sum(id) > 1", "SELECT count(*) FROM sales a, sales b, sales c"]
+    batch = home / "batch.jsonl"
+    batch.write_text("".join(json.dumps({"sql": q}) + "\n" for q in queries) + "{\"query\": 1}\n")
+    env = cli_env(AGENT_DATABASE_URL=sqlite_target.url, AGENT_SQL_TIMEOUT_SECONDS=str(TIMEOUT),
+                  DATA_DIR=str(home / "data"))
+    result = run_sql(env, "--batch", str(batch), "--json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["status"] for line in lines] == ["ok", "refused", "error", "timeout", "error"]
+    assert all({"status", "rows", "error", "elapsed_ms"} <= set(line) for line in lines)
+    assert lines[0]["rows"] == [[4]] and lines[0]["error"] is None
+    assert "it may read only: customers, demo_info, products, regions, sales" in lines[1]["error"]
+    assert "misuse of aggregate function" in lines[2]["error"] and "longer than 1 s" in lines[3]["error"]
+    assert lines[4]["error"] == 'line 5 is not a JSON object with a "sql" string'
+    assert not leaked(result.stdout + result.stderr, sqlite_target)
+
+    single = run_sql(env, "SELECT name FROM regions ORDER BY id LIMIT 2")
+    assert single.returncode == 0 and single.stdout == "name\nNorth America\nEurope\n"
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def target(request: pytest.FixtureRequest) -> Target:
     return request.getfixturevalue(f"{request.param}_target")

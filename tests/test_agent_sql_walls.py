@@ -216,3 +216,10 @@ def test_sqlite_results_are_bounded_in_the_child(lite: ReadOnlyDatabase) -> None
     assert len(result.rows) == 20 and result.truncated
     assert all(len(cell) == 201 for row in result.rows for cell in row)
     assert grown < GROWTH_LIMIT_KB, f"{grown} kB for 36 MB of cells in the child"
+
+
+def test_sqlite_rows_stop_at_the_byte_limit(demo_file: Path) -> None:
+    wide = ", ".join(f"'{'w' * 190}' AS c{i}" for i in range(50))
+    database = ReadOnlyDatabase(f"sqlite:///{demo_file}", row_limit=1000, timeout_seconds=5)
+    result = database.query(f"SELECT {wide} FROM sales")
+    assert result.truncated and 5 <= len(result.rows) < 20  # 100 kB of rows, not 1000 rows of 10 kB
