@@ -19,8 +19,8 @@ import psycopg
 import pytest
 import sqlalchemy
 
-from patterns.agent_tools.registry import Permissions, ToolContext, Toolbox
 from patterns.agent_tools.database import DatabaseRefused, QueryFailed, ReadOnlyDatabase
+from patterns.agent_tools.registry import Permissions, Toolbox, ToolContext
 from tests.agent_hostile_sql_allowlist import CASES, KINDS
 from tests.agent_support import TABLES, demo_postgres, demo_sqlite, fingerprint, reader_role
 from tests.conftest import POSTGRES_URL
@@ -106,7 +106,8 @@ def postgres_target(home: Path, secret_file: tuple[Path, str]) -> Iterator[Targe
                               f"INSERT INTO {schema}.secret_tokens VALUES ('{beside}')",
                               f"DROP ROLE IF EXISTS {victim}", f"CREATE ROLE {victim} LOGIN PASSWORD '{password}'"):
                 connection.exec_driver_sql(statement)
-            hashed = connection.exec_driver_sql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{victim}'").scalar()
+            hashed = connection.exec_driver_sql(
+                f"SELECT rolpassword FROM pg_authid WHERE rolname = '{victim}'").scalar()
         grants = (f"GRANT USAGE ON SCHEMA {secret_schema} TO {{role}}",  # readable: only the allow-list stops it
                   f"GRANT SELECT ON {secret_schema}.tokens, {schema}.secret_tokens TO {{role}}",
                   f"ALTER ROLE {{role}} IN DATABASE test SET agent.api_token = '{setting}'")

@@ -196,9 +196,9 @@ def test_sqlite_timeout_holds_inside_one_slow_step(lite: ReadOnlyDatabase) -> No
     ("SELECT * FROM pragma_table_info('secret_tokens')", "only reading is allowed"),
     ("ATTACH DATABASE ':memory:' AS other", "only reading is allowed"),
     ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n", "only reading"),
-    ("SELECT length(replace(replace(replace(replace(replace(replace(replace('aaaaaaaaaa', 'a', 'aaaaaaaaaa'), 'a', "
-     "'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aa'))",
-     "too big"),
+    (("SELECT length(replace(replace(replace(replace(replace(replace(replace('aaaaaaaaaa', 'a', 'aaaaaaaaaa'), "
+      "'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', "
+      "'aa'))"), "too big"),
 ])
 def test_sqlite_authorizer_and_limits_refuse_without_the_guard(lite: ReadOnlyDatabase, sql: str, reason: str) -> None:
     with pytest.raises(QueryFailed, match=reason):

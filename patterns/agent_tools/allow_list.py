@@ -114,7 +114,7 @@ SQLITE_FUNCTIONS = NAMED_FUNCTIONS["sqlite"] | frozenset({
     "count", "sum", "avg", "min", "max", "abs", "round", "ceil", "ceiling", "floor", "trunc", "sqrt", "power",
     "pow", "ln", "log", "exp", "sign", "lower", "upper", "length", "substring", "trim", "replace", "coalesce",
     "nullif", "like", "row_number", "rank", "dense_rank", "ntile", "lag", "lead", "first_value", "last_value",
-    "cume_dist", "percent_rank", "max", "min", "concat", "concat_ws", "stddev", "variance", "current_date",
+    "cume_dist", "percent_rank", "concat", "concat_ws", "stddev", "variance", "current_date",
     "current_timestamp",
 })
 

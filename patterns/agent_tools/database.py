@@ -20,8 +20,15 @@ from sqlalchemy.engine import URL, make_url
 
 from patterns.agent_tools.allow_list import AllowListError, TableSpec, parse_tables
 from patterns.agent_tools.postgres_runner import PostgresRunner
-from patterns.agent_tools.query_types import (Column, DatabaseRefused, Limits, QueryFailed, QueryResult,
-                                              QueryTimeout, Table)
+from patterns.agent_tools.query_types import (
+    Column,
+    DatabaseRefused,
+    Limits,
+    QueryFailed,
+    QueryResult,
+    QueryTimeout,
+    Table,
+)
 from patterns.agent_tools.sql_guard import Policy, dialect_for, is_query
 from patterns.agent_tools.sqlite_runner import SqliteRunner
 

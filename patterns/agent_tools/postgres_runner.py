@@ -19,8 +19,15 @@ from psycopg import errors
 from sqlalchemy.engine import URL
 
 from patterns.agent_tools.allow_list import TableSpec
-from patterns.agent_tools.query_types import (Column, DatabaseRefused, Limits, QueryFailed, QueryResult,
-                                              QueryTimeout, Table)
+from patterns.agent_tools.query_types import (
+    Column,
+    DatabaseRefused,
+    Limits,
+    QueryFailed,
+    QueryResult,
+    QueryTimeout,
+    Table,
+)
 
 # Predefined roles that reach beyond the allowed tables: server files, programs, other sessions, settings.
 FORBIDDEN_ROLES = ("pg_read_server_files", "pg_write_server_files", "pg_execute_server_program",

@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
+from contextlib import nullcontext
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the rest is imported when the command runs: `app.py --help` stays quick
@@ -52,8 +53,7 @@ def run(settings: "Settings", args: argparse.Namespace) -> int:
         print(output.content if args.json else _schema_text(json.loads(output.content)))
         return 0 if output.ok else 1
     if args.batch:
-        source = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
-        with source:
+        with (nullcontext(sys.stdin) if args.batch == "-" else open(args.batch, encoding="utf-8")) as source:
             for line in _lines(source):
                 print(json.dumps(line if "status" in line else run_one(toolbox, line["sql"]), ensure_ascii=False),
                       flush=True)

@@ -21,8 +21,16 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
 
-from patterns.agent_tools.allow_list import (CAST_TYPES, FUNCTIONS, GROWING, MAX_TYPE_SIZE, NAMED_FUNCTIONS,
-                                             STRING_CAP, STRUCTURE, VAR_PARENTS)
+from patterns.agent_tools.allow_list import (
+    CAST_TYPES,
+    FUNCTIONS,
+    GROWING,
+    MAX_TYPE_SIZE,
+    NAMED_FUNCTIONS,
+    STRING_CAP,
+    STRUCTURE,
+    VAR_PARENTS,
+)
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # it warns on every statement it cannot fully parse
 
@@ -151,7 +159,8 @@ def _node_problem(node: exp.Expression, dialect: str) -> str | None:
     if isinstance(node, exp.Var) and not isinstance(node.parent, VAR_PARENTS):
         return f"the keyword {node.name} is not allowed here"
     if isinstance(node, exp.Table):
-        if not isinstance(node.this, exp.Identifier) or any(node.args.get(k) for k in node.args if k not in _TABLE_ARGS):
+        extra = [key for key in node.args if key not in _TABLE_ARGS and node.args.get(key)]
+        if not isinstance(node.this, exp.Identifier) or extra:
             return "tables must be named plainly (no schema, function, sample or time travel)"
         alias = node.args.get("alias")
         if isinstance(alias, exp.TableAlias) and alias.columns:

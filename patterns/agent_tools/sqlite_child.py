@@ -14,8 +14,9 @@ import resource
 import signal
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 _ALLOWED = sqlite3.SQLITE_OK
 _DENIED = sqlite3.SQLITE_DENY

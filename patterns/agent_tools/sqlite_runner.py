@@ -20,8 +20,15 @@ import time
 from pathlib import Path
 
 from patterns.agent_tools.allow_list import SQLITE_FUNCTIONS, TableSpec
-from patterns.agent_tools.query_types import (Column, DatabaseRefused, Limits, QueryFailed, QueryResult,
-                                              QueryTimeout, Table)
+from patterns.agent_tools.query_types import (
+    Column,
+    DatabaseRefused,
+    Limits,
+    QueryFailed,
+    QueryResult,
+    QueryTimeout,
+    Table,
+)
 
 CHILD = Path(__file__).with_name("sqlite_child.py")
 _MAX_ANSWER_BYTES = 4_000_000  # far above what the child sends (Limits.max_result_bytes); a guard, not a limit
@@ -111,7 +118,8 @@ def _start() -> subprocess.Popen[bytes]:
 
 def _explain(text: str) -> str:
     lowered = text.lower()
-    if "not authorized" in lowered or "authorization denied" in lowered or "readonly" in lowered or "read-only" in lowered or "prohibited" in lowered:
+    if any(word in lowered for word in ("not authorized", "authorization denied", "readonly", "read-only",
+                                        "prohibited")):
         return f"the database refused it: only reading is allowed, and only the allowed tables ({text[:160]})"
     if "too big" in lowered or "out of memory" in lowered:
         return f"the result would be too big ({text[:120]})"
