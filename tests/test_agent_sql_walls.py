@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy
 
 from patterns.agent_tools.database import DatabaseRefused, QueryFailed, QueryTimeout, ReadOnlyDatabase
+from patterns.agent_tools.sql_guard import check_query
 from tests.agent_support import demo_postgres, demo_sqlite, reader_role
 from tests.conftest import POSTGRES_URL
 
@@ -99,6 +100,20 @@ def test_a_role_with_a_bounded_temp_file_limit_of_its_own_starts(schema: str) ->
                      grants=("ALTER ROLE {role} SET temp_file_limit = '32MB'",)) as url:
         database = ReadOnlyDatabase(url, timeout_seconds=TIMEOUT)
         assert database.query("SELECT current_setting('temp_file_limit') AS t").rows == [["32MB"]]
+
+
+def test_column_grants_narrow_what_the_agent_sees_and_reads(schema: str) -> None:
+    tables = ("sales", "regions", "products", "demo_info")
+    grants = (f"GRANT SELECT (id, name) ON {schema}.customers TO {{role}}",)
+    with reader_role(schema, "columns", tables=tables, grants=grants) as url:
+        database = ReadOnlyDatabase(url, timeout_seconds=TIMEOUT)
+        customers = next(t for t in database.tables() if t.name == "customers")
+        assert [c.name for c in customers.columns] == ["id", "name"] and customers.restricted
+        verdict = check_query("SELECT * FROM customers ORDER BY id LIMIT 1", database.policy())
+        assert verdict.allowed and database.query(verdict.sql).rows == [[1, "Acme Corp"]]
+        assert not check_query("SELECT segment FROM customers", database.policy()).allowed
+        with pytest.raises(QueryFailed, match="only reading is allowed"):
+            database.query("SELECT segment FROM customers")  # the role's own grants stop it without the guard
 
 
 # PostgreSQL: each query ------------------------------------------------------------------------------------
