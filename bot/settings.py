@@ -7,6 +7,7 @@ printed (they are `SecretStr`, and error lines are built from the variable name 
 from __future__ import annotations
 
 import json
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -92,6 +93,7 @@ class Settings(BaseSettings):
     agent_sql_allowed_users: str = ""  # comma-separated user ids; empty: every user
     agent_sql_row_limit: int = Field(default=50, ge=1, le=10_000)
     agent_sql_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    agent_sql_tables: str = ""  # comma-separated table or table.column names the agent may read; empty: the demo's
 
     data_dir: Path = Path("data")
     database_url: str | None = None
@@ -165,6 +167,14 @@ class Settings(BaseSettings):
         parts = [p.strip() for p in value.split(",") if p.strip()]
         if not all(p.isdigit() for p in parts) or len(parts) > 10:
             raise ValueError("must be up to ten comma-separated whole seconds, e.g. 0,60,300 (empty: no retries)")
+        return ",".join(parts)
+
+    @field_validator("agent_sql_tables")
+    @classmethod
+    def _sql_tables(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?", p) for p in parts):
+            raise ValueError("must be comma-separated table or table.column names, e.g. sales,customers.name")
         return ",".join(parts)
 
     @field_validator("log_level")

@@ -10,10 +10,10 @@ import sys
 
 from bot.logs import configure_logging
 from bot.settings import SettingsError, load_settings
-from cli import database, digests, docs, doctor, playground, serve, summarize
+from cli import database, digests, docs, doctor, playground, serve, sql, summarize
 
 DESCRIPTION = "A Slack bot with five ways of using a language model (summarize, chat, docs Q&A, digests, agent)."
-GROUPS = (serve, playground, summarize, docs, digests, database, doctor)
+GROUPS = (serve, playground, summarize, docs, digests, database, sql, doctor)
 SERVICES = ("serve", "worker")  # long-running: they log JSON lines (LOG_FORMAT); the rest talk to a person
 
 

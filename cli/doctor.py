@@ -31,7 +31,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ).set_defaults(run=run)
 
 def run_checks(settings: Settings, extra: list[Callable[[Settings], Check]] | None = None) -> list[Check]:
-    checks = [check_slack, check_model, check_database, check_redis, *(extra or [])]
+    checks = [check_slack, check_model, check_database, check_redis, check_agent_database, *(extra or [])]
     results = []
     for check in checks:
         try:
@@ -131,6 +131,12 @@ def check_redis(settings: Settings) -> Check:
         return Check("redis", "fail", f"Cannot reach Redis ({type(error).__name__}). Check REDIS_URL and that "
                                       "Redis is running.")
     return Check("redis", "ok", "Redis answers.")
+
+
+def check_agent_database(settings: Settings) -> Check:
+    from cli.sql import database_report
+
+    return Check("agent database", *database_report(settings))
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

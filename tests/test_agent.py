@@ -202,7 +202,7 @@ def test_tool_errors_are_shown_and_returned_to_the_model_which_recovers(
     slack: SlackServer, model: ModelServer, agent: SlackSender
 ) -> None:
     model.enqueue(
-        Reply(tool_calls=[{"name": "sql", "arguments": {"query": "SELECT sum(total) FROM orders"}},
+        Reply(tool_calls=[{"name": "sql", "arguments": {"query": "SELECT name FROM regions WHERE sum(id) > 1"}},
                           {"name": "calculate", "arguments": {"expression": "1 / 0"}},
                           {"name": "sql", "arguments": "{not json"}]),
         Reply(tool_calls=[{"name": "sql", "arguments": {"query": "SELECT count(*) AS n FROM regions"}}]),
@@ -212,14 +212,38 @@ def test_tool_errors_are_shown_and_returned_to_the_model_which_recovers(
     text = reply_text(slack, "C111", "1730000000.000500")
 
     lines = text.splitlines()
-    assert lines[0] == "⚠️ `sql` — `SELECT sum(total) FROM orders` → error: no such table: orders"
+    assert lines[0] == ("⚠️ `sql` — `SELECT name FROM regions WHERE sum(id) &gt; 1` → error: misuse of aggregate "
+                        "function SUM()")
     assert lines[1] == "⚠️ `calculate` — `1 / 0` → error: division by zero"
     assert lines[2].startswith("⚠️ `sql` → invalid arguments")
     assert lines[3] == "🔧 `sql` — `SELECT count(*) AS n FROM regions` → 1 row: n = 4"
     assert text.endswith("There are 4 regions.")
     errors = tool_results(chat_calls(model)[1])
-    assert errors[0] == {"error": "the database returned an error: no such table: orders"}
+    assert errors[0] == {"error": "the database returned an error: misuse of aggregate function SUM()"}
     assert "division by zero" in errors[1]["error"] and "not valid JSON" in errors[2]["error"]
+
+
+def test_a_table_outside_the_allow_list_is_refused_naming_the_tables_the_agent_may_read(
+    slack: SlackServer, model: ModelServer, agent: SlackSender
+) -> None:
+    model.enqueue(
+        Reply(tool_calls=[{"name": "sql", "arguments": {"query": "SELECT sum(total) FROM orders"}}]),
+        Reply(tool_calls=[{"name": "sql", "arguments": {"query": "SELECT secret FROM sales"}}]),
+        Reply(text="I can only read customers, demo_info, products, regions and sales."),
+    )
+    agent.mention("agent: total of all orders", ts="1730000000.000550")
+    text = reply_text(slack, "C111", "1730000000.000550")
+
+    lines = text.splitlines()
+    assert lines[0] == ("⛔ `sql` — `SELECT sum(total) FROM orders` → refused: the table orders is not one the "
+                        "agent may read; it may read only: customers, demo_info, products, regions, sales")
+    assert lines[1].startswith("⛔ `sql` — `SELECT secret FROM sales` → refused: Column 'secret' could not be "
+                               "resolved")
+    first, second = (tool_results(body)[-1] for body in chat_calls(model)[1:3])
+    assert first == {"error": "query refused: the table orders is not one the agent may read; it may read only: "
+                              "customers, demo_info, products, regions, sales. Only a single read-only SELECT "
+                              "over the allowed tables is allowed."}
+    assert "use the schema tool to see their columns" in second["error"]
 
 
 def test_database_tools_are_refused_outside_the_allowed_channels_and_users(

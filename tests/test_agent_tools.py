@@ -104,12 +104,10 @@ def test_fetched_rows_and_cells_are_bounded_without_the_parser(database: ReadOnl
 
 
 def test_a_legitimate_query_runs_and_keeps_its_own_smaller_limit(database: ReadOnlyDatabase) -> None:
-    verdict = check_query("SELECT name FROM regions ORDER BY id LIMIT 2", dialect=database.dialect,
-                          row_limit=ROW_LIMIT)
+    verdict = check_query("SELECT name FROM regions ORDER BY id LIMIT 2", database.policy())
     assert verdict.allowed and verdict.sql.endswith("LIMIT 2")
     assert database.query(verdict.sql).rows == [["North America"], ["Europe"]]
-    verdict = check_query("SELECT name FROM regions WHERE name LIKE 'E%'", dialect=database.dialect,
-                          row_limit=ROW_LIMIT)
+    verdict = check_query("SELECT name FROM regions WHERE name LIKE 'E%'", database.policy())
     assert database.query(verdict.sql).rows == [["Europe"]]  # a literal % survives %-style drivers
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from patterns.agent_tools.calculator import CalculationError, calculate
-from patterns.agent_tools.database import QueryFailed, ReadOnlyDatabase
+from patterns.agent_tools.database import DatabaseRefused, QueryFailed, QueryTimeout, ReadOnlyDatabase
 from patterns.agent_tools.sql_guard import check_query
 
 if TYPE_CHECKING:
@@ -116,20 +116,27 @@ class Toolbox:
         query = arguments.get("query")
         if not isinstance(query, str):
             return _error("the sql tool needs a 'query' string", "no query given")
-        database = self._database()
-        verdict = check_query(query, dialect=database.dialect, row_limit=database.row_limit)
+        try:
+            database = self._database()
+            policy = database.policy()
+        except DatabaseRefused as error:
+            return _unavailable(error)
+        verdict = check_query(query, policy)
         if not verdict.allowed:
             log.warning("agent: SQL refused (%s)", verdict.reason)
-            return _error(f"query refused: {verdict.reason}. Only a single read-only SELECT is allowed.",
-                          f"refused: {verdict.reason}", refused=True)
+            return _error(f"query refused: {verdict.reason}. Only a single read-only SELECT over the allowed "
+                          "tables is allowed.", f"refused: {verdict.reason}", refused=True, status="refused")
         try:
             result = database.query(verdict.sql)
+        except DatabaseRefused as error:
+            return _unavailable(error)
         except QueryFailed as error:
             log.info("agent: SQL failed: %s", error)
-            return _error(f"the database returned an error: {error}", f"error: {error}")
+            return _error(f"the database returned an error: {error}", f"error: {error}",
+                          status="timeout" if isinstance(error, QueryTimeout) else "error")
         payload: dict[str, Any] = {"columns": result.columns, "rows": result.rows, "row_count": len(result.rows)}
         if result.truncated:
-            payload["note"] = (f"only the first {database.row_limit} rows are shown; aggregate or filter in SQL "
+            payload["note"] = (f"only the first {len(result.rows)} rows are shown; aggregate or filter in SQL "
                                "instead of reading more rows")
         content = _clip_json(payload)
         count = f"{len(result.rows)}{'+' if result.truncated else ''} row{'s' if len(result.rows) != 1 else ''}"
@@ -137,19 +144,20 @@ class Toolbox:
         if len(result.rows) == 1 and len(result.columns) <= 3:
             summary += ": " + ", ".join(f"{c} = {_short(v)}" for c, v in zip(result.columns, result.rows[0]))
         return ToolOutput(content, summary, data={"rows": len(result.rows), "truncated": result.truncated,
-                                                  "sql_ms": round(result.elapsed_ms, 2)})
+                                                  "sql_ms": round(result.elapsed_ms, 2), "status": "ok"})
 
     def _schema(self, arguments: dict[str, Any], context: ToolContext) -> ToolOutput:
         wanted = arguments.get("table")
         try:
-            tables = self._database().tables()
-        except QueryFailed as error:
-            return _error(f"could not read the schema: {error}", f"error: {error}")
+            database = self._database()
+            tables = database.tables()
+        except DatabaseRefused as error:
+            return _unavailable(error)
         if isinstance(wanted, str) and wanted.strip():
             tables = [t for t in tables if t.name.lower() == wanted.strip().lower()]
             if not tables:
                 return _error(f"there is no table named {wanted!r}", "no such table")
-        payload = {"dialect": self._database().dialect,
+        payload = {"dialect": database.dialect,
                    "tables": [{"name": t.name, "columns": [f"{c.name} {c.type}" for c in t.columns]}
                               for t in tables]}
         return ToolOutput(_clip_json(payload), f"{len(tables)} table{'s' if len(tables) != 1 else ''}: "
@@ -227,8 +235,19 @@ SPECS: list[dict[str, Any]] = [
 ]
 
 
-def _error(message: str, summary: str, *, refused: bool = False) -> ToolOutput:
-    return ToolOutput(json.dumps({"error": message}), summary, ok=False, refused=refused)
+def _error(message: str, summary: str, *, refused: bool = False, status: str | None = None) -> ToolOutput:
+    return ToolOutput(json.dumps({"error": message}), summary, ok=False, refused=refused,
+                      data={"status": status} if status else {})
+
+
+def unavailable_message(error: DatabaseRefused) -> str:
+    """What the agent, `app.py sql` and `doctor` all say when the database may not be used as configured."""
+    return f"the database tools cannot be used: {error}"
+
+
+def _unavailable(error: DatabaseRefused) -> ToolOutput:
+    log.error("agent: database tools refused to start: %s", error)
+    return _error(unavailable_message(error), "database tools unavailable", refused=True, status="refused")
 
 
 def _clip_json(payload: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from bot.settings import Settings
     from knowledge.library import Library
 
-_databases: dict[tuple[str, int, float], ReadOnlyDatabase] = {}
+_databases: dict[tuple[str, str, int, float], ReadOnlyDatabase] = {}
 _lock = threading.Lock()
 
 
@@ -26,15 +26,19 @@ def agent_database_url(settings: "Settings") -> str:
 
 
 def database_for(settings: "Settings") -> ReadOnlyDatabase:
-    """The process's read-only database; the demo database is (re)built on first use when it is the default."""
+    """The process's read-only database; the demo database is (re)built on first use when it is the default.
+
+    Raises `DatabaseRefused` (nothing is kept, so the next call checks again) when the database may not be used:
+    an unsafe PostgreSQL role, or AGENT_SQL_TABLES naming what does not exist."""
     url = agent_database_url(settings)
-    key = (url, settings.agent_sql_row_limit, settings.agent_sql_timeout_seconds)
+    key = (url, settings.agent_sql_tables, settings.agent_sql_row_limit, settings.agent_sql_timeout_seconds)
     with _lock:
         database = _databases.get(key)
         if database is None:
             if not settings.agent_database_url:
                 ensure_demo_database(Path(make_url(url).database or ""))
-            database = _databases[key] = ReadOnlyDatabase(url, row_limit=settings.agent_sql_row_limit,
+            database = _databases[key] = ReadOnlyDatabase(url, tables=settings.agent_sql_tables,
+                                                          row_limit=settings.agent_sql_row_limit,
                                                           timeout_seconds=settings.agent_sql_timeout_seconds)
     if not settings.agent_database_url:
         ensure_demo_database(database.path)  # cheap check; rebuilt when the month has changed
