@@ -16,19 +16,44 @@ if TYPE_CHECKING:
     from knowledge.retrieval import Hit
 
 _UNWRAP = re.compile(r"(?<=\S)[ \t]*\n(?![ \t]*(?:\n|[-*+#>|]|\d+\.))")
-_LIST_ITEM = re.compile(r"\n[ \t]*(?:[-*+]|\d+\.)[ \t]+")
+_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+\.)[ \t]+(.*)$")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_HTML = re.compile(r"<[^>]{1,200}>")
 WORD_WEIGHT = 0.5
 MAX_QUOTE = 400
+SHORT_ITEM = 8  # words: a list of items this short reads as one sentence with the line that introduces it
 
 
 def candidate_sentences(text: str) -> list[str]:
-    """A passage's sentences and list items, one line each, without headings or table rules."""
-    text = _LIST_ITEM.sub("\n\n", "\n" + text)  # each list item is a sentence of its own
-    units = []
-    for block in re.split(r"\n\s*\n", text):
-        block = _UNWRAP.sub(" ", block.strip())  # a sentence wrapped over lines is still one sentence
-        for line in block.splitlines():
-            units += [s.strip() for s in sentences(line)]
+    """A passage's sentences and list items, one line each, without headings, table rules or link targets.
+
+    A line ending with ":" followed by a list of short items becomes one unit ("What is in a new hire gift:
+    Hoodie; Socks; Stickers"), so a quote of it carries the items.
+    """
+    text = _HTML.sub("", _LINK.sub(r"\1", text))
+    units: list[str] = []
+    lines = _UNWRAP.sub(" ", text).splitlines()  # a sentence wrapped over lines is still one sentence
+    index = 0
+    while index < len(lines):
+        line = lines[index].strip()
+        index += 1
+        items = []
+        while line.endswith(":"):
+            ahead = index
+            while ahead < len(lines) and not lines[ahead].strip():
+                ahead += 1
+            match = _ITEM.match(lines[ahead]) if ahead < len(lines) else None
+            if not match or len(match.group(1).split()) > SHORT_ITEM:
+                break
+            items.append(match.group(1).strip())
+            index = ahead + 1
+        if items:
+            head = sentences(line)
+            units += head[:-1] + [f"{head[-1] if head else line} {'; '.join(items)}"]
+            continue
+        if match := _ITEM.match(line):
+            line = match.group(1)
+        units += [s.strip() for s in sentences(line)]
     useful = [u for u in units if len(u.split()) >= 3 and not u.startswith("#") and not set(u) <= set("|-: ")]
     return useful or [u for u in units if u]
 
