@@ -151,15 +151,16 @@ class RagAnswer:
 
 
 def search(library: "Library", question: str, history: list[Turn], *, meter: Meter) -> "SearchResult":
-    """Search for the question; a follow-up that finds nothing alone is searched with the previous question."""
+    """Search for the question; a follow-up not confidently found alone is also searched with the previous one."""
     result = library.search(question, meter=meter)
-    if result.found or not history:
+    if result.confidence.level == "high" or not history:
         return result
     previous = next((t.text for t in reversed(history) if t.role == "user"), "")
     if not previous:
         return result
     combined = library.search(f"{previous}\n{question}", meter=meter)
-    return combined if combined.found else result
+    rank = {"none": 0, "low": 1, "high": 2}
+    return combined if rank[combined.confidence.level] > rank[result.confidence.level] else result
 
 
 def answer(library: "Library", question: str, history: list[Turn] | None = None, *, meter: Meter,

@@ -15,7 +15,7 @@ from bot.streaming import CURSOR
 from patterns.chat import SYSTEM_PROMPT as CHAT_PROMPT
 from patterns.rag import SYSTEM_PROMPT
 from playground.bot_process import BotProcess
-from playground.model_server import ModelServer, Reply, content_text
+from playground.model_server import ModelServer, Reply, content_text, static_embedder
 from playground.slack_sender import SlackSender
 from playground.slack_server import SlackServer
 from tests.conftest import BOT_TOKEN, MODEL_KEY, REDIS_URL, SIGNING_SECRET, bot_env, ledger_rows
@@ -26,15 +26,19 @@ REFUNDS_URL = "https://wiki.example.com/handbook/refunds"
 
 
 @pytest.fixture(scope="module")
-def index_dirs(tmp_path_factory: pytest.TempPathFactory, model: ModelServer) -> dict[str, Path]:
-    """The fixture corpus indexed twice: with the configured embedding model (over HTTP) and offline."""
+def index_dirs(tmp_path_factory: pytest.TempPathFactory, model: ModelServer) -> Iterator[dict[str, Path]]:
+    """The fixture corpus indexed twice: with the configured embedding model (over HTTP) and offline.
+
+    The model server serves a real embedding model here (the static one) while this module runs."""
     for key in redis.Redis.from_url(REDIS_URL).scan_iter("slack-event:*"):  # event ids restart in each run
         redis.Redis.from_url(REDIS_URL).delete(key)
+    model.embedder = static_embedder
     root = tmp_path_factory.mktemp("rag")
     dirs = {"model": root / "model" / "index", "offline": root / "offline" / "index"}
     ingest(cli_env(dirs["model"], model_url=model.base_url), FIXTURE_DOCS)
     ingest(cli_env(dirs["offline"]), FIXTURE_DOCS)
-    return dirs
+    yield dirs
+    model.embedder = None
 
 
 @pytest.fixture(scope="module")
