@@ -50,13 +50,15 @@ def load() -> Any:
                 import wordllama
                 from wordllama import WordLlama
             except ImportError as error:
-                raise StaticModelMissing("the offline embedding model needs `pip install -r requirements.txt` "
-                                         "(package wordllama)") from error
+                raise StaticModelMissing("The offline embedding model is not installed (package wordllama): "
+                                         "pip install -r requirements.txt") from error
             package = Path(wordllama.__file__).parent
             try:
                 _model = WordLlama.load(config=CONFIG, dim=DIMENSIONS, cache_dir=package, disable_download=True)
             except FileNotFoundError as error:
-                raise StaticModelMissing(f"the wordllama package is incomplete: {error}") from error
+                raise StaticModelMissing(f"The offline embedding model cannot load: the wordllama package is "
+                                         f"incomplete ({error}). Reinstall it: pip install -r requirements.txt"
+                                         ) from error
     return _model
 
 
