@@ -200,7 +200,7 @@ def rag_messages(history: list[Turn], question: str, passages: list["Hit"], *, h
     return [{"role": "system", "content": SYSTEM_PROMPT}, *earlier, {"role": "user", "content": content}]
 
 
-def quoted_answer(question_terms: list[str], passages: list["Hit"], per_passage: int = 3,
+def quoted_answer(question_terms: list[str], passages: list["Hit"], per_passage: int = 2,
                   max_passages: int = 3, *, question: str = "", weak: bool = False) -> str:
     """The offline answer: for the best passages, the sentences that best answer the question (`rag_quotes`)."""
     from patterns.rag_quotes import quote
