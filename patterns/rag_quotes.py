@@ -2,7 +2,8 @@
 
 Sentences are ranked by meaning and by words: the cosine between the question and the sentence under the offline
 static embedding model (`knowledge.static_model`), plus the share of the question's terms the sentence contains.
-Meaning finds "ten days of bereavement leave" for "my father passed away"; words keep exact names and codes.
+Meaning finds "13 days ... for bereavement" for "my father passed away"; words keep exact names and codes; and a
+question asking for a quantity ("how long", "when", "how much") prefers a sentence that states one.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _HTML = re.compile(r"<[^>]{1,200}>")
 WORD_WEIGHT = 0.5
 NUMBER_WEIGHT = 0.15  # a "how much / how long / when" question is answered by a sentence with a quantity
-_QUANTITY_QUESTION = re.compile(r"\b(how (much|many|long|often|soon|far|quickly|fast)|when|what (amount|percentage|rate)|"
-                                r"after how|within how|cap|maximum|minimum|limit)\b", re.IGNORECASE)
+_QUANTITY_QUESTION = re.compile(r"\b(how (much|many|long|often|soon|far|quickly|fast)|when|after how|within how|"
+                                r"what (amount|percentage|rate)|cap|maximum|minimum|limit)\b", re.IGNORECASE)
 _QUANTITY = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|"
                        r"hundred|half|quarter|weekly|monthly|yearly|annually|daily)\b", re.IGNORECASE)
 MAX_QUOTE = 400

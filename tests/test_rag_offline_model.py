@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from knowledge import static_model
-from tests.rag_support import FIXTURE_DOCS, ROOT, cli_env
+from tests.rag_support import FIXTURE_DOCS, ROOT, ask, cli_env, ingest
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -61,3 +61,20 @@ def test_a_missing_model_file_is_an_error_not_a_download(tmp_path: Path) -> None
     done = run_without_network(env, "ingest", str(FIXTURE_DOCS))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "the wordllama package is incomplete" in done.stderr and "pip install -r requirements.txt" in done.stderr
+
+
+def test_weak_passages_are_answered_with_a_stated_confidence_or_declined_when_the_operator_asks(tmp_path: Path
+                                                                                                ) -> None:
+    env = cli_env(tmp_path / "index")
+    ingest(env, FIXTURE_DOCS)
+    question = "My customer paid by Visa; when will the money show up again?"
+    weak = ask(env, question)
+    assert (weak["found"], weak["confidence"]) == (True, "low")
+    assert weak["answer"].startswith("I'm not sure the documents answer this (confidence: low)")
+    assert "5 business days" in weak["answer"]
+
+    strict = ask({**env, "RAG_MIN_CONFIDENCE": "high"}, question)
+    assert (strict["found"], strict["citations"]) == (False, [])
+    assert strict["text"].startswith("I couldn't find this in the team's documents")
+    sure = ask({**env, "RAG_MIN_CONFIDENCE": "high"}, "How long do card refunds take?")
+    assert sure["found"] and sure["confidence"] == "high" and "5 business days" in sure["answer"]
