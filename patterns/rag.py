@@ -48,7 +48,7 @@ SYSTEM_PROMPT = (
 )
 LOW_CONFIDENCE = ("_Confidence: low. The closest passages only partly match the question, so check the sources "
                   "before relying on this._")
-LOW_CONFIDENCE_OFFLINE = ("I'm not sure the documents answer this (confidence: low); the closest passages say:")
+LOW_CONFIDENCE_OFFLINE = "I'm not sure the documents answer this (confidence: low); the closest passages say:"
 NEAR_SPREADS = 1.0  # a passage this many null spreads below the best similarity is still shown
 _SECRET = re.compile(r"\b(?:xox[abposr]-[\w-]{6,}|xapp-[\w-]{6,}|sk-[A-Za-z0-9_-]{8,})")
 _CITED = re.compile(r"\[(\d{1,2})\]")
