@@ -42,6 +42,7 @@ class DocsStream:
 
     def __iter__(self) -> Iterator[str]:
         from knowledge.retrieval import EmbeddingMismatch
+        from knowledge.static_model import StaticModelMissing
         from knowledge.store import IndexMissing
 
         library = self.services.docs
@@ -56,6 +57,10 @@ class DocsStream:
             log.error("docs: %s", error)
             raise DocsUnavailable("The docs index was built with another embedding model than the one "
                                   "configured now; an operator needs to re-index it.", "docs_mismatch") from None
+        except StaticModelMissing as error:
+            log.error("docs: %s", error)
+            raise DocsUnavailable("The offline embedding model is not installed; an operator needs to reinstall "
+                                  "the bot's requirements.", "docs_model_missing") from None
         for delta in rag:
             self.text += delta
             yield delta

@@ -4,7 +4,8 @@
 2. Otherwise, with no documents indexed → chat.
 3. A question (ends with "?" or starts with a question word) that names something (at least one content word
    after stop words) → docs; the docs pattern says plainly when the documents do not contain it.
-4. Anything else → docs only if retrieval finds a passage above `RAG_MIN_SCORE`, else chat.
+4. Anything else → docs only if retrieval is confident the documents answer it (`knowledge.confidence`),
+   else chat.
 The choice is the ledger row's `pattern`; `reason` is logged with it.
 """
 
@@ -56,4 +57,5 @@ def route(text: str, library: "Library", *, meter: "Meter") -> Route:
     if is_question(text) and terms(text):
         return Route("rag", text, "question")
     result = library.search(text, meter=meter)
-    return Route("rag", text, "docs_hit", result) if result.found else Route("chat", text, "no_docs_hit")
+    confident = result.confidence.level == "high"
+    return Route("rag", text, "docs_hit", result) if confident else Route("chat", text, "no_docs_hit")

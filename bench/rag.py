@@ -1,6 +1,6 @@
 """Docs Q&A retrieval: quality on a labelled question set, p99 latency at 1k and 50k chunks, ingest throughput.
 
-Everything runs offline and in-process with the default offline embedding (hashed lexical vectors) plus BM25,
+Everything runs offline and in-process with the default offline embedding (the static model) plus BM25,
 fused, exactly as `python app.py ask` retrieves; no model is called (retrieval is what is measured).
 
 - Quality: a generated handbook (one page per service, five sections each, facts that differ per service)
@@ -35,7 +35,7 @@ from knowledge.llama import prepare  # noqa: E402
 
 prepare()
 
-from knowledge.embeddings import LexicalEmbedding  # noqa: E402
+from knowledge.embeddings import StaticEmbedding  # noqa: E402
 from knowledge.ingest import ingest  # noqa: E402
 from knowledge.progress import Progress  # noqa: E402
 from knowledge.retrieval import DocsIndex  # noqa: E402
@@ -116,7 +116,7 @@ def quality(folder: Path) -> dict[str, float]:
         (docs / f"{name.lower().replace(' ', '-')}.md").write_text(page)
         labelled += [(q, name, heading) for q, heading in questions]
     store = LocalIndexStore(folder / "index")
-    embed = LexicalEmbedding()
+    embed = StaticEmbedding()
     report = ingest([str(docs)], store=store, embed_model=embed, progress=Progress(_Quiet()))
     index = DocsIndex(store.load(), embed)
     ranks, declared_absent_on_answerable = [], 0
@@ -144,7 +144,7 @@ def quality(folder: Path) -> dict[str, float]:
     return figures
 
 
-def synthetic_snapshot(chunks: int, embed: LexicalEmbedding, rng: random.Random) -> Snapshot:
+def synthetic_snapshot(chunks: int, embed: StaticEmbedding, rng: random.Random) -> Snapshot:
     from llama_index.core.schema import MetadataMode, TextNode
 
     vocabulary = [f"term{i}" for i in range(30_000)] + [w.lower() for s in SERVICES for w in s.split()]
@@ -163,7 +163,7 @@ def synthetic_snapshot(chunks: int, embed: LexicalEmbedding, rng: random.Random)
 
 
 def latency(chunks: int, queries: int, rng: random.Random) -> float:
-    embed = LexicalEmbedding()
+    embed = StaticEmbedding()
     started = time.perf_counter()
     index = DocsIndex(synthetic_snapshot(chunks, embed, rng), embed)
     built = time.perf_counter() - started
@@ -192,7 +192,7 @@ def throughput(folder: Path, files: int) -> float:
         name = f"{SERVICES[i % len(SERVICES)]} {i}"
         page, _ = service_page(i, name, rng)
         (docs / f"page-{i}.md").write_text(page.replace("\n## ", f"\n{filler}\n\n## "))
-    report = ingest([str(docs)], store=LocalIndexStore(folder / "ingest-index"), embed_model=LexicalEmbedding(),
+    report = ingest([str(docs)], store=LocalIndexStore(folder / "ingest-index"), embed_model=StaticEmbedding(),
                     progress=Progress(_Quiet()))
     rate = report.chunks_added / report.seconds
     print(f"ingest: {report.files_total} files, {report.chunks_added} chunks in {report.seconds:.1f} s "

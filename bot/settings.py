@@ -80,10 +80,10 @@ class Settings(BaseSettings):
     # Docs Q&A (RAG); see knowledge/ and patterns/rag.py.
     docs_index_dir: Path | None = None  # default: DATA_DIR/docs-index
     docs_store: Literal["local", "postgres"] = "local"
-    docs_embedding: Literal["auto", "model", "lexical"] = "auto"
+    docs_embedding: Literal["auto", "model", "static", "lexical"] = "auto"
     rag_top_k: int = Field(default=4, ge=1, le=20)
-    rag_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
-    rag_min_similarity: float | None = Field(default=None, ge=-1.0, le=1.0)
+    # "low": answer from weak-but-not-hopeless passages and say so; "high": refuse those too (knowledge/confidence.py)
+    rag_min_confidence: Literal["low", "high"] = "low"
 
     # Agent (tasks with tools in a thread); see patterns/agent.py.
     agent_database_url: str | None = None  # default: the demo SQLite database DATA_DIR/demo_sales.db

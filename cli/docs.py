@@ -13,6 +13,7 @@ from bot.settings import Settings
 from knowledge.embeddings import embedding_for, metered
 from knowledge.ingest import ingest as run
 from knowledge.retrieval import EmbeddingMismatch
+from knowledge.static_model import StaticModelMissing
 from knowledge.store import IndexMissing, LocalIndexStore
 from patterns.rag import answer
 from services import Services
@@ -54,7 +55,7 @@ def ingest_command(settings: Settings, args: argparse.Namespace) -> int:
         embed_model = embedding_for(settings, services.gateway)
         with metered(meter):
             report = run(args.paths, store=store, embed_model=embed_model, rebuild=args.rebuild)
-    except EmbeddingMismatch as error:
+    except (EmbeddingMismatch, StaticModelMissing) as error:
         print(error, file=sys.stderr)
         return 2
     except Exception as error:
@@ -85,7 +86,7 @@ def ask_command(settings: Settings, args: argparse.Namespace) -> int:
         for delta in result:
             if not args.json:
                 print(delta, end="", flush=True)
-    except (IndexMissing, EmbeddingMismatch) as error:
+    except (IndexMissing, EmbeddingMismatch, StaticModelMissing) as error:
         services.ledger.record(meter, status="error", error_kind=type(error).__name__.lower()[:60])
         print(error, file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ Point a client at it with ``OpenAI(base_url=model.base_url, api_key="k")``.  It 
 ``POST /v1/chat/completions`` (plain and streamed, with tool calls and usage),
 ``POST /v1/embeddings`` and ``GET /v1/models``.  Answers are deterministic: scripted
 `Reply` objects queued with `enqueue()` are used first, then `responder(request)`.
+Embeddings hash words into buckets (`embed`) unless an `embedder` serves a real model (`static_embedder`).
 
 Token counting (documented so tests can assert exact numbers):
 
@@ -224,9 +225,11 @@ class ModelServer(BackgroundServer):
         latency: float = 0.0,
         token_delay: float = 0.0,
         api_key: str | None = None,
+        embedder: "Callable[[list[str]], list[list[float]]] | None" = None,
     ) -> None:
         super().__init__(port)
         self._defaults = (latency, token_delay)
+        self.embedder = embedder
         self.latency = latency
         self.token_delay = token_delay
         self.api_key = api_key
@@ -347,9 +350,11 @@ class ModelServer(BackgroundServer):
         dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS)
         self._pause(self.latency)
         as_base64 = body.get("encoding_format") == "base64"
+        served = self.embedder(texts) if self.embedder is not None else None
         data = []
         for index, text in enumerate(texts):
-            vector: Any = embed(text, dimensions)
+            vector: Any = embed(text, dimensions) if served is None else served[index]
+            dimensions = len(vector)
             if as_base64:
                 vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": vector})
@@ -463,6 +468,13 @@ class ModelServer(BackgroundServer):
         if include_usage:
             yield event([], completion.usage)
         yield b"data: [DONE]\n\n"
+
+
+def static_embedder(texts: list[str]) -> list[list[float]]:
+    """Serve the offline static embedding model (`knowledge.static_model`) as if it were a remote one."""
+    from knowledge import static_model
+
+    return static_model.embed(texts).tolist()
 
 
 def _model_card(model_id: str) -> Body:

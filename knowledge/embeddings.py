@@ -2,10 +2,10 @@
 
 - `GatewayEmbedding`: the configured OpenAI-compatible embedding model (`EMBEDDING_MODEL`), called through the
   model gateway so every call is metered into the current request's `Meter`.
-- `LexicalEmbedding`: the offline default. It needs no network and no model weights, and is honest about what it
-  is: a signed feature-hashing vector of stemmed words and character 4-grams (so "refunds"/"refunded" and small
-  typos still meet). It is lexical, not semantic; with BM25 beside it, hybrid retrieval still gains fuzzy
-  matching. A real embedding model is what finds paraphrases: configure one for that.
+- `StaticEmbedding`: the offline default, a real (static) embedding model shipped inside a PyPI wheel
+  (`knowledge.static_model`): semantic enough to meet paraphrases, fast enough for 50,000 passages, no network.
+- `LexicalEmbedding` (`DOCS_EMBEDDING=lexical`): a signed feature-hashing vector of stemmed words and character
+  4-grams. It needs no model at all, and is lexical, not semantic.
 
 Every index records `embedding_id` (model name and dimensions) and refuses to be queried by another model.
 """
@@ -103,6 +103,37 @@ class LexicalEmbedding(BaseEmbedding):
         return self._vector(query)
 
 
+class StaticEmbedding(BaseEmbedding):
+    """The offline static embedding model (`knowledge.static_model`); the same text gives the same vector."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        from knowledge import static_model
+
+        super().__init__(model_name=static_model.model_id(), embed_batch_size=256, **kwargs)
+        static_model.load()  # fail at start-up, not at the first question
+
+    @property
+    def embedding_id(self) -> str:
+        return self.model_name
+
+    def _vectors(self, texts: list[str]) -> list[list[float]]:
+        from knowledge import static_model
+
+        return static_model.embed(texts).tolist()
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._vectors([query])[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._vectors([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._vectors(texts)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
 class GatewayEmbedding(BaseEmbedding):
     """The configured embedding model, through `Gateway.embed` (metered, with the gateway's retries)."""
 
@@ -136,13 +167,15 @@ class GatewayEmbedding(BaseEmbedding):
 
 
 def embedding_for(settings: "Settings", gateway: "Gateway") -> BaseEmbedding:
-    """`DOCS_EMBEDDING`: `auto` uses the model when one is configured, else the offline lexical default."""
+    """`DOCS_EMBEDDING`: `auto` uses the configured model when there is one, else the offline static model."""
     choice = settings.docs_embedding
     if choice == "model" or (choice == "auto" and not gateway.offline):
         if gateway.offline:
             raise ValueError("DOCS_EMBEDDING=model needs a configured model (OPENAI_BASE_URL / OPENAI_API_KEY)")
         return GatewayEmbedding(gateway)
-    return LexicalEmbedding()
+    if choice == "lexical":
+        return LexicalEmbedding()
+    return StaticEmbedding()
 
 
 def embedding_id(model: BaseEmbedding) -> str:

@@ -56,8 +56,7 @@ class Library:
 
         index = self.index()
         with metered(meter):
-            return index.search(question, top_k=self.settings.rag_top_k, min_score=self.settings.rag_min_score,
-                                min_similarity=self.settings.rag_min_similarity)
+            return index.search(question, top_k=self.settings.rag_top_k, with_model=not self.gateway.offline)
 
     def _current(self) -> str | None:
         try:

@@ -3,8 +3,8 @@
 Fusion is reciprocal rank fusion as in LlamaIndex's `QueryFusionRetriever` (k=60), done here so each passage
 keeps both of its original scores (that retriever overwrites them, and needs an LLM object even for one query).
 Each hit then gets `relevance`: the IDF-weighted share of the question's terms found in the passage
-(`knowledge.terms`). A question is "in the docs" when the best hit reaches `min_score`, or, with a real
-embedding model and `RAG_MIN_SIMILARITY` set, when its cosine does.
+(`knowledge.terms`). Whether the documents answer the question at all is `knowledge.confidence`'s call, from the
+best passage's similarity against this index's null distribution and from that coverage.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from knowledge.confidence import Confidence, LazyNull, NullStats, assess, measure_null
 from knowledge.llama import prepare
 from knowledge.store import Snapshot
 from knowledge.terms import Vocabulary, terms
@@ -55,6 +56,8 @@ class SearchResult:
     terms: list[str]
     hits: list[Hit]  # best first
     found: bool
+    confidence: Confidence = Confidence("none", None, 0.0)
+    null: NullStats | None = None  # what an unrelated question scores on this index
 
     @property
     def best(self) -> float:
@@ -89,9 +92,25 @@ class DocsIndex:
 
             self._bm25 = BM25Retriever.from_defaults(nodes=snapshot.nodes, similarity_top_k=min(POOL, self.size))
             self.vocabulary = Vocabulary.from_bm25(self._bm25.bm25)
+        self._null = LazyNull(self._measure_null)
 
-    def search(self, question: str, *, top_k: int = 4, min_score: float = 0.5,
-               min_similarity: float | None = None) -> SearchResult:
+    def null(self) -> NullStats:
+        """This index's null statistics (measured on first use: one batch of probe embeddings)."""
+        return self._null.get()
+
+    def _measure_null(self) -> NullStats:
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+
+        def best(probes: list[str]) -> list[float]:
+            vectors = self.embed_model.get_text_embedding_batch(probes)
+            results = [self.snapshot.store.query(VectorStoreQuery(query_embedding=v, similarity_top_k=1))
+                       for v in vectors]
+            return [max(r.similarities or [float("nan")]) for r in results]
+
+        return measure_null(best)
+
+    def search(self, question: str, *, top_k: int = 4, with_model: bool = False) -> SearchResult:
+        """The best passages, fused; `with_model` (a model will read them) lowers the bar for "not found"."""
         from llama_index.core.schema import QueryBundle
 
         question_terms = terms(question)
@@ -124,9 +143,9 @@ class DocsIndex:
                 relevance=self.vocabulary.coverage(question_terms, content),
                 similarity=similarity.get(node_id), bm25=bm25.get(node_id),
             ))
-        found = any(h.relevance >= min_score for h in hits) or (
-            min_similarity is not None and any((h.similarity or 0) >= min_similarity for h in hits))
-        return SearchResult(question, question_terms, hits, found)
+        null = self.null() if similarity else None
+        confidence = assess(hits, null, with_model=with_model)
+        return SearchResult(question, question_terms, hits, confidence.level != "none", confidence, null)
 
 
 def _EMBED() -> Any:  # noqa: N802 - reads like the enum it returns

@@ -1,9 +1,9 @@
 """Words as retrieval sees them: lower-cased, stop words removed, stemmed (the same rules BM25 uses).
 
 `Vocabulary` counts in how many passages each term occurs, which gives the IDF weights of `coverage()`: the
-share of a question's meaning (IDF-weighted terms) that a passage contains. Unlike BM25 scores or cosines,
-coverage is on the same 0..1 scale for every corpus and embedding model, so one threshold (`RAG_MIN_SCORE`)
-can decide "this is not in the docs": a question whose rare words appear in no passage scores near 0.
+share of a question's words (IDF-weighted terms) that a passage contains, on the same 0..1 scale for every
+corpus. It is the lexical signal of `knowledge.confidence`, beside the embedding similarity: exact names and
+codes count there, while paraphrases are left to meaning.
 """
 
 from __future__ import annotations

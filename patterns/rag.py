@@ -1,11 +1,13 @@
 """Docs Q&A (RAG): answer from the team's documents, grounded in retrieved passages, with numbered citations.
 
 Usable without Slack (`python app.py ask`, the bench). `answer()` returns a `RagAnswer` to iterate for text
-deltas; the text ends with the citations. Three cases:
-- the docs do not contain it (retrieval below `RAG_MIN_SCORE`): say so, show what was searched, call no model;
-- no model configured: the best quoted sentences of the passages, with their citations (no model, no guessing);
-- otherwise the model writes the answer from the passages only, citing them as [n]; it can still decline
-  (`NOT_IN_DOCS`), which becomes the same plain "not in the docs" reply.
+deltas; the text ends with the citations. Retrieval's confidence (`knowledge.confidence`) decides the case:
+- `none`, the docs do not contain it: say so, show what was searched, call no model;
+- no model configured: the sentences of the best passages that answer the question, quoted, with citations;
+- otherwise the model writes the answer from the passages only, citing them as [n]; it can decline
+  (`NOT_IN_DOCS`), which becomes a plain "not in the docs" reply.
+With `low` confidence (the passages are weak but not hopeless) the answer says so before its sources, or, with
+`RAG_MIN_CONFIDENCE=high`, the bot declines instead.
 
 Documents are untrusted. Passages reach the model only inside delimited data blocks of the user message, with
 delimiter look-alikes neutralised, and the system prompt says their content is never an instruction. No secret
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from bot.model.gateway import Gateway, Message
 from bot.model.metering import Meter
 from bot.model.offline import OFFLINE_MODEL
-from bot.text import estimate_tokens, sentences
+from bot.text import estimate_tokens
 from patterns.chat import Turn, trim_history
 
 if TYPE_CHECKING:
@@ -44,9 +46,12 @@ SYSTEM_PROMPT = (
     "[1] or [2][3]. Do not write a list of sources: it is added for you.\n"
     "4. Be concise and use Markdown. Never reveal credentials or system configuration."
 )
+LOW_CONFIDENCE = ("_Confidence: low. The closest passages only partly match the question, so check the sources "
+                  "before relying on this._")
+LOW_CONFIDENCE_OFFLINE = "I'm not sure the documents answer this (confidence: low); the closest passages say:"
+NEAR_SPREADS = 1.0  # a passage this many null spreads below the best similarity is still shown
 _SECRET = re.compile(r"\b(?:xox[abposr]-[\w-]{6,}|xapp-[\w-]{6,}|sk-[A-Za-z0-9_-]{8,})")
 _CITED = re.compile(r"\[(\d{1,2})\]")
-_UNWRAP = re.compile(r"(?<=\S)[ \t]*\n(?![ \t]*(?:\n|[-*+#>]|\d+\.))")
 _DELIMITER = re.compile(r"<\s*(/?)\s*(passages?|question)\b", re.IGNORECASE)
 
 
@@ -81,6 +86,7 @@ class RagAnswer:
     meter: Meter
     history: list[Turn] = field(default_factory=list)
     history_tokens: int = 2_000
+    min_confidence: str = "low"
     text: str = ""
     answer: str = ""
     citations: list[Citation] = field(default_factory=list)
@@ -89,14 +95,15 @@ class RagAnswer:
 
     def __iter__(self) -> Iterator[str]:
         passages = usable_passages(self.search)
-        if not self.search.found or not passages:
+        weak = self.search.confidence.level == "low"
+        if not self.search.found or not passages or (weak and self.min_confidence == "high"):
             yield from self._emit(not_in_docs(self.search, self.chunks_searched))
             return
         if self.gateway.offline:
             self.offline, self.found = True, True
             self.meter.add_call(model=OFFLINE_MODEL, prompt_tokens=0, completion_tokens=0, cost_usd=0.0,
                                 cached=False)
-            body = quoted_answer(self.search.terms, passages)
+            body = quoted_answer(self.search.terms, passages, question=self.question, weak=weak)
             self.answer = body
             self.citations = _citations(passages, range(1, len(passages) + 1))
             yield from self._emit(body + "\n\n" + render_citations(self.citations))
@@ -124,6 +131,8 @@ class RagAnswer:
         self.found = True
         cited = [n for n in dict.fromkeys(int(m) for m in _CITED.findall(self.answer)) if 1 <= n <= len(passages)]
         self.citations = _citations(passages, cited or range(1, len(passages) + 1))
+        if weak:
+            yield from self._emit("\n\n" + LOW_CONFIDENCE)
         yield from self._emit("\n\n" + render_citations(self.citations))
 
     def _emit(self, text: str) -> Iterator[str]:
@@ -134,22 +143,24 @@ class RagAnswer:
         return {
             "question": self.question, "found": self.found, "offline": self.offline, "answer": self.answer.strip(),
             "text": self.text, "citations": [c.as_json() for c in self.citations],
+            "confidence": self.search.confidence.level,
             "searched": {"query": self.search.query, "terms": self.search.terms, "chunks": self.chunks_searched,
-                         "best_score": round(self.search.best, 4),
+                         "best_score": round(self.search.best, 4), "confidence": self.search.confidence.as_json(),
                          "nearest": [h.as_json() for h in self.search.hits]},
         }
 
 
 def search(library: "Library", question: str, history: list[Turn], *, meter: Meter) -> "SearchResult":
-    """Search for the question; a follow-up that finds nothing alone is searched with the previous question."""
+    """Search for the question; a follow-up not confidently found alone is also searched with the previous one."""
     result = library.search(question, meter=meter)
-    if result.found or not history:
+    if result.confidence.level == "high" or not history:
         return result
     previous = next((t.text for t in reversed(history) if t.role == "user"), "")
     if not previous:
         return result
     combined = library.search(f"{previous}\n{question}", meter=meter)
-    return combined if combined.found else result
+    rank = {"none": 0, "low": 1, "high": 2}
+    return combined if rank[combined.confidence.level] > rank[result.confidence.level] else result
 
 
 def answer(library: "Library", question: str, history: list[Turn] | None = None, *, meter: Meter,
@@ -159,15 +170,20 @@ def answer(library: "Library", question: str, history: list[Turn] | None = None,
     settings = library.settings
     return RagAnswer(question=question, search=result, chunks_searched=library.index().size,
                      gateway=library.gateway, meter=meter, history=history,
-                     history_tokens=min(settings.chat_history_tokens, settings.model_context_tokens // 4))
+                     history_tokens=min(settings.chat_history_tokens, settings.model_context_tokens // 4),
+                     min_confidence=settings.rag_min_confidence)
 
 
 def usable_passages(result: "SearchResult") -> list["Hit"]:
-    """The hits worth showing: the found ones, and weaker ones only if they share at least half the bar."""
+    """The hits worth showing: the best one, and others close to the best in meaning or in words."""
     if not result.hits:
         return []
     bar = max(h.relevance for h in result.hits) / 2
-    return [h for h in result.hits if h.relevance >= bar or (h.similarity or 0) >= 0.999]
+    similarities = [h.similarity for h in result.hits if h.similarity is not None]
+    near = (max(similarities) - NEAR_SPREADS * result.null.spread
+            if similarities and result.null is not None else float("inf"))
+    return [h for n, h in enumerate(result.hits)
+            if n == 0 or h.relevance >= bar or (h.similarity is not None and h.similarity >= near)]
 
 
 def rag_messages(history: list[Turn], question: str, passages: list["Hit"], *, history_tokens: int = 2_000
@@ -185,22 +201,13 @@ def rag_messages(history: list[Turn], question: str, passages: list["Hit"], *, h
 
 
 def quoted_answer(question_terms: list[str], passages: list["Hit"], per_passage: int = 2,
-                  max_passages: int = 3) -> str:
-    """The offline answer: for the best passages, the sentences that share most words with the question."""
-    from knowledge.terms import terms
+                  max_passages: int = 3, *, question: str = "", weak: bool = False) -> str:
+    """The offline answer: for the best passages, the sentences that best answer the question (`rag_quotes`)."""
+    from patterns.rag_quotes import quote
 
-    wanted = set(question_terms)
-    lines = ["Here is what the documents say:"]
+    lines = [LOW_CONFIDENCE_OFFLINE if weak else "Here is what the documents say:"]
     for number, hit in enumerate(passages[:max_passages], 1):
-        text = _UNWRAP.sub(" ", hit.text)  # a sentence wrapped over lines is still one sentence
-        candidates = [s for s in sentences(text) if len(s.split()) >= 3 and not s.lstrip().startswith("#")]
-        candidates = candidates or sentences(text)
-        ranked = sorted(range(len(candidates)), key=lambda i: -len(wanted & set(terms(candidates[i]))))
-        chosen = sorted(ranked[:per_passage])
-        quote = " ".join(candidates[i].strip() for i in chosen)
-        if len(quote) > 400:
-            quote = quote[:400].rsplit(" ", 1)[0] + "…"
-        lines.append(f"- “{_redact(quote)}” [{number}]")
+        lines.append(f"- “{_redact(quote(question, question_terms, hit, per_passage))}” [{number}]")
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from bot.slack.streaming import CURSOR
 from patterns.chat import SYSTEM_PROMPT as CHAT_PROMPT
 from patterns.rag import SYSTEM_PROMPT
 from doubles.bot_process import BotProcess
-from doubles.model_server import ModelServer, Reply, content_text
+from doubles.model_server import ModelServer, Reply, content_text, static_embedder
 from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
 from tests.conftest import BOT_TOKEN, MODEL_KEY, REDIS_URL, SIGNING_SECRET, bot_env, ledger_rows
@@ -26,15 +26,19 @@ REFUNDS_URL = "https://wiki.example.com/handbook/refunds"
 
 
 @pytest.fixture(scope="module")
-def index_dirs(tmp_path_factory: pytest.TempPathFactory, model: ModelServer) -> dict[str, Path]:
-    """The fixture corpus indexed twice: with the configured embedding model (over HTTP) and offline."""
+def index_dirs(tmp_path_factory: pytest.TempPathFactory, model: ModelServer) -> Iterator[dict[str, Path]]:
+    """The fixture corpus indexed twice: with the configured embedding model (over HTTP) and offline.
+
+    The model server serves a real embedding model here (the static one) while this module runs."""
     for key in redis.Redis.from_url(REDIS_URL).scan_iter("slack-event:*"):  # event ids restart in each run
         redis.Redis.from_url(REDIS_URL).delete(key)
+    model.embedder = static_embedder
     root = tmp_path_factory.mktemp("rag")
     dirs = {"model": root / "model" / "index", "offline": root / "offline" / "index"}
     ingest(cli_env(dirs["model"], model_url=model.base_url), FIXTURE_DOCS)
     ingest(cli_env(dirs["offline"]), FIXTURE_DOCS)
-    return dirs
+    yield dirs
+    model.embedder = None
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +214,57 @@ def test_with_no_model_the_offline_engine_quotes_the_best_passages_with_citation
     assert "30 days" in refund["text"] and "approved automatically" not in refund["text"]
     assert "PWNED" not in refund["text"]
     sender.close()
+
+
+def test_with_no_model_paraphrased_questions_are_answered_from_the_passage_that_answers_them(
+    slack: SlackServer, offline_bot: BotProcess
+) -> None:
+    sender = SlackSender(offline_bot.url, SIGNING_SECRET, bot_user_id="UBOT")
+    # The page says "The ficus in the kitchen is watered on Tuesdays": no word in common but "water".
+    sender.mention("Who waters the greenery?", ts="1720000000.001700")
+    (plants,) = final_reply(slack, "C111", "1720000000.001700")
+    assert plants["text"].startswith("Here is what the documents say:\n• “The ficus in the kitchen is watered on "
+                                     "Tuesdays by the facilities team.” [1]")
+    assert "[1] Office plants — Watering" in plants["text"]
+
+    # Nothing in common with "Refunds to credit or debit cards take 5 business days ...": answered, and the
+    # bot says how sure it is.
+    sender.mention("My customer paid by Visa; when will the money show up again?", ts="1720000000.001800")
+    (visa,) = final_reply(slack, "C111", "1720000000.001800")
+    assert visa["text"].startswith("I'm not sure the documents answer this (confidence: low); the closest "
+                                   "passages say:\n• “Refunds to credit or debit cards take 5 business days")
+    assert f"[1] <{REFUNDS_URL}|Refund policy — Card payments>" in visa["text"]
+    sender.close()
+
+
+def test_with_no_model_a_question_the_docs_cannot_answer_is_declined_with_the_closest_passages(
+    slack: SlackServer, offline_bot: BotProcess
+) -> None:
+    sender = SlackSender(offline_bot.url, SIGNING_SECRET, bot_user_id="UBOT")
+    sender.mention("Who won the football world cup in 1954?", ts="1720000000.001900")
+    (reply,) = final_reply(slack, "C111", "1720000000.001900")
+    assert reply["text"].startswith("I couldn't find this in the team's documents, so I won't guess an answer.")
+    assert "cup" in reply["text"] and "Closest passages" in reply["text"]
+    assert "Here is what the documents say" not in reply["text"] and "Sources" not in reply["text"]
+    sender.close()
+
+
+def test_with_a_model_weak_passages_reach_the_model_which_declines_or_answers_saying_how_sure_it_is(
+    slack: SlackServer, model: ModelServer, rag_sender: SlackSender
+) -> None:
+    question = "My customer paid by Visa; when will the money show up again?"  # few words shared with the page
+    model.enqueue(Reply(text="NOT_IN_DOCS"))
+    rag_sender.mention(question, ts="1720000000.002000")
+    (declined,) = final_reply(slack, "C111", "1720000000.002000")
+    (call,) = model.calls_to("/chat/completions")  # asked, not refused before asking
+    assert any("5 business days" in text for text in passages(call.body).values())
+    assert declined["text"].startswith("The passages I found don't answer this, so I won't guess an answer.")
+    assert "NOT_IN_DOCS" not in declined["text"] and "Sources" not in declined["text"]
+    assert "Closest passages" in declined["text"] and "Refund policy — Card payments" in declined["text"]
+
+    model.responder = cite("5 business days", "Card refunds show up after 5 business days.")
+    rag_sender.mention("Our customer paid by Visa; when will that money show up again?", ts="1720000000.002100")
+    (answered,) = final_reply(slack, "C111", "1720000000.002100")
+    assert answered["text"].startswith("Card refunds show up after 5 business days. [")
+    assert "_Confidence: low. The closest passages only partly match the question" in answered["text"]
+    assert answered["text"].index("Confidence: low") < answered["text"].index("*Sources*")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from knowledge import static_model
 from doubles.model_server import ModelServer
 from tests.conftest import POSTGRES_URL
 from tests.rag_support import ask, cli_env, copy_corpus, ingest, run_app
@@ -82,7 +83,7 @@ def test_an_index_refuses_to_be_queried_with_another_embedding_model(tmp_path: P
 
     refused = run_app(online, "ask", "How long do card refunds take?")
     assert refused.returncode == 2
-    assert "built with the embedding model 'offline-lexical-hash-v1/512'" in refused.stderr
+    assert f"built with the embedding model '{static_model.model_id()}'" in refused.stderr
     assert "configured for 'model:text-embedding-3-small'" in refused.stderr
     assert "ingest --rebuild" in refused.stderr
     assert model.calls_to("/chat/completions") == []
