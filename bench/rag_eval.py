@@ -233,10 +233,10 @@ class _Quiet:
 
 
 def served_embedder(name: str) -> Callable[[list[str]], list[list[float]]]:
-    from playground import model_server
+    from knowledge import static_model
 
     if name == "static":
-        return model_server.static_embedder
+        return lambda texts: static_model.embed(texts).tolist()
     raise SystemExit(f"unknown --served embedding '{name}' (known: static)")
 
 

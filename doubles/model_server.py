@@ -4,7 +4,7 @@ Point a client at it with ``OpenAI(base_url=model.base_url, api_key="k")``.  It 
 ``POST /v1/chat/completions`` (plain and streamed, with tool calls and usage),
 ``POST /v1/embeddings`` and ``GET /v1/models``.  Answers are deterministic: scripted
 `Reply` objects queued with `enqueue()` are used first, then `responder(request)`.
-Embeddings hash words into buckets (`embed`) unless an `embedder` serves a real model (`static_embedder`).
+Embeddings hash words into buckets (`embed`) unless an `embedder` (a function of the texts) serves a real model.
 
 Token counting (documented so tests can assert exact numbers):
 
@@ -468,13 +468,6 @@ class ModelServer(BackgroundServer):
         if include_usage:
             yield event([], completion.usage)
         yield b"data: [DONE]\n\n"
-
-
-def static_embedder(texts: list[str]) -> list[list[float]]:
-    """Serve the offline static embedding model (`knowledge.static_model`) as if it were a remote one."""
-    from knowledge import static_model
-
-    return static_model.embed(texts).tolist()
 
 
 def _model_card(model_id: str) -> Body:

@@ -51,3 +51,10 @@ def ask(env: dict[str, str], question: str) -> dict:
     done = run_app(env, "ask", "--json", question)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def static_embedder(texts: list[str]) -> list[list[float]]:
+    """Serve the offline static embedding model (`knowledge.static_model`) as if it were a remote one."""
+    from knowledge import static_model
+
+    return static_model.embed(texts).tolist()

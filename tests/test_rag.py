@@ -15,11 +15,11 @@ from bot.slack.streaming import CURSOR
 from patterns.chat import SYSTEM_PROMPT as CHAT_PROMPT
 from patterns.rag import SYSTEM_PROMPT
 from doubles.bot_process import BotProcess
-from doubles.model_server import ModelServer, Reply, content_text, static_embedder
+from doubles.model_server import ModelServer, Reply, content_text
 from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
 from tests.conftest import BOT_TOKEN, MODEL_KEY, REDIS_URL, SIGNING_SECRET, bot_env, ledger_rows
-from tests.rag_support import FIXTURE_DOCS, cli_env, ingest
+from tests.rag_support import FIXTURE_DOCS, cli_env, ingest, static_embedder
 from tests.test_streaming import final_reply
 
 REFUNDS_URL = "https://wiki.example.com/handbook/refunds"
