@@ -61,6 +61,8 @@ from doubles.model_server import TOKENS_PER_MESSAGE, ModelServer, count_tokens  
 from doubles.slack import SlackServer  # noqa: E402
 from doubles.worker_process import WorkerProcess  # noqa: E402
 from digests.worker import _warm_up  # noqa: E402
+from bot.storage.digest_journal import DigestJournal  # noqa: E402
+from bot.storage.ledger import Ledger  # noqa: E402
 
 LATENCY = 0.2
 CONCURRENCY = 4
@@ -178,7 +180,7 @@ def ideal_seconds(model: ModelServer) -> tuple[float, int, list[int]]:
 
 
 def run(size: int, slack: SlackServer, model: ModelServer, settings, connection,  # type: ignore[no-untyped-def]
-        rng: random.Random, timeout: float) -> dict:
+        journal: DigestJournal, rng: random.Random, timeout: float) -> dict:
     channel = f"CBENCH{size}"
     slack.set_clock(time.time() - 20 * 3_600)
     lines = seed_channel(slack, channel, size, rng)
@@ -191,7 +193,8 @@ def run(size: int, slack: SlackServer, model: ModelServer, settings, connection,
     client = slack_client(settings)
     now = time.time()
     started = time.monotonic()
-    request = submit(client, connection, digest_queue(connection, settings), settings, workspace="T111",
+    request = submit(client, connection, digest_queue(connection, settings), settings, journal=journal,
+                     workspace="T111",
                      channel=channel, channel_name=channel.lower(), user="UB00", oldest=now - 86_400, latest=now,
                      window_label="the last 24 hours", to_dm=False, trigger="cli")
     message = slack.wait_for(
@@ -270,9 +273,9 @@ def main() -> None:
             "LOG_FORMAT": "text", "MODEL_TIMEOUT_SECONDS": "60",
         }
         settings = load_settings(**{k.lower(): v for k, v in env.items()})
-        from bot.storage.ledger import Ledger
-
-        Ledger(settings.resolved_database_url).migrate()
+        ledger = Ledger(settings.resolved_database_url)
+        ledger.migrate()
+        journal = DigestJournal(ledger.engine)
         print(f"model: {LATENCY * 1000:.0f} ms a call, concurrency {CONCURRENCY}, context "
               f"{settings.model_context_tokens:,} tokens; Slack history budget raised to "
               f"{settings.slack_history_per_minute:,}/min (Slack allows about 50/min)", flush=True)
@@ -280,7 +283,7 @@ def main() -> None:
         workers = WorkerProcess(env, processes=1).start()
         try:
             for size in args.sizes:
-                result = run(size, slack, model, settings, connection, rng, args.timeout)
+                result = run(size, slack, model, settings, connection, journal, rng, args.timeout)
                 results.append(result)
                 print(f"{result['messages']:,} messages ({result['replies']:,} in threads; "
                       f"{result['slack_history_calls']} history pages, {result['slack_replies_calls']} threads read): "
