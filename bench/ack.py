@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import time
-from urllib.parse import urlencode
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -104,7 +104,8 @@ def main() -> None:
                         acks += [elapsed for _, elapsed in batch]
                         failures += sum(status != 200 for status, _ in batch)
                     # Next round once every answer of this one is in (keeps the 50-concurrent shape).
-                    slack.wait_for(lambda: len(slack.calls_to("chat.update")) >= updates_before + args.concurrency,
+                    expected = updates_before + args.concurrency
+                    slack.wait_for(lambda expected=expected: len(slack.calls_to("chat.update")) >= expected,
                                    timeout=120)
             wall = time.perf_counter() - started
             answered = sum(1 for c in slack.calls_to("chat.update") if "Summary for" in c.params.get("text", ""))

@@ -56,16 +56,16 @@ from bot.model.gateway import Gateway  # noqa: E402
 from bot.model.metering import Meter  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.slack.client import slack_client  # noqa: E402
+from bot.storage.digest_journal import DigestJournal  # noqa: E402
+from bot.storage.ledger import Ledger  # noqa: E402
 from digests.queue import digest_queue  # noqa: E402
 from digests.submit import submit  # noqa: E402
-from patterns.digest import MAP_PROMPT, ChatLine, Thread, digest  # noqa: E402
+from digests.worker import _warm_up  # noqa: E402
 from doubles.digest_responder import digest_responder, summarize_part  # noqa: E402
 from doubles.model_server import TOKENS_PER_MESSAGE, ModelServer, count_tokens  # noqa: E402
 from doubles.slack import SlackServer  # noqa: E402
 from doubles.worker_process import WorkerProcess  # noqa: E402
-from digests.worker import _warm_up  # noqa: E402
-from bot.storage.digest_journal import DigestJournal  # noqa: E402
-from bot.storage.ledger import Ledger  # noqa: E402
+from patterns.digest import MAP_PROMPT, ChatLine, Thread, digest  # noqa: E402
 
 LATENCY = 0.2
 CONCURRENCY = 4
