@@ -7,6 +7,8 @@ tool calls with zero latency. Each task makes 4 steps on the demo SQLite databas
 (`AgentRun.model_ms`); everything else in the task is overhead, divided by its steps.
 
 Last line: JSON with `overhead_per_step_ms_p50` and `overhead_per_step_ms_p99`.
+
+`--quick` runs 5 tasks instead of 60 (after the same 3 warm-up tasks), so CI can run the bench in seconds.
 """
 
 from __future__ import annotations
@@ -22,16 +24,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy  # noqa: E402
-
+from answering.agent import AgentStream  # noqa: E402
+from bench.ledger_schema import ledger_schema  # noqa: E402
 from bot.model.metering import Meter  # noqa: E402
-from services import Services  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.slack.client import slack_client  # noqa: E402
 from bot.slack.streaming import StreamingReply  # noqa: E402
-from answering.agent import AgentStream  # noqa: E402
 from doubles.model_server import ModelServer, Reply  # noqa: E402
 from doubles.slack import SlackServer  # noqa: E402
+from services import Services  # noqa: E402
 
 TOKEN = "xoxb-bench-agent"
 DEFAULT_DATABASE = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -60,32 +61,16 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=60)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE,
                         help="ledger database, PostgreSQL as in production (a schema of its own is used)")
+    parser.add_argument("--quick", action="store_true", help="5 tasks: checks that the bench runs (CI)")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="bench-agent-"))
-    ledger_url, drop = _ledger(args.database_url)
-    try:
-        figures = run(args.tasks, folder, ledger_url)
-    finally:
-        drop()
+    if args.quick:
+        args.tasks = 5
+    with tempfile.TemporaryDirectory(prefix="bench-agent-") as folder, \
+            ledger_schema(args.database_url, "agent") as ledger_url:
+        figures = run(args.tasks, Path(folder), ledger_url)
     for key, value in figures.items():
         print(f"{key:>26}: {value}")
     print(json.dumps(figures))
-
-
-def _ledger(url: str) -> tuple[str, "object"]:
-    """A PostgreSQL schema of the bench's own (dropped afterwards); SQLite URLs are used as they are."""
-    if not url.startswith("postgresql"):
-        return url, lambda: None
-    schema = f"bench_agent_{os.getpid()}"
-    engine = sqlalchemy.create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-
-    def drop() -> None:
-        with engine.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        engine.dispose()
-    return f"{url}?options=-csearch_path%3D{schema}", drop
 
 
 def run(tasks: int, folder: Path, ledger_url: str) -> dict:

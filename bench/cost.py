@@ -10,10 +10,14 @@ Then one document changes and is re-indexed: the same docs question must be answ
 miss), never from the cached answer.
 
 Last line: JSON with `cost_saved_pct` and `hit_rate`.
+
+`--quick` replays 60 requests of the same mix instead of 600 (the docs change check is the same), so CI can run the
+bench in seconds.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
@@ -32,9 +36,9 @@ from bot.model.cache import ResponseCache  # noqa: E402
 from bot.model.gateway import Gateway  # noqa: E402
 from bot.model.metering import Meter  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
+from doubles.model_server import ModelServer  # noqa: E402
 from patterns.chat import chat_messages  # noqa: E402
 from patterns.summarize import summarize  # noqa: E402
-from doubles.model_server import ModelServer  # noqa: E402
 
 DOCS = ROOT / "playground" / "demo_docs"
 TOPICS = ["billing", "search", "mobile app", "payments", "infrastructure", "support", "hiring", "security",
@@ -97,6 +101,12 @@ def run(settings, cache, requests) -> dict:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--quick", action="store_true", help="60 requests: checks that the bench runs (CI)")
+    args = parser.parse_args()
+    if args.quick:
+        args.requests = 60
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
@@ -113,7 +123,7 @@ def main() -> None:
         ingest()
         settings = load_settings(data_dir=Path(data), openai_base_url=model.base_url, openai_api_key="sk-bench",
                                  model="gpt-4o-mini", redis_url=redis_url)
-        requests = workload()
+        requests = workload(total=args.requests)
         without = run(settings, None, requests)
         calls_without = len(model.calls_to("/chat/completions"))
         with_cache = run(settings, ResponseCache(client, settings.cache_ttl_seconds), requests)

@@ -6,8 +6,12 @@ Slack server enforces the per-workspace tier limits (chat.update 50/min, chat.ap
 chat.startStream and chat.stopStream 20/min) and answers 429 beyond them.
 
 Printed per N: 429s received, updates per stream per minute, time from the model's first token to the first
-visible text (p50/p99), and whether every final message equals the model output. Last line: JSON with
-`n50_429s`, `n50_first_text_p99_ms`, `n50_updates_per_stream_min` and `all_final_exact`.
+visible text (p50/p99), and whether every final message equals the model output. Last line: JSON with the last
+N's figures, `n50_429s`, `n50_first_text_p99_ms` and `n50_updates_per_stream_min` (named `n<N>_...` for a last N
+other than 50), and `all_final_exact`.
+
+`--quick` runs N = 1 and 5 with answers of about 1.2 s (so its figures are `n5_...`), so CI can run the bench in
+seconds. 50 streams cannot be quick: Slack's edit limits alone spread their final edits over minutes.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis  # noqa: E402
 
+from bench.ledger_schema import ledger_schema  # noqa: E402
 from bot.slack.mrkdwn import to_mrkdwn  # noqa: E402
 from bot.slack.rate_budget import SLACK_LIMITS_PER_MINUTE  # noqa: E402
 from bot.slack.streaming import CURSOR, THINKING  # noqa: E402
 from doubles.bot_process import BotProcess  # noqa: E402
 from doubles.model_server import ModelServer, Reply  # noqa: E402
-from doubles.slack_sender import SlackSender  # noqa: E402
 from doubles.slack import SlackServer  # noqa: E402
+from doubles.slack_sender import SlackSender  # noqa: E402
 
 SECRET = "bench-signing-secret"
 ANSWER = ("**Summary of the discussion.** " + "The team agreed on the plan and listed the next steps clearly. " * 12
@@ -41,12 +46,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
 
 
-def run(n: int, slack: SlackServer, model: ModelServer, sender: SlackSender, timeout: float) -> dict:
+def run(n: int, slack: SlackServer, model: ModelServer, sender: SlackSender, timeout: float,
+        token_delay: float) -> dict:
     slack.reset()
     for method, per_minute in SLACK_LIMITS_PER_MINUTE.items():
         slack.set_rate_limit(method, per_minute)
     model.reset()
-    model.token_delay = 0.15  # about 6 s per answer
+    model.token_delay = token_delay  # 0.15 s: about 6 s per answer
     model.responder = lambda request: Reply(text=ANSWER)
     channels = [f"CN{n}X{i}" for i in range(n)]
     for channel in channels:
@@ -103,21 +109,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--token-delay", type=float, default=0.15, help="seconds between streamed model tokens")
+    parser.add_argument("--quick", action="store_true",
+                        help="N = 1 and 5, answers of about 1.2 s: checks that the bench runs (CI)")
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.token_delay = [1, 5], 0.03
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     redis.Redis.from_url(redis_url).flushdb()
     results = []
-    with SlackServer(token="xoxb-bench") as slack, ModelServer() as model:
+    database = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    with SlackServer(token="xoxb-bench") as slack, ModelServer() as model, \
+            ledger_schema(database, "streaming") as database_url:
         slack.add_user("U1", "alice")
         env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET, "SLACK_APP_TOKEN": "",
                "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": "sk-bench",
-               "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL",
-                                              "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-               "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
+               "DATABASE_URL": database_url, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
         with BotProcess(env, workers=2) as bot:
             sender = SlackSender(bot.url, SECRET)
             for n in args.n:
-                result = run(n, slack, model, sender, args.timeout)
+                result = run(n, slack, model, sender, args.timeout, args.token_delay)
                 results.append(result)
                 print("  ".join(f"{k}={v}" for k, v in result.items()), flush=True)
     last = results[-1]
