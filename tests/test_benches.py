@@ -23,8 +23,10 @@ FIGURES: dict[str, list[str]] = {
     "cost": ["cost_saved_pct", "hit_rate"],
     "digests": ["token_ratio_vs_naive", "wall_vs_ideal"],
     "streaming": ["n5_429s", "n5_first_text_p99_ms", "n5_updates_per_stream_min", "all_final_exact"],  # N=5 quick
-    # Enabled once their --quick lands:
-    # "load": ["ack_p99_ms_5x", "lost", "duplicates", "slack_429s"],
+    "load": ["ack_p99_ms_5x", "lost", "duplicates", "slack_429s"],
+    "rag_eval": [f"{corpus}_{figure}" for corpus in ("sourcegraph_handbook", "tts_handbook")
+                 for figure in ("hit_at_3", "mrr", "fact_rate", "no_answer_precision", "no_answer_recall", "p99_ms")],
+    # Enabled once its --quick lands:
     # "rag": ["hit_at_1", "hit_at_3", "mrr", "not_in_docs_precision", "p99_ms_1k", "p99_ms_50k",
     #         "ingest_chunks_per_s"],
 }
