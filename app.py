@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--rebuild", action="store_true",
                         help="start a new index (needed after changing the embedding model)")
     ingest.add_argument("--json", action="store_true", help="print the report as JSON on standard output")
+    ingest.add_argument("--channel", action="append", metavar="CHANNEL",
+                        help="limit the files given to this channel (#name or id; repeat for several): only "
+                             "questions asked there, and DMs of its members, can read them")
+    ingest.add_argument("--workspace-wide", action="store_true",
+                        help="make the files given readable everywhere again (files keep their visibility otherwise)")
+    ingest.add_argument("--team", metavar="TEAM_ID",
+                        help="the workspace the files belong to (required with OAuth installs)")
 
     ask = commands.add_parser(
         "ask", help="answer a question from the indexed documents",
@@ -88,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true",
                      help="print JSON: answer, found, citations (source path, heading, score), what was searched")
+    ask.add_argument("--channel", metavar="CHANNEL_ID",
+                     help="answer as for a question asked in this channel (default: from every document)")
+    ask.add_argument("--team", metavar="TEAM_ID", help="answer from this workspace's documents only")
     export = commands.add_parser(
         "export-feedback", help="write disliked answers as JSONL for evaluation",
         description="Write every answer with more 👎 than 👍 (with its prompt, retrieved passages, answer and "

@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     # Docs Q&A (RAG); see knowledge/ and patterns/rag.py.
     docs_index_dir: Path | None = None  # default: DATA_DIR/docs-index
     docs_store: Literal["local", "postgres"] = "local"
+    docs_database_url: str | None = None  # DOCS_STORE=postgres: PostgreSQL with pgvector (default: DATABASE_URL)
     docs_embedding: Literal["auto", "model", "lexical"] = "auto"
     rag_top_k: int = Field(default=4, ge=1, le=20)
     rag_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -129,7 +130,7 @@ class Settings(BaseSettings):
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("database_url", "agent_database_url")
+    @field_validator("database_url", "agent_database_url", "docs_database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
         if value:

@@ -76,6 +76,7 @@ class DocsIndex:
         prepare()
         check_embedding(snapshot.embedding_id, embed_model)
         self.snapshot = snapshot
+        self.generation = snapshot.generation
         self.embed_model = embed_model
         self.size = len(snapshot.nodes)
         self.vocabulary = Vocabulary()

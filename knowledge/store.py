@@ -177,6 +177,12 @@ class LocalIndexStore:
     def exists(self) -> bool:
         return self.current() is not None
 
+    def reader(self, embed_model: Any) -> Any:
+        """The published generation, loaded into a `knowledge.retrieval.DocsIndex`."""
+        from knowledge.retrieval import DocsIndex
+
+        return DocsIndex(self.load(), embed_model)
+
     def load(self) -> Snapshot:
         generation = self.current()
         if generation is None:
