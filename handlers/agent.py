@@ -30,6 +30,7 @@ from patterns.chat import Turn
 
 if TYPE_CHECKING:
     from bot.runtime import Services
+    from knowledge.access import Audience
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,13 @@ def agent_route(chosen: Route, services: "Services", meter: Meter, *, channel: s
     return Route("agent", chosen.text, "agent_thread")
 
 
-def agent_stream(chosen: Route, history: list[Turn], services: "Services", meter: Meter, *, thread_ts: str
-                 ) -> "AgentStream | None":
-    """The stream for an agent task; None for other routes."""
+def agent_stream(chosen: Route, history: list[Turn], services: "Services", meter: Meter, *, thread_ts: str,
+                 audience: "Audience | None" = None) -> "AgentStream | None":
+    """The stream for an agent task; None for other routes. `audience`: which documents `search_docs` reads."""
     if chosen.pattern != "agent":
         return None
-    return AgentStream(chosen.text or "(empty task)", history, services, meter, thread_ts=thread_ts)
+    return AgentStream(chosen.text or "(empty task)", history, services, meter, thread_ts=thread_ts,
+                       audience=audience)
 
 
 class AgentStream:
@@ -90,9 +92,10 @@ class AgentStream:
     the run's tool calls and results are kept in `agent_runs` for follow-ups.
     """
 
-    def __init__(self, task: str, history: list[Turn], services: "Services", meter: Meter, *, thread_ts: str
-                 ) -> None:
+    def __init__(self, task: str, history: list[Turn], services: "Services", meter: Meter, *, thread_ts: str,
+                 audience: "Audience | None" = None) -> None:
         self.task, self.turns, self.services, self.meter, self.thread_ts = task, history, services, meter, thread_ts
+        self.audience = audience
         self.text = ""
         self.result: _Result | None = None
         self.run: AgentRun | None = None
@@ -109,7 +112,8 @@ class AgentStream:
         self.run = run = AgentRun(
             task=self.task, history=history, gateway=self.services.gateway,
             toolbox=toolbox_for(settings, self.services.gateway), meter=self.meter,
-            context=ToolContext(channel=self.meter.channel, user=self.meter.user, meter=self.meter),
+            context=ToolContext(channel=self.meter.channel, user=self.meter.user, meter=self.meter,
+                                audience=self.audience),
             limits=Limits(max_steps=settings.agent_max_steps, max_cost_usd=settings.agent_max_cost_usd),
             heartbeat_seconds=HEARTBEAT_SECONDS,
         )

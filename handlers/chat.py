@@ -19,7 +19,7 @@ from bot.slack_format import slack_error_message
 from bot.slack_history import unescape
 from bot.streaming import STOP_ACTION_ID, StreamingReply
 from handlers.agent import agent_route, agent_stream
-from handlers.docs import choose_route, routed_stream
+from handlers.docs import choose_route, docs_audience, routed_stream
 from knowledge.modules import import_docs_modules
 from patterns.chat import Turn, chat_messages
 
@@ -68,7 +68,8 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
                   request_id=event.get("client_msg_id") or event.get("event_ts") or event["ts"])
     if not question:
         question = "Hello!"
-    chosen = choose_route(question, services, meter)  # docs, chat or agent: becomes the ledger row's pattern
+    audience = docs_audience(event, client, services, team)  # which documents this question may read
+    chosen = choose_route(question, services, meter, audience=audience)  # becomes the ledger row's pattern
     chosen = agent_route(chosen, services, meter, channel=channel, thread_ts=thread_ts, event_ts=event["ts"])
     question = chosen.text or question
     verdict = services.budgets.check(workspace=team, channel=channel, user=user)
@@ -90,8 +91,8 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
     )
     status, error_kind, note = "ok", None, None
     services.streams.claim_thread(channel, thread_ts, writer.id)
-    stream = agent_stream(chosen, history, services, meter, thread_ts=thread_ts) or routed_stream(
-        chosen, history, services, meter) or services.gateway.stream_chat(
+    stream = agent_stream(chosen, history, services, meter, thread_ts=thread_ts, audience=audience) or routed_stream(
+        chosen, history, services, meter, audience=audience) or services.gateway.stream_chat(
         chat_messages(history, question, budget_tokens=settings.chat_history_tokens), pattern="chat", meter=meter,
         task="chat",
     )

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.gateway import ModelError
 from bot.metering import Meter
 from handlers.router import Route, explicit, route
+from knowledge.access import Audience
 from patterns.chat import Turn
 
 if TYPE_CHECKING:
@@ -34,12 +35,23 @@ class _Result:
     offline: bool
 
 
-def choose_route(text: str, services: "Services", meter: Meter) -> Route:
+def docs_audience(event: dict[str, Any], client: Any, services: "Services", team: str) -> Audience:
+    """Who asks, for docs visibility: the channel (and its threads), or a DM and the asker's channels."""
+    from knowledge.slack_access import audience_for
+
+    channel = event["channel"]
+    return audience_for(client, team=team, channel=channel, user=event.get("user", ""),
+                        direct=event.get("channel_type") == "im" or channel.startswith("D"),
+                        oauth=services.settings.oauth_enabled)
+
+
+def choose_route(text: str, services: "Services", meter: Meter, *, audience: Audience | None = None) -> Route:
     """The route for a message; a docs index that cannot be read sends unprefixed messages to chat."""
     from knowledge.library import library_for
 
     try:
-        chosen = route(text, library_for(services.settings, services.gateway), meter=meter)
+        library = library_for(services.settings, services.gateway).scoped(audience or Audience.public())
+        chosen = route(text, library, meter=meter)
     except Exception as error:  # a broken or mismatched index must not break plain chat
         log.warning("routing: docs search failed (%s); answering as chat", type(error).__name__)
         chosen = explicit(text) or Route("chat", text, "docs_error")
@@ -51,8 +63,10 @@ def choose_route(text: str, services: "Services", meter: Meter) -> Route:
 class DocsStream:
     """Iterate for the docs answer's deltas (like `ChatStream`); `text` and `result` are set as it goes."""
 
-    def __init__(self, chosen: Route, history: list[Turn], services: "Services", meter: Meter) -> None:
+    def __init__(self, chosen: Route, history: list[Turn], services: "Services", meter: Meter,
+                 audience: Audience | None = None) -> None:
         self.route, self.history, self.services, self.meter = chosen, history, services, meter
+        self.audience = audience or Audience.public()
         self.text = ""
         self.result: _Result | None = None
 
@@ -62,7 +76,7 @@ class DocsStream:
         from knowledge.store import IndexMissing
         from patterns.rag import answer, search
 
-        library = library_for(self.services.settings, self.services.gateway)
+        library = library_for(self.services.settings, self.services.gateway).scoped(self.audience)
         question = self.route.text or "(empty question)"
         try:
             result = self.route.search if self.route.search is not None and not self.history else search(
@@ -80,8 +94,9 @@ class DocsStream:
         self.result = _Result(offline=rag.offline)
 
 
-def routed_stream(chosen: Route, history: list[Turn], services: "Services", meter: Meter) -> DocsStream | None:
+def routed_stream(chosen: Route, history: list[Turn], services: "Services", meter: Meter, *,
+                  audience: Audience | None = None) -> DocsStream | None:
     """The stream for a docs question; None for other routes (agent tasks have `handlers.agent.agent_stream`)."""
     if chosen.pattern == "rag":
-        return DocsStream(chosen, history, services, meter)
+        return DocsStream(chosen, history, services, meter, audience)
     return None
