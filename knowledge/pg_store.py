@@ -19,6 +19,7 @@ the index before or after it, never half of it.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from knowledge.access import Visibility
 from knowledge.pgvector import PgvectorUnavailable, engine_for, index_version
 from knowledge.retrieval import POOL, DocsIndex, check_embedding
-from knowledge.terms import Vocabulary
+from knowledge.terms import Vocabulary, terms
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 
 K1, B = 1.5, 0.75  # bm25s defaults, as the local store's BM25
 INGEST_LOCK = 0x646F6373  # "docs": one ingest at a time per database
-EF_SEARCH = 100  # HNSW candidate list; the default 40 misses some of the exact top 10 at 50k passages
 _TOP = "\U0010ffff"  # after every term in "C" collation: [t, t || _TOP) are the terms that start with t
 
 SCHEMA = """
@@ -64,8 +64,31 @@ CREATE TABLE docs_chunks (
 CREATE INDEX docs_chunks_source ON docs_chunks (source);
 CREATE TABLE docs_postings (
     term text COLLATE "C" NOT NULL, chunk int NOT NULL, tf int NOT NULL, length int NOT NULL, scope int NOT NULL,
-    PRIMARY KEY (term, chunk));
+    PRIMARY KEY (term, chunk) INCLUDE (tf, length, scope));
 CREATE INDEX docs_postings_chunk ON docs_postings (chunk);
+"""
+# Both rankings in one round trip: cosine top k (HNSW, iterative scan when filtered) and BM25 top k, Lucene variant
+# as bm25s: idf = ln(1 + (N - df + .5) / (df + .5)), tf / (tf + k1 (1 - b + b len / avglen)) = tf / (tf + c0 + c1 len).
+CANDIDATES = """
+WITH dense AS (
+    SELECT id, 1 - (embedding <=> CAST(:q AS vector)) AS score FROM docs_chunks {dense_filter}
+    ORDER BY embedding <=> CAST(:q AS vector) LIMIT :k),
+q AS (
+    SELECT t.term, ln(1 + (CAST(:n AS float8) - t.df + 0.5) / (CAST(t.df AS float8) + 0.5)) AS idf
+    FROM unnest(CAST(:tokens AS text[])) AS u(term) JOIN docs_terms t ON t.term = u.term),
+lexical AS (
+    SELECT p.chunk AS id, sum(q.idf * p.tf / (p.tf + CAST(:c0 AS float8) + CAST(:c1 AS float8) * p.length)) AS score
+    FROM q JOIN docs_postings p ON p.term = q.term {lexical_filter}
+    GROUP BY p.chunk ORDER BY score DESC, p.chunk LIMIT :k),
+ranked AS (SELECT 'dense' AS kind, id, score FROM dense UNION ALL SELECT 'lexical', id, score FROM lexical)
+SELECT r.kind, r.id, r.score, c.node_id, c.text, c.metadata, c.hidden FROM ranked r JOIN docs_chunks c ON c.id = r.id
+"""
+# Document frequencies of the question's terms and their 4+ letter prefixes, and of up to 8 terms each starts.
+VOCABULARY = """
+SELECT term, df FROM docs_terms WHERE term = ANY(CAST(:exact AS text[]))
+UNION
+SELECT x.term, x.df FROM unnest(CAST(:wanted AS text[])) AS w(t),
+    LATERAL (SELECT term, df FROM docs_terms WHERE term >= w.t AND term < w.t || :top ORDER BY term LIMIT 8) x
 """
 HNSW = "CREATE INDEX IF NOT EXISTS docs_chunks_embedding ON docs_chunks USING hnsw (embedding vector_cosine_ops)"
 TABLES = ("docs_postings", "docs_chunks", "docs_terms", "docs_sources", "docs_scopes", "docs_index")
@@ -249,9 +272,10 @@ class PgIndexStore:
                                     node.metadata, list(node.excluded_embed_metadata_keys), len(chunk_tokens),
                                     np.asarray(node.embedding, dtype=np.float32)])
             with cursor.copy("COPY docs_postings (term, chunk, tf, length, scope) FROM STDIN") as copy:
-                for chunk, length, scope, tf in postings:
-                    for term, n in tf.items():
-                        copy.write_row([term, chunk, n, length, scope])
+                for start in range(0, len(postings), 1_000):  # tokens are \w+ words: no tab, newline or backslash
+                    copy.write("".join(f"{term}\t{chunk}\t{n}\t{length}\t{scope}\n"
+                                       for chunk, length, scope, tf in postings[start:start + 1_000]
+                                       for term, n in tf.items()))
         connection.execute(text("SELECT setval('docs_chunks_id_seq', :last)"), {"last": first + len(nodes)})
         connection.execute(text(
             "INSERT INTO docs_terms (term, df) SELECT * FROM unnest(CAST(:terms AS text[]), CAST(:dfs AS int[])) "
@@ -285,63 +309,55 @@ class PgDocsIndex(DocsIndex):
         self._scopes = [(str(r[1]), tuple(r[2])) for r in rows]
         self._scope_sizes = np.asarray([int(r[3]) for r in rows], dtype=np.int64)
         self.vocabulary = Vocabulary()
+        self._local = threading.local()  # the vocabulary read with a search's candidates, for its coverage
 
     def _candidates(self, question: str, pool: int, allowed: list[bool]
                     ) -> tuple[list["NodeWithScore"], list["NodeWithScore"]]:
+        """Both rankings and their passages in one statement, and the vocabulary coverage needs in a second."""
         from llama_index.core.schema import NodeWithScore
 
         scopes = [i for i, ok in zip(self._scope_ids, allowed) if ok]
-        where = "" if all(allowed) else "WHERE scope = ANY(:scopes)"
+        everyone = all(allowed)
         vector = "[" + ",".join(f"{v:.7g}" for v in self.embed_model.get_query_embedding(question)) + "]"
-        query_tokens = tokens([question])[0]
-        k = min(pool, self.size)
-        with self.store.engine.connect() as connection, connection.begin():
-            connection.execute(text(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, k)}"))
-            connection.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            dense = connection.execute(text(
-                f"SELECT id, 1 - (embedding <=> CAST(:q AS vector)) AS similarity FROM docs_chunks {where} "
-                "ORDER BY embedding <=> CAST(:q AS vector) LIMIT :k"), {"q": vector, "k": k, "scopes": scopes}).all()
-            lexical = []
-            if query_tokens:
-                lexical = connection.execute(text(
-                    "WITH q AS (SELECT t.term, ln(1 + (:n - t.df + 0.5) / (t.df + 0.5)) AS idf "
-                    "  FROM unnest(CAST(:tokens AS text[])) AS u(term) JOIN docs_terms t ON t.term = u.term) "
-                    "SELECT p.chunk, sum(q.idf * p.tf / (p.tf + :k1 * (1 - :b + :b * p.length / :avgdl))) AS score "
-                    "FROM q JOIN docs_postings p ON p.term = q.term "
-                    + ("" if all(allowed) else "WHERE p.scope = ANY(:scopes) ")
-                    + "GROUP BY p.chunk ORDER BY score DESC, p.chunk LIMIT :k"),
-                    {"tokens": query_tokens, "n": self.size, "k1": K1, "b": B, "avgdl": self._average_length,
-                     "k": k, "scopes": scopes}).all()
-            ids = {int(r[0]) for r in dense} | {int(r[0]) for r in lexical}
-            nodes = {int(r[0]): _node(r) for r in connection.execute(text(
-                "SELECT id, node_id, text, metadata, hidden FROM docs_chunks WHERE id = ANY(:ids)"),
-                {"ids": sorted(ids)})}
-        ranked_dense = sorted(((float(s), i) for i, s in dense), key=lambda pair: -pair[0])
-        return ([NodeWithScore(node=nodes[i], score=s) for s, i in ranked_dense if i in nodes],
-                [NodeWithScore(node=nodes[int(i)], score=float(s)) for i, s in lexical if float(s) > 0])
+        params = {"q": vector, "k": min(pool, self.size), "scopes": scopes, "tokens": tokens([question])[0],
+                  "n": float(self.size), "c0": K1 * (1 - B), "c1": K1 * B / self._average_length}
+        with self.store.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            rows = connection.execute(text(CANDIDATES.format(
+                dense_filter="" if everyone else "WHERE scope = ANY(:scopes)",
+                lexical_filter="" if everyone else "WHERE p.scope = ANY(:scopes)")), params).all()
+            self._local.vocabulary = (question, self._read_vocabulary(connection, terms(question)))
+        ranked: dict[str, list[tuple[float, int, "TextNode"]]] = {"dense": [], "lexical": []}
+        for kind, chunk, score, node_id, body, metadata, hidden in rows:
+            ranked[kind].append((float(score), int(chunk), _node(node_id, body, metadata, hidden)))
+        for pairs in ranked.values():
+            pairs.sort(key=lambda item: (-item[0], item[1]))
+        return ([NodeWithScore(node=node, score=score) for score, _, node in ranked["dense"]],
+                [NodeWithScore(node=node, score=score) for score, _, node in ranked["lexical"] if score > 0])
 
     def _vocabulary(self, question_terms: list[str]) -> Vocabulary:
+        stashed = getattr(self._local, "vocabulary", None)
+        if stashed is not None and terms(stashed[0]) == question_terms:
+            return stashed[1]
+        with self.store.engine.connect() as connection:
+            return self._read_vocabulary(connection, question_terms)
+
+    def _read_vocabulary(self, connection: Connection, question_terms: list[str]) -> Vocabulary:
         """The document frequencies coverage needs: the question's terms, their prefixes and extensions."""
         wanted = sorted(set(question_terms))
-        exact = sorted({t for t in wanted} | {t[:n] for t in wanted for n in range(4, len(t))})
+        exact = sorted(set(wanted) | {t[:n] for t in wanted for n in range(4, len(t))})
         vocabulary = Vocabulary()
         vocabulary.size = self.size
-        if not wanted:
-            return vocabulary
-        with self.store.engine.connect() as connection:
-            rows = connection.execute(text(
-                "SELECT term, df FROM docs_terms WHERE term = ANY(CAST(:exact AS text[])) UNION "
-                "SELECT x.term, x.df FROM unnest(CAST(:wanted AS text[])) AS w(t), LATERAL (SELECT term, df "
-                "FROM docs_terms WHERE term >= w.t AND term < w.t || :top ORDER BY term LIMIT 8) x"),
-                {"exact": exact, "wanted": [t for t in wanted if len(t) >= 4], "top": _TOP}).all()
-        vocabulary.df = Counter({str(term): int(df) for term, df in rows})
+        if wanted:
+            rows = connection.execute(text(VOCABULARY), {"exact": exact, "top": _TOP,
+                                                         "wanted": [t for t in wanted if len(t) >= 4]}).all()
+            vocabulary.df = Counter({str(term): int(df) for term, df in rows})
         return vocabulary
 
 
-def _node(row: Any) -> "TextNode":
+def _node(node_id: str, body: str, metadata: dict[str, Any], hidden: list[str]) -> "TextNode":
     from llama_index.core.schema import TextNode
 
-    _, node_id, body, metadata, hidden = row
     return TextNode(id_=node_id, text=body, metadata=metadata, excluded_embed_metadata_keys=list(hidden),
                     excluded_llm_metadata_keys=list(hidden))
 
