@@ -120,8 +120,10 @@ def _ingest(paths: list[str], store: IngestTarget, embed_model: "BaseEmbedding",
             f"'{model_id}'. Run `python app.py ingest --rebuild PATH...` to rebuild it with the new model."
         )
     report = IngestReport(embedding_id=model_id)
-    if visibility.team is not None or visibility.channels is not None:
+    if visibility.channels is not None:
         report.visibility = visibility.apply(None).describe()
+    elif visibility.team is not None:
+        report.visibility = f"in workspace {visibility.team} (channels kept)"
     files, problems, roots = discover(paths)
     report.failed.extend(problems)
     missing_roots = [Path(p).expanduser().resolve() for p, why in problems if why == "no such file or folder"]

@@ -158,7 +158,10 @@ class PgIndexStore:
         assert connection is not None, "begin() first"
         with connection.begin():
             connection.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+            version = 0  # versions only grow, also across a rebuild, so that every reader notices it
             if self._rebuild:
+                if connection.execute(text("SELECT to_regclass('docs_index') IS NOT NULL")).scalar():
+                    version = connection.execute(text("SELECT coalesce(max(version), 0) FROM docs_index")).scalar()
                 connection.execute(text("DROP TABLE IF EXISTS " + ", ".join(TABLES)))
             for statement in filter(str.strip, SCHEMA.split(";")):
                 connection.execute(text(statement))
@@ -170,8 +173,8 @@ class PgIndexStore:
                     connection.execute(text(statement))
                 has_chunks = True
             if meta is None:
-                connection.execute(text("INSERT INTO docs_index (id, embedding_id, dimensions) VALUES (1, :m, :d)"),
-                                   {"m": self._model_id, "d": dimensions})
+                connection.execute(text("INSERT INTO docs_index (id, embedding_id, dimensions, version) "
+                                        "VALUES (1, :m, :d, :v)"), {"m": self._model_id, "d": dimensions, "v": version})
             elif not meta[0] and dimensions:
                 connection.execute(text("UPDATE docs_index SET dimensions = :d"), {"d": dimensions})
             if has_chunks:

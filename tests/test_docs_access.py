@@ -16,7 +16,7 @@ from playground.slack_sender import SlackSender
 from playground.slack_server import SlackServer
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, bot_env
 from tests.pgvector_support import pgvector, store_env  # noqa: F401  (pgvector: the server fixture)
-from tests.rag_support import FIXTURE_DOCS, cli_env, ingest
+from tests.rag_support import FIXTURE_DOCS, cli_env, ingest, run_app
 from tests.test_oauth import install
 from tests.test_streaming import final_reply
 
@@ -177,8 +177,6 @@ def oauth_docs(request: pytest.FixtureRequest, docs_env: dict[str, str], slack: 
 
 
 def ingest_failure(env: dict[str, str], *paths: Path) -> str:
-    from tests.rag_support import run_app
-
     done = run_app(env, "ingest", *map(str, paths))
     assert done.returncode == 2
     return done.stderr
@@ -203,3 +201,27 @@ def test_under_oauth_installs_a_document_belongs_to_one_workspace(
     assert "5 business days" in alpha_call and SECRET not in alpha_call
     alpha.close()
     beta.close()
+
+
+def test_visibility_is_kept_when_ingest_runs_again_and_changes_only_when_asked(
+    request: pytest.FixtureRequest, docs_env: dict[str, str], slack: SlackServer, tmp_path: Path
+) -> None:
+    server = request.getfixturevalue("pgvector") if docs_env["DOCS_STORE"] == "postgres" else None
+    env = cli_env(tmp_path / "index", SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=slack.api_url, DOCS_EMBEDDING="lexical",
+                  **store_env(docs_env["DOCS_STORE"], tmp_path / "index", server))
+    add_hr(slack)
+    unknown = run_app(env, "ingest", str(RESTRICTED), "--channel", "#payroll")
+    assert unknown.returncode == 2 and "No channel named #payroll is visible to the bot" in unknown.stderr
+
+    def found_in(channel: str) -> bool:
+        done = run_app(env, "ask", "--json", "--channel", channel, SALARY)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.splitlines()[-1])["found"]
+
+    assert ingest(env, RESTRICTED, "--channel", "hr")["added"]
+    again = ingest(env, RESTRICTED)  # no flags: an operator re-indexing never widens who may read a file
+    assert (again["unchanged"], again["relabelled"], again["visibility"]) == ([str(RESTRICTED / "salaries.md")], [],
+                                                                              None)
+    assert (found_in(HR), found_in("C111")) == (True, False)
+    assert ingest(env, RESTRICTED, "--workspace-wide")["relabelled"] == [str(RESTRICTED / "salaries.md")]
+    assert (found_in(HR), found_in("C111")) == (True, True)

@@ -4,14 +4,20 @@ ranking and "not in the docs" as the local store, one database for every process
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from playground.bot_process import BotProcess
 from playground.model_server import ModelServer
 from playground.pgvector_server import PgvectorServer
+from playground.slack_sender import SlackSender
+from playground.slack_server import SlackServer
+from tests.conftest import SIGNING_SECRET, bot_env
 from tests.pgvector_support import pgvector, store_env  # noqa: F401  (pgvector: the server fixture)
 from tests.rag_support import ask, cli_env, copy_corpus, ingest, run_app
+from tests.test_streaming import final_reply
 
 pytestmark = pytest.mark.timeout(400)  # each test runs `app.py` as a real process a dozen times
 
@@ -92,3 +98,24 @@ def test_the_postgres_index_refuses_another_embedding_model(tmp_path: Path, pgve
     assert rebuilt["embedding"] == "model:text-embedding-3-small" and len(rebuilt["added"]) == 6
     model.enqueue("Card refunds take 5 business days [1].")
     assert ask(online, "How long do card refunds take?")["found"]
+
+
+def test_running_bots_answer_from_what_an_ingest_process_just_wrote(
+    tmp_path: Path, pgvector: PgvectorServer, slack: SlackServer, postgres_url: str
+) -> None:
+    """One database for every process: the bots load nothing and see each ingest, a rebuild included."""
+    docs = copy_corpus(tmp_path / "docs")
+    env = {**both(tmp_path, pgvector)["postgres"], "DOCS_EMBEDDING": "lexical"}
+    ingest(env, docs)
+    refunds = docs / "handbook" / "refunds.md"
+    settings = {k: v for k, v in env.items() if k.startswith("DOCS_")}
+    with BotProcess(bot_env(slack, None, postgres_url, **settings), workers=2) as bot:
+        sender = SlackSender(bot.url, SIGNING_SECRET, bot_user_id="UBOT")
+        sender.mention("What is the refund window?", ts="1750000000.000100")
+        assert "30 days" in final_reply(slack, "C111", "1750000000.000100")[0]["text"]
+        for number, days in enumerate(("45 days", "60 days"), 2):  # a rebuild, then an incremental ingest
+            refunds.write_text(re.sub(r"\d+ days", days, refunds.read_text(), count=1))
+            ingest(env, docs, rebuild=number == 2)
+            sender.mention("What is the refund window?", ts=f"1750000000.00{number}00")
+            assert days in final_reply(slack, "C111", f"1750000000.00{number}00")[0]["text"]
+        sender.close()
