@@ -78,11 +78,16 @@ def latency(store: "PgIndexStore", embed: "LexicalEmbedding", texts: list[str], 
         figures[f"p99{label}"] = percentile(times, 0.99)
     everyone = [True] * len(exact.allowed_scopes(Audience.operator()))
     found = total = 0
+    gaps = []
     for text in texts:
-        approximate = {n.node.node_id for n in index._candidates(text, 10, [True])[0]}
-        truth = {n.node.node_id for n in exact._candidates(text, 10, everyone)[0]}
-        found, total = found + len(approximate & truth), total + len(truth)
+        approximate = index._candidates(text, 10, [True])[0]
+        truth = exact._candidates(text, 10, everyone)[0]
+        found += len({n.node.node_id for n in approximate} & {n.node.node_id for n in truth})
+        total += len(truth)
+        if approximate and truth:
+            gaps.append((truth[-1].score or 0.0) - (approximate[-1].score or 0.0))
     figures["recall"] = found / total if total else 1.0
+    figures["gap"] = statistics.mean(gaps) if gaps else 0.0
     return figures
 
 
