@@ -14,8 +14,8 @@ from playground.pgvector_server import PgvectorServer
 _databases = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def pgvector() -> Iterator[PgvectorServer]:
+@pytest.fixture(scope="session", name="pgvector")
+def pgvector_fixture() -> Iterator[PgvectorServer]:
     """PostgreSQL with pgvector in a temporary folder on a free port, stopped when the session ends."""
     with PgvectorServer() as server:
         yield server

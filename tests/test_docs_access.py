@@ -15,7 +15,7 @@ from playground.model_server import ModelServer, Reply, content_text
 from playground.slack_sender import SlackSender
 from playground.slack_server import SlackServer
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, bot_env
-from tests.pgvector_support import pgvector, store_env  # noqa: F401  (pgvector: the server fixture)
+from tests.pgvector_support import pgvector_fixture, store_env  # noqa: F401  (the `pgvector` fixture)
 from tests.rag_support import FIXTURE_DOCS, cli_env, ingest, run_app
 from tests.test_oauth import install
 from tests.test_streaming import final_reply

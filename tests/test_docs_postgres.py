@@ -15,15 +15,14 @@ from playground.pgvector_server import PgvectorServer
 from playground.slack_sender import SlackSender
 from playground.slack_server import SlackServer
 from tests.conftest import SIGNING_SECRET, bot_env
-from tests.pgvector_support import pgvector, store_env  # noqa: F401  (pgvector: the server fixture)
+from tests.pgvector_support import pgvector_fixture, store_env  # noqa: F401  (the `pgvector` fixture)
 from tests.rag_support import ask, cli_env, copy_corpus, ingest, run_app
 from tests.test_streaming import final_reply
 
 pytestmark = pytest.mark.timeout(400)  # each test runs `app.py` as a real process a dozen times
 
-QUESTIONS = ["How long do card refunds take?", "When is the deploy freeze?", "Where are passwords stored?",
-             "How much are meals reimbursed during business travel?", "refund window for damaged products",
-             "What is the capital of France?", "Who won the football world cup in 1954?"]
+QUESTIONS = ["How long do card refunds take?", "How much are meals reimbursed during business travel?",
+             "refund window for damaged products", "What is the capital of France?"]
 
 
 def both(tmp_path: Path, server: PgvectorServer, **extra: str) -> dict[str, dict[str, str]]:
