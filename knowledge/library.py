@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -133,7 +134,8 @@ class ScopedLibrary:
         if not self.library.has_documents():
             return False
         try:
-            return self.size > 0
+            index = self.library.index()  # workspace-wide passages first: no need to ask Slack about members
+            return index.visible_size(replace(self.audience, member=None)) > 0 or self.size > 0
         except Exception as error:  # a missing or mismatched index is explained by the docs answer itself
             log.info("docs: cannot count readable passages (%s)", type(error).__name__)
             return True
