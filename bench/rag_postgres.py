@@ -62,7 +62,7 @@ def load(server: "PgvectorServer", name: str, snapshot: "Snapshot", model_id: st
 def latency(store: "PgIndexStore", embed: "LexicalEmbedding", texts: list[str], exact: "DocsIndex",
             percentile: Callable[[list[float], float], float]) -> dict[str, float]:
     """p50/p99 of a search for everyone (no filter) and for a channel that may not read a tenth of the sources,
-    and the share of the exact vector top 10 that the HNSW index returns."""
+    and the share of the exact vector top 10 in the store's cosine ranking."""
     index = store.reader(embed)
     figures: dict[str, float] = {}
     for label, audience in (("", Audience.operator()), ("_filtered", Audience.in_channel("C0OTHER", "U1",

@@ -67,19 +67,27 @@ CREATE TABLE docs_postings (
     PRIMARY KEY (term, chunk) INCLUDE (tf, length, scope));
 CREATE INDEX docs_postings_chunk ON docs_postings (chunk);
 """
-# Both rankings in one round trip: cosine top k (HNSW, iterative scan when filtered) and BM25 top k, Lucene variant
-# as bm25s: idf = ln(1 + (N - df + .5) / (df + .5)), tf / (tf + k1 (1 - b + b len / avglen)) = tf / (tf + c0 + c1 len).
+# Both rankings in one round trip. Cosine: the HNSW top k (iterative scan when filtered), with the BM25 top k's
+# exact cosines added before cutting to k, so a passage that shares the question's words is never lost to the
+# approximate index (it is, without this, on corpora whose vectors are nearly equidistant, e.g. hashed lexical
+# ones). BM25: the Lucene variant as bm25s computes it: idf = ln(1 + (N - df + .5) / (df + .5)) and
+# tf / (tf + k1 (1 - b + b len / avglen)) = tf / (tf + c0 + c1 len).
 CANDIDATES = """
-WITH dense AS (
-    SELECT id, 1 - (embedding <=> CAST(:q AS vector)) AS score FROM docs_chunks {dense_filter}
-    ORDER BY embedding <=> CAST(:q AS vector) LIMIT :k),
-q AS (
+WITH q AS (
     SELECT t.term, ln(1 + (CAST(:n AS float8) - t.df + 0.5) / (CAST(t.df AS float8) + 0.5)) AS idf
     FROM unnest(CAST(:tokens AS text[])) AS u(term) JOIN docs_terms t ON t.term = u.term),
 lexical AS (
     SELECT p.chunk AS id, sum(q.idf * p.tf / (p.tf + CAST(:c0 AS float8) + CAST(:c1 AS float8) * p.length)) AS score
     FROM q JOIN docs_postings p ON p.term = q.term {lexical_filter}
     GROUP BY p.chunk ORDER BY score DESC, p.chunk LIMIT :k),
+approximate AS (
+    SELECT id, embedding <=> CAST(:q AS vector) AS distance FROM docs_chunks {dense_filter}
+    ORDER BY embedding <=> CAST(:q AS vector) LIMIT :k),
+rescored AS (
+    SELECT c.id, c.embedding <=> CAST(:q AS vector) AS distance FROM docs_chunks c JOIN lexical l ON l.id = c.id),
+dense AS (
+    SELECT id, 1 - min(distance) AS score FROM (SELECT * FROM approximate UNION ALL SELECT * FROM rescored) d
+    GROUP BY id ORDER BY min(distance), id LIMIT :k),
 ranked AS (SELECT 'dense' AS kind, id, score FROM dense UNION ALL SELECT 'lexical', id, score FROM lexical)
 SELECT r.kind, r.id, r.score, c.node_id, c.text, c.metadata, c.hidden FROM ranked r JOIN docs_chunks c ON c.id = r.id
 """
