@@ -24,6 +24,7 @@ from patterns.agent_tools.registry import ToolContext
 from patterns.chat import Turn
 
 if TYPE_CHECKING:
+    from knowledge.access import Audience
     from services import Services
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,10 @@ class AgentStream:
     the run's tool calls and results are kept in `agent_runs` for follow-ups.
     """
 
-    def __init__(self, task: str, history: list[Turn], services: "Services", meter: Meter, *, thread_ts: str
-                 ) -> None:
+    def __init__(self, task: str, history: list[Turn], services: "Services", meter: Meter, *, thread_ts: str,
+                 audience: "Audience | None" = None) -> None:
         self.task, self.turns, self.services, self.meter, self.thread_ts = task, history, services, meter, thread_ts
+        self.audience = audience
         self.text = ""
         self.result: _Result | None = None
         self.run: AgentRun | None = None
@@ -69,7 +71,8 @@ class AgentStream:
         self.run = run = AgentRun(
             task=self.task, history=history, gateway=self.services.gateway,
             toolbox=self.services.toolbox, meter=self.meter,
-            context=ToolContext(channel=self.meter.channel, user=self.meter.user, meter=self.meter),
+            context=ToolContext(channel=self.meter.channel, user=self.meter.user, meter=self.meter,
+                                audience=self.audience),
             limits=Limits(max_steps=settings.agent_max_steps, max_cost_usd=settings.agent_max_cost_usd),
             heartbeat_seconds=HEARTBEAT_SECONDS,
         )

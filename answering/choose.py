@@ -18,6 +18,7 @@ from answering.agent import AgentStream
 from answering.docs import DocsStream
 from answering.route import Route, explicit, route
 from bot.model.metering import Meter
+from knowledge.access import Audience
 from patterns.chat import Turn, chat_messages
 
 if TYPE_CHECKING:
@@ -36,11 +37,12 @@ class AnswerStream(Protocol):
 
 
 def choose(question: str, services: "Services", meter: Meter, *, channel: str, thread_ts: str,
-           event_ts: str) -> Route:
+           event_ts: str, audience: Audience | None = None) -> Route:
     """The route for a message. Follow-ups in a thread with agent runs stay with the agent unless an explicit
-    prefix says otherwise; a docs index that cannot be read sends unprefixed messages to chat."""
+    prefix says otherwise; a docs index that cannot be read sends unprefixed messages to chat. `audience`: who
+    asks, so routing searches only the documents they may read."""
     try:
-        chosen = route(question, services.docs, meter=meter)
+        chosen = route(question, services.docs.scoped(audience or Audience.public()), meter=meter)
     except Exception as error:  # a broken or mismatched index must not break plain chat
         log.warning("routing: docs search failed (%s); answering as chat", type(error).__name__)
         chosen = explicit(question) or Route("chat", question, "docs_error")
@@ -52,13 +54,14 @@ def choose(question: str, services: "Services", meter: Meter, *, channel: str, t
     return chosen
 
 
-def open_stream(chosen: Route, history: list[Turn], services: "Services", meter: Meter, *, thread_ts: str
-                ) -> AnswerStream:
+def open_stream(chosen: Route, history: list[Turn], services: "Services", meter: Meter, *, thread_ts: str,
+                audience: Audience | None = None) -> AnswerStream:
     """The stream that answers `chosen`: an agent task, a docs answer, or a chat answer from the model."""
     if chosen.pattern == "agent":
-        return AgentStream(chosen.text or "(empty task)", history, services, meter, thread_ts=thread_ts)
+        return AgentStream(chosen.text or "(empty task)", history, services, meter, thread_ts=thread_ts,
+                           audience=audience)
     if chosen.pattern == "rag":
-        return DocsStream(chosen, history, services, meter)
+        return DocsStream(chosen, history, services, meter, audience)
     messages = chat_messages(history, chosen.text, budget_tokens=services.settings.chat_history_tokens)
     return services.gateway.stream_chat(messages, pattern="chat", meter=meter, task="chat")
 

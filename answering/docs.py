@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.model.gateway import ModelError
 from bot.model.metering import Meter
 from answering.route import Route
+from knowledge.access import Audience
 from patterns.chat import Turn
 from patterns.rag import answer, search
 
@@ -32,11 +33,23 @@ class _Result:
     offline: bool
 
 
+def docs_audience(event: dict[str, Any], client: Any, services: "Services", team: str) -> Audience:
+    """Who asks, for docs visibility: the channel (and its threads), or a DM and the asker's channels."""
+    from knowledge.slack_access import audience_for
+
+    channel = event["channel"]
+    return audience_for(client, team=team, channel=channel, user=event.get("user", ""),
+                        direct=event.get("channel_type") == "im" or channel.startswith("D"),
+                        oauth=services.settings.oauth_enabled)
+
+
 class DocsStream:
     """Iterate for the docs answer's deltas (like `ChatStream`); `text` and `result` are set as it goes."""
 
-    def __init__(self, chosen: Route, history: list[Turn], services: "Services", meter: Meter) -> None:
+    def __init__(self, chosen: Route, history: list[Turn], services: "Services", meter: Meter,
+                 audience: Audience | None = None) -> None:
         self.route, self.history, self.services, self.meter = chosen, history, services, meter
+        self.audience = audience or Audience.public()
         self.text = ""
         self.result: _Result | None = None
 
@@ -45,7 +58,7 @@ class DocsStream:
         from knowledge.static_model import StaticModelMissing
         from knowledge.store import IndexMissing
 
-        library = self.services.docs
+        library = self.services.docs.scoped(self.audience)
         question = self.route.text or "(empty question)"
         try:
             result = self.route.search if self.route.search is not None and not self.history else search(

@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     # Docs Q&A (RAG); see knowledge/ and patterns/rag.py.
     docs_index_dir: Path | None = None  # default: DATA_DIR/docs-index
     docs_store: Literal["local", "postgres"] = "local"
+    docs_database_url: str | None = None  # DOCS_STORE=postgres: PostgreSQL with pgvector (default: DATABASE_URL)
     docs_embedding: Literal["auto", "model", "static", "lexical"] = "auto"
     rag_top_k: int = Field(default=4, ge=1, le=20)
     # "low": answer from weak-but-not-hopeless passages and say so; "high": refuse those too (knowledge/confidence.py)
@@ -131,7 +132,7 @@ class Settings(BaseSettings):
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("database_url", "agent_database_url")
+    @field_validator("database_url", "agent_database_url", "docs_database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
         if value:

@@ -20,6 +20,7 @@ from bot.slack.history import unescape
 from bot.slack.streaming import STOP_ACTION_ID, StreamingReply
 from answering.choose import choose, open_stream
 from answering.route import Route
+from answering.docs import docs_audience
 from knowledge.modules import import_docs_modules
 from patterns.chat import Turn
 
@@ -68,7 +69,9 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
                   request_id=event.get("client_msg_id") or event.get("event_ts") or event["ts"])
     if not question:
         question = "Hello!"
-    chosen = choose(question, services, meter, channel=channel, thread_ts=thread_ts, event_ts=event["ts"])
+    audience = docs_audience(event, client, services, team)  # which documents this question may read
+    chosen = choose(question, services, meter, channel=channel, thread_ts=thread_ts, event_ts=event["ts"],
+                    audience=audience)
     question = chosen.text or question
     verdict = services.spend_limits.check(workspace=team, channel=channel, user=user)
     if not verdict.allowed:
@@ -90,7 +93,7 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
     status, error_kind, note = "ok", None, None
     services.streams.claim_thread(channel, thread_ts, writer.id)
     stream = open_stream(Route(chosen.pattern, question, chosen.reason, chosen.search), history, services, meter,
-                         thread_ts=thread_ts)
+                         thread_ts=thread_ts, audience=audience)
     try:
         writer.start(thinking_after=settings.stream_thinking_seconds)
         try:

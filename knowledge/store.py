@@ -84,7 +84,9 @@ class MatrixVectorStore(BasePydanticVectorStore):
     def delete_sources(self, keys: set[str]) -> None:
         self._keep([n.metadata.get("source") not in keys for n in self._nodes])
 
-    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+    def query(self, query: VectorStoreQuery, mask: np.ndarray | None = None, **kwargs: Any
+              ) -> VectorStoreQueryResult:
+        """The top-k passages by cosine; with `mask`, only among the passages it marks True."""
         if not self._nodes or query.query_embedding is None:
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
         vector = np.asarray(query.query_embedding, dtype=np.float32)
@@ -93,6 +95,11 @@ class MatrixVectorStore(BasePydanticVectorStore):
         norm = float(np.linalg.norm(vector))
         scores = self._matrix @ (vector / norm if norm else vector)
         k = min(query.similarity_top_k, len(scores))
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+            k = min(k, int(np.count_nonzero(mask)))
+            if not k:
+                return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
         nodes = [self._nodes[i] for i in top]
@@ -131,6 +138,35 @@ class Snapshot:
 class LocalIndexStore:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._pending: Snapshot | None = None
+
+    # As an `IngestTarget` (knowledge.ingest) ---------------------------------------------------------------
+
+    def begin(self, model_id: str, rebuild: bool) -> tuple[str | None, dict[str, dict[str, Any]]]:
+        existing = self.exists() and not rebuild
+        self._pending = self.load() if existing else Snapshot(embedding_id=model_id, dimensions=0)
+        return (self._pending.embedding_id if existing else None), self._pending.manifest
+
+    def commit(self, change: Any) -> tuple[int, int]:
+        """Apply a `knowledge.ingest.Change` to the snapshot `begin` loaded and publish it as a new generation."""
+        snapshot = self._pending
+        assert snapshot is not None, "begin() first"
+        snapshot.store.delete_sources(set(change.removed) | set(change.fresh))
+        for key in change.removed:
+            snapshot.manifest.pop(key, None)
+        if change.nodes:
+            snapshot.store.add(change.nodes)
+            snapshot.dimensions = int(snapshot.store.matrix.shape[1])
+        snapshot.manifest.update(change.fresh)
+        snapshot.manifest.update(change.relabelled)
+        if change or not self.exists():
+            self.save(snapshot)
+        return len(snapshot.nodes), len(snapshot.manifest)
+
+    def end(self) -> None:
+        self._pending = None
+
+    # Reading and publishing -------------------------------------------------------------------------------
 
     def current(self) -> str | None:
         try:
@@ -140,6 +176,12 @@ class LocalIndexStore:
 
     def exists(self) -> bool:
         return self.current() is not None
+
+    def reader(self, embed_model: Any) -> Any:
+        """The published generation, loaded into a `knowledge.retrieval.DocsIndex`."""
+        from knowledge.retrieval import DocsIndex
+
+        return DocsIndex(self.load(), embed_model)
 
     def load(self) -> Snapshot:
         generation = self.current()

@@ -20,6 +20,7 @@ from patterns.agent_tools.sql_guard import check_query
 
 if TYPE_CHECKING:
     from bot.model.metering import Meter
+    from knowledge.access import Audience
     from knowledge.library import Library
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class ToolContext:
     channel: str = ""
     user: str = ""
     meter: "Meter | None" = None
+    audience: "Audience | None" = None  # which documents `search_docs` may read (None: workspace-wide ones)
 
 
 @dataclass
@@ -178,7 +180,10 @@ class Toolbox:
         query = arguments.get("query")
         if not isinstance(query, str) or not query.strip():
             return _error("the search_docs tool needs a 'query' string", "no query given")
+        from knowledge.access import Audience
+
         library = self._library()
+        library = library.scoped(context.audience or Audience.public()) if library is not None else None
         if library is None or not library.has_documents():
             return ToolOutput(json.dumps({"passages": [], "note": "No documents are indexed, so there is "
                                           "nothing to search."}), "no documents indexed", ok=False)
