@@ -42,14 +42,14 @@ def bench_redis_url() -> str:
 
 @pytest.mark.timeout(RUN_TIMEOUT + 30)
 @pytest.mark.parametrize("name", sorted(FIGURES))
-def test_bench_quick_mode_ends_with_its_figures(name: str, tmp_path: Path) -> None:
+def test_bench_quick_mode_ends_with_its_figures(name: str) -> None:
     env = {
         **os.environ,
         "BENCH_REDIS_URL": bench_redis_url(),
-        # PostgreSQL ledgers get a schema of the run's own (named by its pid); other files go under tmp_path.
+        # PostgreSQL ledgers get a schema of the run's own (named by its pid); temporary folders are the bench's own
+        # (the pgvector server runs as an unprivileged user, who cannot enter pytest's private tmp_path).
         "BENCH_DATABASE_URL": os.environ.get("TEST_POSTGRES_URL",
                                              "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-        "TMPDIR": str(tmp_path),
     }
     result = subprocess.run([sys.executable, f"bench/{name}.py", "--quick"], cwd=ROOT, env=env, text=True,
                             capture_output=True, timeout=RUN_TIMEOUT)
