@@ -121,6 +121,8 @@ class BrowserPlayground:
         self.slack.start()
         seed(self.slack)
         env = self.bot_env()
+        # The schema first, once: the bot and the docs indexing would otherwise both create the same tables.
+        self._run_command(env, "migrate")
         seeding = threading.Thread(target=self._seed, args=(env,), name="playground-seed", daemon=True)
         seeding.start()  # indexing takes seconds: meanwhile the bot starts
         self.bot = BotProcess(env, workers=1).start()

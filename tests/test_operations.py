@@ -67,10 +67,11 @@ def test_logs_are_json_lines_with_the_request_id(
                 entry = json.loads(line)
                 if entry["request_id"] == "555.666.log-trace":
                     entries.append(entry)
-        return entries or None
+        # the request's ledger line comes last, after the lines logged on the way
+        return entries if any("pattern=summarize" in e["message"] for e in entries) else None
 
     entries = slack.wait_for(logged, timeout=20)
-    assert any("pattern=summarize" in e["message"] for e in entries)
+    assert all(e["request_id"] == "555.666.log-trace" for e in entries)
     assert {"time", "level", "logger", "message", "process"} <= set(entries[0])
 
 
