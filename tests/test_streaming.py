@@ -44,7 +44,7 @@ def final_reply(slack: SlackServer, channel: str, thread_ts: str, count: int = 1
 def test_reply_grows_in_place_and_ends_as_exactly_the_formatted_answer(
     slack: SlackServer, model: ModelServer, sender: SlackSender
 ) -> None:
-    model.latency = 3.0  # a slow start (the bots show "thinking" after 1.5 s without output)
+    model.latency = 2.0  # a slow start (the bots show "thinking" after 1.5 s), under the 3 s model timeout
     model.token_delay = 0.05
     model.enqueue(Reply(text=ANSWER))
     sender.mention("what is our refund policy?", ts="1710000000.000100")
