@@ -44,19 +44,23 @@ class Services:
     spend_limits: Budgets  # the money and request limits admins set per user, channel or workspace
     agent_runs: AgentRunStore
     docs: Library  # the team's docs index; LlamaIndex is imported on the first docs question, not here
-    _toolbox: "Toolbox | None" = field(default=None, repr=False)
+    _toolbox: Toolbox | None = field(default=None, repr=False)
     _toolbox_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def build(cls, settings: Settings, *, write_behind: bool = False) -> "Services":
+    def build(cls, settings: Settings, *, write_behind: bool = False) -> Services:
         """`write_behind`: a long-running bot process, whose ledger rows are written in batches off the request."""
         client = None
         if settings.redis_url:
             # One connection per thread that may use Redis at once; a thread waits for a free one rather than
             # failing (an exhausted pool would push dedupe and budgets onto per-process fallbacks).
             pool = redis.BlockingConnectionPool.from_url(
-                settings.redis_url, max_connections=settings.listener_threads + 64, timeout=5,
-                socket_timeout=2, socket_connect_timeout=2, health_check_interval=30,
+                settings.redis_url,
+                max_connections=settings.listener_threads + 64,
+                timeout=5,
+                socket_timeout=2,
+                socket_connect_timeout=2,
+                health_check_interval=30,
             )
             client = redis.Redis(connection_pool=pool)
         cache = ResponseCache(client, settings.cache_ttl_seconds) if client is not None else None
@@ -77,7 +81,7 @@ class Services:
         )
 
     @property
-    def toolbox(self) -> "Toolbox":
+    def toolbox(self) -> Toolbox:
         """The agent's tools; its database is opened on the first agent task (most processes never run one)."""
         with self._toolbox_lock:
             if self._toolbox is None:

@@ -17,8 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.model.gateway import ModelError
 from bot.model.metering import Meter
-from patterns.agent import AgentRun, Answer, Limits, Step, Stopped, step_line
 from bot.storage.agent_runs import AgentRunStore
+from patterns.agent import AgentRun, Answer, Limits, Step, Stopped, step_line
 from patterns.agent_history import agent_history, clip_transcript
 from patterns.agent_tools.registry import ToolContext
 from patterns.chat import Turn
@@ -51,8 +51,16 @@ class AgentStream:
     the run's tool calls and results are kept in `agent_runs` for follow-ups.
     """
 
-    def __init__(self, task: str, history: list[Turn], services: "Services", meter: Meter, *, thread_ts: str,
-                 audience: "Audience | None" = None) -> None:
+    def __init__(
+        self,
+        task: str,
+        history: list[Turn],
+        services: Services,
+        meter: Meter,
+        *,
+        thread_ts: str,
+        audience: Audience | None = None,
+    ) -> None:
         self.task, self.turns, self.services, self.meter, self.thread_ts = task, history, services, meter, thread_ts
         self.audience = audience
         self.text = ""
@@ -69,10 +77,14 @@ class AgentStream:
             runs = []
         history = agent_history(self.turns, runs, budget_tokens=settings.chat_history_tokens)
         self.run = run = AgentRun(
-            task=self.task, history=history, gateway=self.services.gateway,
-            toolbox=self.services.toolbox, meter=self.meter,
-            context=ToolContext(channel=self.meter.channel, user=self.meter.user, meter=self.meter,
-                                audience=self.audience),
+            task=self.task,
+            history=history,
+            gateway=self.services.gateway,
+            toolbox=self.services.toolbox,
+            meter=self.meter,
+            context=ToolContext(
+                channel=self.meter.channel, user=self.meter.user, meter=self.meter, audience=self.audience
+            ),
             limits=Limits(max_steps=settings.agent_max_steps, max_cost_usd=settings.agent_max_cost_usd),
             heartbeat_seconds=HEARTBEAT_SECONDS,
         )
@@ -83,8 +95,11 @@ class AgentStream:
                 if event is None:
                     yield ""  # a heartbeat: the reply flushes pending lines and checks for Stop
                 elif isinstance(event, Step):
-                    refused_database |= event.output.refused and event.tool in {"sql", "schema"} \
+                    refused_database |= (
+                        event.output.refused
+                        and event.tool in {"sql", "schema"}
                         and "not enabled" in event.output.content
+                    )
                     yield step_line(event) + "\n"
                 elif isinstance(event, Answer):
                     self.text = event.text
@@ -101,11 +116,22 @@ class AgentStream:
 
     def _save(self, store: AgentRunStore, run: AgentRun) -> None:
         try:
-            store.add(workspace=self.meter.workspace, channel=self.meter.channel, thread_ts=self.thread_ts,
-                      request_id=self.meter.request_id, task=self.task, transcript=clip_transcript(run.transcript),
-                      steps=len(run.steps), status=run.status)
+            store.add(
+                workspace=self.meter.workspace,
+                channel=self.meter.channel,
+                thread_ts=self.thread_ts,
+                request_id=self.meter.request_id,
+                task=self.task,
+                transcript=clip_transcript(run.transcript),
+                steps=len(run.steps),
+                status=run.status,
+            )
         except SQLAlchemyError as error:  # the answer stands; only follow-ups lose this run's tool results
             log.error("agent: could not store the run (%s)", type(error).__name__)
-        run_summary = {"steps": len(run.steps), "status": run.status, "model_calls": self.meter.model_calls,
-                       "model_ms": round(run.model_ms, 2)}
+        run_summary = {
+            "steps": len(run.steps),
+            "status": run.status,
+            "model_calls": self.meter.model_calls,
+            "model_ms": round(run.model_ms, 2),
+        }
         self.meter.context = [run_summary, *(step.as_json() for step in run.steps)]

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from answering.route import Route
 from bot.model.gateway import ModelError
 from bot.model.metering import Meter
-from answering.route import Route
 from knowledge.access import Audience
 from patterns.chat import Turn
 from patterns.rag import answer, search
@@ -33,21 +33,27 @@ class _Result:
     offline: bool
 
 
-def docs_audience(event: dict[str, Any], client: Any, services: "Services", team: str) -> Audience:
+def docs_audience(event: dict[str, Any], client: Any, services: Services, team: str) -> Audience:
     """Who asks, for docs visibility: the channel (and its threads), or a DM and the asker's channels."""
     from knowledge.slack_access import audience_for
 
     channel = event["channel"]
-    return audience_for(client, team=team, channel=channel, user=event.get("user", ""),
-                        direct=event.get("channel_type") == "im" or channel.startswith("D"),
-                        oauth=services.settings.oauth_enabled)
+    return audience_for(
+        client,
+        team=team,
+        channel=channel,
+        user=event.get("user", ""),
+        direct=event.get("channel_type") == "im" or channel.startswith("D"),
+        oauth=services.settings.oauth_enabled,
+    )
 
 
 class DocsStream:
     """Iterate for the docs answer's deltas (like `ChatStream`); `text` and `result` are set as it goes."""
 
-    def __init__(self, chosen: Route, history: list[Turn], services: "Services", meter: Meter,
-                 audience: Audience | None = None) -> None:
+    def __init__(
+        self, chosen: Route, history: list[Turn], services: Services, meter: Meter, audience: Audience | None = None
+    ) -> None:
         self.route, self.history, self.services, self.meter = chosen, history, services, meter
         self.audience = audience or Audience.public()
         self.text = ""
@@ -61,19 +67,27 @@ class DocsStream:
         library = self.services.docs.scoped(self.audience)
         question = self.route.text or "(empty question)"
         try:
-            result = self.route.search if self.route.search is not None and not self.history else search(
-                library, question, self.history, meter=self.meter)
+            result = (
+                self.route.search
+                if self.route.search is not None and not self.history
+                else search(library, question, self.history, meter=self.meter)
+            )
             rag = answer(library, question, self.history, meter=self.meter, result=result)
         except IndexMissing as error:
             raise DocsUnavailable(str(error), "docs_missing") from None
         except EmbeddingMismatch as error:
             log.error("docs: %s", error)
-            raise DocsUnavailable("The docs index was built with another embedding model than the one "
-                                  "configured now; an operator needs to re-index it.", "docs_mismatch") from None
+            raise DocsUnavailable(
+                "The docs index was built with another embedding model than the one "
+                "configured now; an operator needs to re-index it.",
+                "docs_mismatch",
+            ) from None
         except StaticModelMissing as error:
             log.error("docs: %s", error)
-            raise DocsUnavailable("The offline embedding model is not installed; an operator needs to reinstall "
-                                  "the bot's requirements.", "docs_model_missing") from None
+            raise DocsUnavailable(
+                "The offline embedding model is not installed; an operator needs to reinstall the bot's requirements.",
+                "docs_model_missing",
+            ) from None
         for delta in rag:
             self.text += delta
             yield delta

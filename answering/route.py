@@ -24,7 +24,9 @@ PREFIXES = {"docs": "rag", "ask": "rag", "chat": "chat", "agent": "agent"}
 _PREFIX = re.compile(r"^\s*(docs|ask|chat|agent)\s*:\s*", re.IGNORECASE)
 _QUESTION_WORD = re.compile(
     r"^\s*(what|what's|whats|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|"
-    r"should|would|will|may|must|has|have|had|any|anyone)\b", re.IGNORECASE)
+    r"should|would|will|may|must|has|have|had|any|anyone)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -32,21 +34,21 @@ class Route:
     pattern: str  # "rag" | "chat" | "agent"
     text: str  # the message without its prefix
     reason: str  # "prefix" | "no_docs" | "question" | "docs_hit" | "no_docs_hit"
-    search: "SearchResult | None" = None
+    search: SearchResult | None = None
 
 
 def explicit(text: str) -> Route | None:
     match = _PREFIX.match(text)
     if not match:
         return None
-    return Route(PREFIXES[match.group(1).lower()], text[match.end():].strip(), "prefix")
+    return Route(PREFIXES[match.group(1).lower()], text[match.end() :].strip(), "prefix")
 
 
 def is_question(text: str) -> bool:
     return text.rstrip().endswith("?") or bool(_QUESTION_WORD.match(text))
 
 
-def route(text: str, library: "Library", *, meter: "Meter") -> Route:
+def route(text: str, library: Library, *, meter: Meter) -> Route:
     """Decide; may search the docs (a few milliseconds) and hands the result on so it is not repeated."""
     from knowledge.terms import terms
 

@@ -37,9 +37,11 @@ from doubles.slack import SlackServer  # noqa: E402
 
 SECRET = "bench-signing-secret"
 DEFAULT_DATABASE = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TEXT = ("Request {n}: the quarterly planning meeting agreed to move the billing migration to March, hire two "
-        "engineers for the search team, and review the on-call rotation after the holidays. Open question: "
-        "who owns the data retention policy update that legal asked for last week?")
+TEXT = (
+    "Request {n}: the quarterly planning meeting agreed to move the billing migration to March, hire two "
+    "engineers for the search team, and review the on-call rotation after the holidays. Open question: "
+    "who owns the data retention policy update that legal asked for last week?"
+)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -54,12 +56,27 @@ def fire(bot_url: str, first: int, count: int) -> list[tuple[int, float]]:
     and model servers, whose work would otherwise show up as ack latency.
     """
     requests = [
-        http_request(bot_url, urlencode({
-            "token": "x", "team_id": "T1", "team_domain": "bench", "channel_id": "C1", "channel_name": "general",
-            "user_id": "U1", "user_name": "alice", "command": "/summarize", "text": TEXT.format(n=i),
-            "api_app_id": "A1", "response_url": "https://hooks.slack.com/commands/T1/1/x",
-            "trigger_id": f"{i}.1.bench",
-        }).encode(), "application/x-www-form-urlencoded", SECRET)
+        http_request(
+            bot_url,
+            urlencode(
+                {
+                    "token": "x",
+                    "team_id": "T1",
+                    "team_domain": "bench",
+                    "channel_id": "C1",
+                    "channel_name": "general",
+                    "user_id": "U1",
+                    "user_name": "alice",
+                    "command": "/summarize",
+                    "text": TEXT.format(n=i),
+                    "api_app_id": "A1",
+                    "response_url": "https://hooks.slack.com/commands/T1/1/x",
+                    "trigger_id": f"{i}.1.bench",
+                }
+            ).encode(),
+            "application/x-www-form-urlencoded",
+            SECRET,
+        )
         for i in range(first, first + count)
     ]
     return burst(bot_url, requests)
@@ -72,21 +89,40 @@ def main() -> None:
     parser.add_argument("--model-latency", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--warmup-rounds", type=int, default=1)
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE,
-                        help="ledger database (default: the local PostgreSQL test database, as deployed)")
-    parser.add_argument("--quick", action="store_true",
-                        help="one round of 10 requests, model 0.2 s: checks that the bench runs (CI), not the goal")
+    parser.add_argument(
+        "--database-url",
+        default=DEFAULT_DATABASE,
+        help="ledger database (default: the local PostgreSQL test database, as deployed)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="one round of 10 requests, model 0.2 s: checks that the bench runs (CI), not the goal",
+    )
     args = parser.parse_args()
     if args.quick:
         args.concurrency, args.rounds, args.warmup_rounds, args.model_latency = 10, 1, 1, 0.2
 
-    with SlackServer(token="xoxb-bench") as slack, ModelServer(latency=args.model_latency) as model, \
-            tempfile.TemporaryDirectory() as data, ledger_schema(args.database_url, "ack") as database_url:
+    with (
+        SlackServer(token="xoxb-bench") as slack,
+        ModelServer(latency=args.model_latency) as model,
+        tempfile.TemporaryDirectory() as data,
+        ledger_schema(args.database_url, "ack") as database_url,
+    ):
         slack.add_user("U1", "alice")
         slack.add_channel("C1", "general")
-        env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET, "SLACK_APP_TOKEN": "",
-               "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": "sk-bench",
-               "DATA_DIR": data, "DATABASE_URL": database_url, "REDIS_URL": "", "LOG_LEVEL": "WARNING"}
+        env = {
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_APP_TOKEN": "",
+            "SLACK_API_URL": slack.api_url,
+            "OPENAI_BASE_URL": model.base_url,
+            "OPENAI_API_KEY": "sk-bench",
+            "DATA_DIR": data,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": "",
+            "LOG_LEVEL": "WARNING",
+        }
         with BotProcess(env, workers=args.workers) as bot:
             acks: list[float] = []
             failures = 0
@@ -98,15 +134,19 @@ def main() -> None:
                     batch = generator.submit(fire, bot.url, n, args.concurrency).result()
                     n += args.concurrency
                     label = "warm-up round" if round_number < 0 else "round"
-                    print(f"{label} of {len(batch)}: ack p50 {statistics.median([e for _, e in batch]):.0f} ms, "
-                          f"max {max(e for _, e in batch):.0f} ms", flush=True)
+                    print(
+                        f"{label} of {len(batch)}: ack p50 {statistics.median([e for _, e in batch]):.0f} ms, "
+                        f"max {max(e for _, e in batch):.0f} ms",
+                        flush=True,
+                    )
                     if round_number >= 0:  # warm-up rounds start the threads and connections; not counted
                         acks += [elapsed for _, elapsed in batch]
                         failures += sum(status != 200 for status, _ in batch)
                     # Next round once every answer of this one is in (keeps the 50-concurrent shape).
                     expected = updates_before + args.concurrency
-                    slack.wait_for(lambda expected=expected: len(slack.calls_to("chat.update")) >= expected,
-                                   timeout=120)
+                    slack.wait_for(
+                        lambda expected=expected: len(slack.calls_to("chat.update")) >= expected, timeout=120
+                    )
             wall = time.perf_counter() - started
             answered = sum(1 for c in slack.calls_to("chat.update") if "Summary for" in c.params.get("text", ""))
 

@@ -36,18 +36,26 @@ from services import Services  # noqa: E402
 
 TOKEN = "xoxb-bench-agent"
 DEFAULT_DATABASE = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-SALES_SQL = ("SELECT strftime('%Y-%m', sale_date) AS month, round(sum(amount), 2) AS total FROM sales "
-             "GROUP BY 1 ORDER BY 1 DESC LIMIT 2")
+SALES_SQL = (
+    "SELECT strftime('%Y-%m', sale_date) AS month, round(sum(amount), 2) AS total FROM sales "
+    "GROUP BY 1 ORDER BY 1 DESC LIMIT 2"
+)
 
 
 def respond(body: dict) -> Reply:
     """A model that needs two tool turns, then answers; instant."""
     tools = sum(1 for m in body["messages"] if m["role"] == "tool")
     if tools == 0:
-        return Reply(tool_calls=[{"name": "schema", "arguments": {}}, {"name": "sql", "arguments": {"query": SALES_SQL}}])
+        return Reply(
+            tool_calls=[{"name": "schema", "arguments": {}}, {"name": "sql", "arguments": {"query": SALES_SQL}}]
+        )
     if tools == 2:
-        return Reply(tool_calls=[{"name": "calculate", "arguments": {"expression": "growth(245516.34, 278193.96)"}},
-                                 {"name": "sql", "arguments": {"query": "SELECT count(*) AS n FROM sales"}}])
+        return Reply(
+            tool_calls=[
+                {"name": "calculate", "arguments": {"expression": "growth(245516.34, 278193.96)"}},
+                {"name": "sql", "arguments": {"query": "SELECT count(*) AS n FROM sales"}},
+            ]
+        )
     return Reply(text="Total sales last month were **$278,193.96**, up 13.3% on the month before.")
 
 
@@ -59,14 +67,19 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=60)
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE,
-                        help="ledger database, PostgreSQL as in production (a schema of its own is used)")
+    parser.add_argument(
+        "--database-url",
+        default=DEFAULT_DATABASE,
+        help="ledger database, PostgreSQL as in production (a schema of its own is used)",
+    )
     parser.add_argument("--quick", action="store_true", help="5 tasks: checks that the bench runs (CI)")
     args = parser.parse_args()
     if args.quick:
         args.tasks = 5
-    with tempfile.TemporaryDirectory(prefix="bench-agent-") as folder, \
-            ledger_schema(args.database_url, "agent") as ledger_url:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-agent-") as folder,
+        ledger_schema(args.database_url, "agent") as ledger_url,
+    ):
         figures = run(args.tasks, Path(folder), ledger_url)
     for key, value in figures.items():
         print(f"{key:>26}: {value}")
@@ -79,28 +92,41 @@ def run(tasks: int, folder: Path, ledger_url: str) -> dict:
         slack.add_channel("C1", "general")
         model.responder = respond
         settings = load_settings(
-            slack_bot_token=TOKEN, slack_api_url=slack.api_url, openai_base_url=model.base_url, openai_api_key="k",
-            model="bench-model", data_dir=folder / "data", database_url=ledger_url,
-            redis_url=None, cache_ttl_seconds=0, docs_index_dir=folder / "no-index")
+            slack_bot_token=TOKEN,
+            slack_api_url=slack.api_url,
+            openai_base_url=model.base_url,
+            openai_api_key="k",
+            model="bench-model",
+            data_dir=folder / "data",
+            database_url=ledger_url,
+            redis_url=None,
+            cache_ttl_seconds=0,
+            docs_index_dir=folder / "no-index",
+        )
         services = Services.build(settings)
         services.ledger.migrate()
         client = slack_client(settings)
         per_step, tool_ms, totals = [], [], []
         for number in range(tasks + 3):  # the first tasks warm up (demo database, imports, connections)
             team, ts = f"TB{number}", f"1740000000.{number:06d}"
-            meter = Meter(workspace=team, channel="C1", user="U1", pattern="agent", trigger="mention",
-                          request_id=ts)
+            meter = Meter(workspace=team, channel="C1", user="U1", pattern="agent", trigger="mention", request_id=ts)
             started = time.perf_counter()
             services.conversations.add(workspace=team, channel="C1", thread_ts=ts, role="user", text="task")
-            writer = StreamingReply(client, services.slack_calls, team=team, channel="C1", thread_ts=ts,
-                                    min_interval=settings.stream_update_seconds)
-            stream = AgentStream("Find the total sales for last month and calculate the growth", [], services,
-                                 meter, thread_ts=ts)
+            writer = StreamingReply(
+                client,
+                services.slack_calls,
+                team=team,
+                channel="C1",
+                thread_ts=ts,
+                min_interval=settings.stream_update_seconds,
+            )
+            stream = AgentStream(
+                "Find the total sales for last month and calculate the growth", [], services, meter, thread_ts=ts
+            )
             writer.start(thinking_after=settings.stream_thinking_seconds)
             for delta in stream:
                 writer.append(delta)
-            services.conversations.add(workspace=team, channel="C1", thread_ts=ts, role="assistant",
-                                       text=stream.text)
+            services.conversations.add(workspace=team, channel="C1", thread_ts=ts, role="assistant", text=stream.text)
             writer.finish(feedback_id=ts)
             services.ledger.record(meter, status="ok")
             elapsed = (time.perf_counter() - started) * 1000
@@ -113,7 +139,8 @@ def run(tasks: int, folder: Path, ledger_url: str) -> dict:
             tool_ms.append(sum(step.elapsed_ms for step in run.steps) / len(run.steps))
             totals.append(elapsed)
         figures = {
-            "tasks": tasks, "steps_per_task": 4,
+            "tasks": tasks,
+            "steps_per_task": 4,
             "overhead_per_step_ms_p50": round(statistics.median(per_step), 2),
             "overhead_per_step_ms_p99": round(percentile(per_step, 0.99), 2),
             "tool_ms_per_step_p50": round(statistics.median(tool_ms), 2),

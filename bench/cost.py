@@ -41,21 +41,40 @@ from patterns.chat import chat_messages  # noqa: E402
 from patterns.summarize import summarize  # noqa: E402
 
 DOCS = ROOT / "playground" / "demo_docs"
-TOPICS = ["billing", "search", "mobile app", "payments", "infrastructure", "support", "hiring", "security",
-          "pricing", "onboarding"]
+TOPICS = [
+    "billing",
+    "search",
+    "mobile app",
+    "payments",
+    "infrastructure",
+    "support",
+    "hiring",
+    "security",
+    "pricing",
+    "onboarding",
+]
 
 
 def summary_text(i: int) -> str:
     topic = TOPICS[i % len(TOPICS)]
-    return (f"Meeting notes {i}: the {topic} team reviewed last week's incidents and agreed to ship the fix on "
-            f"Thursday. Owner for the {topic} follow-up is person {i % 7}. Open question: does the {topic} change "
-            f"need a security review? Decision: keep the feature flag on for two more weeks. " * 3)
+    return (
+        f"Meeting notes {i}: the {topic} team reviewed last week's incidents and agreed to ship the fix on "
+        f"Thursday. Owner for the {topic} follow-up is person {i % 7}. Open question: does the {topic} change "
+        f"need a security review? Decision: keep the feature flag on for two more weeks. " * 3
+    )
 
 
 def questions() -> list[str]:
-    return ["How do I deploy to production?", "What is the expense limit for meals?", "Who is on call this week?",
-            "How do I roll back a deploy?", "How are expenses approved?", "What does the on-call engineer do?",
-            "Where do I file an expense report?", "What is the deploy freeze policy?"]
+    return [
+        "How do I deploy to production?",
+        "What is the expense limit for meals?",
+        "Who is on call this week?",
+        "How do I roll back a deploy?",
+        "How are expenses approved?",
+        "What does the on-call engineer do?",
+        "Where do I file an expense report?",
+        "What is the deploy freeze policy?",
+    ]
 
 
 def workload(seed: int = 7, total: int = 600) -> list[tuple[str, str]]:
@@ -87,8 +106,13 @@ def run(settings, cache, requests) -> dict:  # type: ignore[no-untyped-def]
     for kind, text in requests:
         meter = Meter(pattern=kind)
         if kind == "summarize":
-            summarize(text, gateway=gateway, meter=meter, context_tokens=settings.model_context_tokens,
-                      max_input_tokens=settings.max_input_tokens)
+            summarize(
+                text,
+                gateway=gateway,
+                meter=meter,
+                context_tokens=settings.model_context_tokens,
+                max_input_tokens=settings.max_input_tokens,
+            )
         elif kind == "docs":
             for _ in answer(library, text, meter=meter):
                 pass
@@ -113,16 +137,33 @@ def main() -> None:
     with ModelServer() as model, tempfile.TemporaryDirectory() as data:
         docs = Path(data) / "docs"
         shutil.copytree(DOCS, docs)
-        env = {**os.environ, "DATA_DIR": data, "OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": "sk-bench",
-               "MODEL": "gpt-4o-mini", "REDIS_URL": redis_url}
+        env = {
+            **os.environ,
+            "DATA_DIR": data,
+            "OPENAI_BASE_URL": model.base_url,
+            "OPENAI_API_KEY": "sk-bench",
+            "MODEL": "gpt-4o-mini",
+            "REDIS_URL": redis_url,
+        }
 
         def ingest() -> None:
-            subprocess.run([sys.executable, "app.py", "ingest", str(docs)], cwd=ROOT, env=env, check=True,
-                           capture_output=True, timeout=600)
+            subprocess.run(
+                [sys.executable, "app.py", "ingest", str(docs)],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
 
         ingest()
-        settings = load_settings(data_dir=Path(data), openai_base_url=model.base_url, openai_api_key="sk-bench",
-                                 model="gpt-4o-mini", redis_url=redis_url)
+        settings = load_settings(
+            data_dir=Path(data),
+            openai_base_url=model.base_url,
+            openai_api_key="sk-bench",
+            model="gpt-4o-mini",
+            redis_url=redis_url,
+        )
         requests = workload(total=args.requests)
         without = run(settings, None, requests)
         calls_without = len(model.calls_to("/chat/completions"))

@@ -71,8 +71,18 @@ LATENCY = 0.2
 CONCURRENCY = 4
 TOKEN = "xoxb-bench-digest"
 PEOPLE = ["alice", "bob", "carol", "dan", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar"]
-TOPICS = ["billing migration", "search relevance", "mobile release", "checkout bug", "on-call rotation",
-          "data retention policy", "invoice export", "SSO rollout", "latency dashboard", "Q3 roadmap"]
+TOPICS = [
+    "billing migration",
+    "search relevance",
+    "mobile release",
+    "checkout bug",
+    "on-call rotation",
+    "data retention policy",
+    "invoice export",
+    "SSO rollout",
+    "latency dashboard",
+    "Q3 roadmap",
+]
 OPENERS = ["Quick update on the {t}:", "About the {t},", "Re {t}:", "For the {t}", "Heads up on the {t}:"]
 BODIES = [
     "the staging deploy went fine and the numbers look normal so far",
@@ -84,10 +94,17 @@ BODIES = [
     "I measured again after the cache change and p95 went down by about a third",
     "support reported two more tickets that look like the same root cause",
 ]
-DECISIONS = ["We decided to ship it behind a flag first.", "Agreed: we keep the old path for one more week.",
-             "We decided to postpone the migration until after the freeze."]
-QUESTIONS = ["Who owns the follow-up with the vendor?", "Can someone review the PR today?",
-             "Do we need a migration guide for customers?", "Is the rollback plan written down somewhere?"]
+DECISIONS = [
+    "We decided to ship it behind a flag first.",
+    "Agreed: we keep the old path for one more week.",
+    "We decided to postpone the migration until after the freeze.",
+]
+QUESTIONS = [
+    "Who owns the follow-up with the vendor?",
+    "Can someone review the PR today?",
+    "Do we need a migration guide for customers?",
+    "Is the rollback plan written down somewhere?",
+]
 
 
 def message_text(rng: random.Random) -> str:
@@ -137,8 +154,14 @@ def naive_round_seconds(settings, lines: list[ChatLine], sample: int) -> float: 
     meter = Meter()
 
     def call(line: ChatLine) -> None:
-        gateway.chat([{"role": "system", "content": MAP_PROMPT}, {"role": "user", "content": line.render()}],
-                      pattern="digest", meter=meter, temperature=0.0, max_tokens=200, task="summarize")
+        gateway.chat(
+            [{"role": "system", "content": MAP_PROMPT}, {"role": "user", "content": line.render()}],
+            pattern="digest",
+            meter=meter,
+            temperature=0.0,
+            max_tokens=200,
+            task="summarize",
+        )
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
@@ -146,8 +169,11 @@ def naive_round_seconds(settings, lines: list[ChatLine], sample: int) -> float: 
     return (time.monotonic() - started) / math.ceil(sample / CONCURRENCY)
 
 
-def mapreduce_alone(settings, model: ModelServer,  # type: ignore[no-untyped-def]
-                    lines: list[ChatLine]) -> tuple[float, float]:
+def mapreduce_alone(
+    settings,
+    model: ModelServer,  # type: ignore[no-untyped-def]
+    lines: list[ChatLine],
+) -> tuple[float, float]:
     """The map-reduce on its own, on threads already read (newest first, as a reader yields them)."""
     threads: dict[str, Thread] = {}
     for line in lines:
@@ -159,8 +185,13 @@ def mapreduce_alone(settings, model: ModelServer,  # type: ignore[no-untyped-def
     model.reset()
     model.responder = digest_responder
     started = time.monotonic()
-    digest(reversed(list(threads.values())), gateway=gateway, meter=Meter(),
-           context_tokens=settings.model_context_tokens, concurrency=CONCURRENCY)
+    digest(
+        reversed(list(threads.values())),
+        gateway=gateway,
+        meter=Meter(),
+        context_tokens=settings.model_context_tokens,
+        concurrency=CONCURRENCY,
+    )
     wall = time.monotonic() - started
     return wall, ideal_seconds(model)[0]
 
@@ -182,8 +213,16 @@ def ideal_seconds(model: ModelServer) -> tuple[float, int, list[int]]:
     return rounds * LATENCY, len(maps), levels
 
 
-def run(size: int, slack: SlackServer, model: ModelServer, settings, connection,  # type: ignore[no-untyped-def]
-        journal: DigestJournal, rng: random.Random, timeout: float) -> dict:
+def run(
+    size: int,
+    slack: SlackServer,
+    model: ModelServer,
+    settings,
+    connection,  # type: ignore[no-untyped-def]
+    journal: DigestJournal,
+    rng: random.Random,
+    timeout: float,
+) -> dict:
     channel = f"CBENCH{size}"
     slack.set_clock(time.time() - 20 * 3_600)
     lines = seed_channel(slack, channel, size, rng)
@@ -196,18 +235,37 @@ def run(size: int, slack: SlackServer, model: ModelServer, settings, connection,
     client = slack_client(settings)
     now = time.time()
     started = time.monotonic()
-    request = submit(client, connection, digest_queue(connection, settings), settings, journal=journal,
-                     workspace="T111",
-                     channel=channel, channel_name=channel.lower(), user="UB00", oldest=now - 86_400, latest=now,
-                     window_label="the last 24 hours", to_dm=False, trigger="cli")
+    request = submit(
+        client,
+        connection,
+        digest_queue(connection, settings),
+        settings,
+        journal=journal,
+        workspace="T111",
+        channel=channel,
+        channel_name=channel.lower(),
+        user="UB00",
+        oldest=now - 86_400,
+        latest=now,
+        window_label="the last 24 hours",
+        to_dm=False,
+        trigger="cli",
+    )
     message = slack.wait_for(
         lambda: (m := slack.message(channel, request.progress_ts)) and m["text"].startswith("*Digest") and m,
-        timeout=timeout, poll=0.05)
+        timeout=timeout,
+        poll=0.05,
+    )
     final_edit = max(c.at for c in slack.calls_to("chat.update") if c.params.get("ts") == request.progress_ts)
     wall = final_edit - started  # when the server received the digest, not when this loop noticed
     load = os.getloadavg()[0]
-    reads = [c for c in slack.calls if c.method in ("conversations.history", "conversations.replies")
-             and c.params.get("channel") == channel and c.at >= started]
+    reads = [
+        c
+        for c in slack.calls
+        if c.method in ("conversations.history", "conversations.replies")
+        and c.params.get("channel") == channel
+        and c.at >= started
+    ]
     read_times = [c.at for c in reads]
     ideal, map_calls, levels = ideal_seconds(model)
     map_rounds = math.ceil(map_calls / CONCURRENCY)
@@ -266,57 +324,96 @@ def main() -> None:
     connection = redis.Redis.from_url(redis_url)
     rng = random.Random(7)
     results = []
-    with tempfile.TemporaryDirectory() as data, SlackServer(token=TOKEN) as slack, \
-            ModelServer(latency=LATENCY, api_key="sk-bench") as model:
+    with (
+        tempfile.TemporaryDirectory() as data,
+        SlackServer(token=TOKEN) as slack,
+        ModelServer(latency=LATENCY, api_key="sk-bench") as model,
+    ):
         for i, name in enumerate(PEOPLE):
             slack.add_user(f"UB{i:02d}", name)
         env = {
-            "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": "bench", "SLACK_APP_TOKEN": "",
-            "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": "sk-bench",
-            "MODEL": "bench-model", "REDIS_URL": redis_url, "DATABASE_URL": f"sqlite:///{data}/bench.db",
-            "DIGEST_QUEUE": f"digest-bench-{os.getpid()}", "DIGEST_MODEL_CONCURRENCY": str(CONCURRENCY),
-            "CACHE_TTL_SECONDS": "0", "SLACK_HISTORY_PER_MINUTE": "100000", "LOG_LEVEL": "INFO",
-            "LOG_FORMAT": "text", "MODEL_TIMEOUT_SECONDS": "60",
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_SIGNING_SECRET": "bench",
+            "SLACK_APP_TOKEN": "",
+            "SLACK_API_URL": slack.api_url,
+            "OPENAI_BASE_URL": model.base_url,
+            "OPENAI_API_KEY": "sk-bench",
+            "MODEL": "bench-model",
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": f"sqlite:///{data}/bench.db",
+            "DIGEST_QUEUE": f"digest-bench-{os.getpid()}",
+            "DIGEST_MODEL_CONCURRENCY": str(CONCURRENCY),
+            "CACHE_TTL_SECONDS": "0",
+            "SLACK_HISTORY_PER_MINUTE": "100000",
+            "LOG_LEVEL": "INFO",
+            "LOG_FORMAT": "text",
+            "MODEL_TIMEOUT_SECONDS": "60",
         }
         settings = load_settings(**{k.lower(): v for k, v in env.items()})
         ledger = Ledger(settings.resolved_database_url)
         ledger.migrate()
         journal = DigestJournal(ledger.engine)
-        print(f"model: {LATENCY * 1000:.0f} ms a call, concurrency {CONCURRENCY}, context "
-              f"{settings.model_context_tokens:,} tokens; Slack history budget raised to "
-              f"{settings.slack_history_per_minute:,}/min (Slack allows about 50/min)", flush=True)
+        print(
+            f"model: {LATENCY * 1000:.0f} ms a call, concurrency {CONCURRENCY}, context "
+            f"{settings.model_context_tokens:,} tokens; Slack history budget raised to "
+            f"{settings.slack_history_per_minute:,}/min (Slack allows about 50/min)",
+            flush=True,
+        )
         _warm_up()  # this process's own model calls (the map-reduce alone, the naive sample) start warm too
         workers = WorkerProcess(env, processes=1).start()
         try:
             for size in args.sizes:
                 result = run(size, slack, model, settings, connection, journal, rng, args.timeout)
                 results.append(result)
-                print(f"{result['messages']:,} messages ({result['replies']:,} in threads; "
-                      f"{result['slack_history_calls']} history pages, {result['slack_replies_calls']} threads read): "
-                      f"wall {result['wall_s']} s vs ideal {result['ideal_s']} s = {result['wall_vs_ideal']}x; "
-                      f"{result['map_calls']} map calls, merge levels {result['merge_levels']}, peak "
-                      f"{result['model_peak_concurrency']} calls in flight", flush=True)
+                print(
+                    f"{result['messages']:,} messages ({result['replies']:,} in threads; "
+                    f"{result['slack_history_calls']} history pages, {result['slack_replies_calls']} threads read): "
+                    f"wall {result['wall_s']} s vs ideal {result['ideal_s']} s = {result['wall_vs_ideal']}x; "
+                    f"{result['map_calls']} map calls, merge levels {result['merge_levels']}, peak "
+                    f"{result['model_peak_concurrency']} calls in flight",
+                    flush=True,
+                )
                 maps, merges = result["ideal_rounds"]
-                print(f"  ideal = {maps} round{'s' * (maps != 1)} of map calls + {merges} of merges, x "
-                      f"{LATENCY * 1000:.0f} ms. Wall: queued to first Slack read {result['before_reading_s']} s, "
-                      f"reading Slack {result['reading_s']} s (map calls meanwhile), last read to last model answer "
-                      f"{result['after_reading_s']} s (map calls still queued, then the merge: at least 2 x 200 ms), "
-                      f"posting {result['posting_s']} s; load average {result['load_average']} on "
-                      f"{os.cpu_count()} CPUs", flush=True)
-                print(f"  first model call to digest: {result['model_phase_s']} s = "
-                      f"{result['model_phase_vs_ideal']}x the ideal; the map-reduce alone on threads already read: "
-                      f"{result['mapreduce_alone_s']} s = {result['mapreduce_alone_vs_ideal']}x its ideal", flush=True)
-                print(f"  per 1k messages: digest {result['calls_per_1k']} calls, {result['tokens_per_1k']:,} tokens"
-                      f" | naive {result['naive_calls_per_1k']} calls, {result['naive_tokens_per_1k']:,} tokens "
-                      f"(~{result['naive_wall_s_estimated']} s for this channel) | "
-                      f"{result['token_ratio_vs_naive']}x fewer tokens", flush=True)
+                print(
+                    f"  ideal = {maps} round{'s' * (maps != 1)} of map calls + {merges} of merges, x "
+                    f"{LATENCY * 1000:.0f} ms. Wall: queued to first Slack read {result['before_reading_s']} s, "
+                    f"reading Slack {result['reading_s']} s (map calls meanwhile), last read to last model answer "
+                    f"{result['after_reading_s']} s (map calls still queued, then the merge: at least 2 x 200 ms), "
+                    f"posting {result['posting_s']} s; load average {result['load_average']} on "
+                    f"{os.cpu_count()} CPUs",
+                    flush=True,
+                )
+                print(
+                    f"  first model call to digest: {result['model_phase_s']} s = "
+                    f"{result['model_phase_vs_ideal']}x the ideal; the map-reduce alone on threads already read: "
+                    f"{result['mapreduce_alone_s']} s = {result['mapreduce_alone_vs_ideal']}x its ideal",
+                    flush=True,
+                )
+                print(
+                    f"  per 1k messages: digest {result['calls_per_1k']} calls, {result['tokens_per_1k']:,} tokens"
+                    f" | naive {result['naive_calls_per_1k']} calls, {result['naive_tokens_per_1k']:,} tokens "
+                    f"(~{result['naive_wall_s_estimated']} s for this channel) | "
+                    f"{result['token_ratio_vs_naive']}x fewer tokens",
+                    flush=True,
+                )
         finally:
             workers.stop()
     last = results[-1]
-    print(json.dumps({"token_ratio_vs_naive": last["token_ratio_vs_naive"], "wall_vs_ideal": last["wall_vs_ideal"],
-                      "mapreduce_alone_vs_ideal": last["mapreduce_alone_vs_ideal"], "messages": last["messages"],
-                      "wall_s": last["wall_s"], "ideal_s": last["ideal_s"], "reading_s": last["reading_s"],
-                      "load_average": last["load_average"], "runs": results}))
+    print(
+        json.dumps(
+            {
+                "token_ratio_vs_naive": last["token_ratio_vs_naive"],
+                "wall_vs_ideal": last["wall_vs_ideal"],
+                "mapreduce_alone_vs_ideal": last["mapreduce_alone_vs_ideal"],
+                "messages": last["messages"],
+                "wall_s": last["wall_s"],
+                "ideal_s": last["ideal_s"],
+                "reading_s": last["reading_s"],
+                "load_average": last["load_average"],
+                "runs": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -51,30 +51,79 @@ from knowledge.progress import Progress  # noqa: E402
 from knowledge.retrieval import DocsIndex  # noqa: E402
 from knowledge.store import LocalIndexStore, MatrixVectorStore, Snapshot  # noqa: E402
 
-SERVICES = ["Billing API", "Search Indexer", "Payments Gateway", "Notification Service", "Identity Provider",
-            "Media Transcoder", "Reporting Warehouse", "Feature Flags", "Checkout Frontend", "Inventory Sync",
-            "Fraud Scorer", "Email Relay", "Audit Log", "Pricing Engine", "Recommendation Model",
-            "Shipping Tracker", "Support Desk Bridge", "Mobile Push Hub", "Data Lake Loader", "Session Store",
-            "Geo Lookup", "Invoice Renderer", "Partner Webhooks", "Tax Calculator", "Currency Rates",
-            "Image Resizer", "Chat Backend", "Loyalty Points", "Survey Collector", "Status Page"]
+SERVICES = [
+    "Billing API",
+    "Search Indexer",
+    "Payments Gateway",
+    "Notification Service",
+    "Identity Provider",
+    "Media Transcoder",
+    "Reporting Warehouse",
+    "Feature Flags",
+    "Checkout Frontend",
+    "Inventory Sync",
+    "Fraud Scorer",
+    "Email Relay",
+    "Audit Log",
+    "Pricing Engine",
+    "Recommendation Model",
+    "Shipping Tracker",
+    "Support Desk Bridge",
+    "Mobile Push Hub",
+    "Data Lake Loader",
+    "Session Store",
+    "Geo Lookup",
+    "Invoice Renderer",
+    "Partner Webhooks",
+    "Tax Calculator",
+    "Currency Rates",
+    "Image Resizer",
+    "Chat Backend",
+    "Loyalty Points",
+    "Survey Collector",
+    "Status Page",
+]
 TEAMS = ["Atlas", "Borealis", "Cobalt", "Delta", "Ember", "Fjord", "Granite", "Harbor", "Iris", "Juniper"]
-PEOPLE = ["Amara Okafor", "Bruno Lindqvist", "Chen Wei", "Dana Whitfield", "Elif Kaya", "Farid Haddad",
-          "Greta Novak", "Hiro Tanaka", "Ines Duarte", "Jonas Berg", "Kofi Mensah", "Lena Vogel"]
+PEOPLE = [
+    "Amara Okafor",
+    "Bruno Lindqvist",
+    "Chen Wei",
+    "Dana Whitfield",
+    "Elif Kaya",
+    "Farid Haddad",
+    "Greta Novak",
+    "Hiro Tanaka",
+    "Ines Duarte",
+    "Jonas Berg",
+    "Kofi Mensah",
+    "Lena Vogel",
+]
 TOOLS = ["Spinnaker", "ArgoCD", "shipit", "Jenkins", "GitHub Actions"]
 DATA = ["request logs", "customer addresses", "payment tokens", "audit events", "uploaded images"]
 UNRELATED = [
-    "What is the wifi password in the Lisbon office?", "How many vacation days do interns get?",
-    "Who won the football world cup in 1954?", "What is the capital of Australia?",
-    "How do I book a meeting room on the third floor?", "When is the summer party this year?",
-    "What is the parental leave policy in Germany?", "Which health insurance plans do we offer?",
-    "How do I expense a home office chair?", "What is the dress code for client visits?",
-    "Where can I park my bicycle at headquarters?", "How much does the company match on pensions?",
-    "What is the recipe for the cafeteria lasagna?", "Who is the CEO's assistant?",
+    "What is the wifi password in the Lisbon office?",
+    "How many vacation days do interns get?",
+    "Who won the football world cup in 1954?",
+    "What is the capital of Australia?",
+    "How do I book a meeting room on the third floor?",
+    "When is the summer party this year?",
+    "What is the parental leave policy in Germany?",
+    "Which health insurance plans do we offer?",
+    "How do I expense a home office chair?",
+    "What is the dress code for client visits?",
+    "Where can I park my bicycle at headquarters?",
+    "How much does the company match on pensions?",
+    "What is the recipe for the cafeteria lasagna?",
+    "Who is the CEO's assistant?",
     "How tall is the Eiffel Tower?",
 ]
-NEAR_MISS = ["What is the monthly cloud budget of the {name}?", "Who designed the logo of the {name}?",
-             "Which programming language is the {name} written in?", "How many customers use the {name}?",
-             "When was the {name} first launched?"]
+NEAR_MISS = [
+    "What is the monthly cloud budget of the {name}?",
+    "Who designed the logo of the {name}?",
+    "Which programming language is the {name} written in?",
+    "How many customers use the {name}?",
+    "When was the {name} first launched?",
+]
 
 
 def service_page(index: int, name: str, rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
@@ -134,8 +183,10 @@ def quality(folder: Path, store: Any = None, label: str = "") -> dict[str, float
     store = store or LocalIndexStore(folder / "index")
     embed = StaticEmbedding()
     report = ingest([str(docs)], store=store, embed_model=embed, progress=Progress(_Quiet()))
-    print(f"{label}quality: {len(labelled)} labelled questions over {report.chunks_total} chunks of "
-          f"{report.files_total} pages")
+    print(
+        f"{label}quality: {len(labelled)} labelled questions over {report.chunks_total} chunks of "
+        f"{report.files_total} pages"
+    )
     return evaluate(store.reader(embed), labelled)
 
 
@@ -160,8 +211,10 @@ def evaluate(index: Any, labelled: list[tuple[str, str, str]]) -> dict[str, floa
     }
     print(f"  {len(absent)} not-in-docs questions ({len(UNRELATED)} unrelated, rest near misses)")
     print(f"  hit@1 {figures['hit_at_1']:.3f}  hit@3 {figures['hit_at_3']:.3f}  MRR {figures['mrr']:.3f}")
-    print(f"  not in docs: precision {figures['not_in_docs_precision']:.3f}, recall {figures['not_in_docs_recall']:.3f}"
-          f"; answerable questions wrongly declared absent: {figures['answerable_declared_absent']:.3f}")
+    print(
+        f"  not in docs: precision {figures['not_in_docs_precision']:.3f}, recall {figures['not_in_docs_recall']:.3f}"
+        f"; answerable questions wrongly declared absent: {figures['answerable_declared_absent']:.3f}"
+    )
     return figures
 
 
@@ -193,9 +246,19 @@ def synthetic_snapshot(chunks: int, embed: StaticEmbedding, rng: random.Random) 
     nodes = []
     for i in range(chunks):
         text = " ".join(rng.choices(vocabulary, cum_weights=cumulative, k=120))
-        nodes.append(TextNode(id_=f"n{i}", text=text, metadata={"title": f"Page {i // 5}", "heading": f"S{i % 5}",
-                                                                 "source": f"/bench/{i // 5}.md", "url": ""},
-                              excluded_embed_metadata_keys=["source", "url"]))
+        nodes.append(
+            TextNode(
+                id_=f"n{i}",
+                text=text,
+                metadata={
+                    "title": f"Page {i // 5}",
+                    "heading": f"S{i % 5}",
+                    "source": f"/bench/{i // 5}.md",
+                    "url": "",
+                },
+                excluded_embed_metadata_keys=["source", "url"],
+            )
+        )
     vectors = embed.get_text_embedding_batch([n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes])
     import numpy as np
 
@@ -212,8 +275,10 @@ def latency(chunks: int, queries: int, rng: random.Random, server: Any = None) -
     built = time.perf_counter() - started
     figures: dict[str, Any] = {"snapshot": snapshot}
     words = [f"term{rng.randrange(3_000)}" for _ in range(queries * 4)]
-    texts = [f"What does the {rng.choice(SERVICES)} say about {' and '.join(words[i * 4:i * 4 + 3])}?"
-             for i in range(queries)]
+    texts = [
+        f"What does the {rng.choice(SERVICES)} say about {' and '.join(words[i * 4 : i * 4 + 3])}?"
+        for i in range(queries)
+    ]
     for text in texts[:10]:  # warm-up
         index.search(text)
     times = []
@@ -222,21 +287,32 @@ def latency(chunks: int, queries: int, rng: random.Random, server: Any = None) -
         index.search(text)
         times.append((time.perf_counter() - t) * 1000)
     p99 = percentile(times, 0.99)
-    print(f"latency at {chunks:,} chunks (index built in {built:.1f} s): p50 {statistics.median(times):.2f} ms, "
-          f"p99 {p99:.2f} ms over {queries} queries")
+    print(
+        f"latency at {chunks:,} chunks (index built in {built:.1f} s): p50 {statistics.median(times):.2f} ms, "
+        f"p99 {p99:.2f} ms over {queries} queries"
+    )
     figures["p99"] = p99
     if server is not None:
         from bench import rag_postgres
 
         store, rate = rag_postgres.load(server, f"bench_{chunks}", snapshot, embed.embedding_id)
         pg = rag_postgres.latency(store, embed, texts, index, percentile)
-        print(f"postgres at {chunks:,} chunks (bulk load {rate:.0f} chunks/s): p50 {pg['p50']:.2f} ms, p99 "
-              f"{pg['p99']:.2f} ms; filtered p50 {pg['p50_filtered']:.2f} ms, p99 {pg['p99_filtered']:.2f} ms; "
-              f"share of the exact vector top 10 in its cosine ranking: {pg['recall']:.3f} (the 10th's cosine: "
-              f"{abs(pg['gap']):.4f} below the exact 10th on average)")
-        figures.update({"postgres_p99": pg["p99"], "postgres_p99_filtered": pg["p99_filtered"],
-                        "postgres_recall": pg["recall"], "postgres_gap": pg["gap"], "postgres_load_rate": rate,
-                        "postgres_store": store})
+        print(
+            f"postgres at {chunks:,} chunks (bulk load {rate:.0f} chunks/s): p50 {pg['p50']:.2f} ms, p99 "
+            f"{pg['p99']:.2f} ms; filtered p50 {pg['p50_filtered']:.2f} ms, p99 {pg['p99_filtered']:.2f} ms; "
+            f"share of the exact vector top 10 in its cosine ranking: {pg['recall']:.3f} (the 10th's cosine: "
+            f"{abs(pg['gap']):.4f} below the exact 10th on average)"
+        )
+        figures.update(
+            {
+                "postgres_p99": pg["p99"],
+                "postgres_p99_filtered": pg["p99_filtered"],
+                "postgres_recall": pg["recall"],
+                "postgres_gap": pg["gap"],
+                "postgres_load_rate": rate,
+                "postgres_store": store,
+            }
+        )
     return figures
 
 
@@ -249,11 +325,17 @@ def throughput(folder: Path, files: int) -> float:
         name = f"{SERVICES[i % len(SERVICES)]} {i}"
         page, _ = service_page(i, name, rng)
         (docs / f"page-{i}.md").write_text(page.replace("\n## ", f"\n{filler}\n\n## "))
-    report = ingest([str(docs)], store=LocalIndexStore(folder / "ingest-index"), embed_model=StaticEmbedding(),
-                    progress=Progress(_Quiet()))
+    report = ingest(
+        [str(docs)],
+        store=LocalIndexStore(folder / "ingest-index"),
+        embed_model=StaticEmbedding(),
+        progress=Progress(_Quiet()),
+    )
     rate = report.chunks_added / report.seconds
-    print(f"ingest: {report.files_total} files, {report.chunks_added} chunks in {report.seconds:.1f} s "
-          f"= {rate:.0f} chunks/s (read, chunk, embed, write; offline embeddings)")
+    print(
+        f"ingest: {report.files_total} files, {report.chunks_added} chunks in {report.seconds:.1f} s "
+        f"= {rate:.0f} chunks/s (read, chunk, embed, write; offline embeddings)"
+    )
     return rate
 
 
@@ -310,24 +392,31 @@ def main() -> None:
         if server is not None:
             server.stop()
     result = {
-        "hit_at_1": round(figures["hit_at_1"], 3), "hit_at_3": round(figures["hit_at_3"], 3),
-        "mrr": round(figures["mrr"], 3), "not_in_docs_precision": round(figures["not_in_docs_precision"], 3),
-        "p99_ms_1k": round(small["p99"], 2), "p99_ms_50k": round(large["p99"], 2),
-        "ingest_chunks_per_s": round(ingest_rate, 1), "hit_at_3_among_50k": round(among["local"], 3),
+        "hit_at_1": round(figures["hit_at_1"], 3),
+        "hit_at_3": round(figures["hit_at_3"], 3),
+        "mrr": round(figures["mrr"], 3),
+        "not_in_docs_precision": round(figures["not_in_docs_precision"], 3),
+        "p99_ms_1k": round(small["p99"], 2),
+        "p99_ms_50k": round(large["p99"], 2),
+        "ingest_chunks_per_s": round(ingest_rate, 1),
+        "hit_at_3_among_50k": round(among["local"], 3),
     }
     if server is not None:
-        result.update({
-            "postgres_hit_at_3": round(pg_quality["hit_at_3"], 3), "postgres_mrr": round(pg_quality["mrr"], 3),
-            "postgres_not_in_docs_precision": round(pg_quality["not_in_docs_precision"], 3),
-            "postgres_p99_ms_1k": round(small["postgres_p99"], 2),
-            "postgres_p99_ms_50k": round(large["postgres_p99"], 2),
-            "postgres_p99_ms_50k_filtered": round(large["postgres_p99_filtered"], 2),
-            "postgres_hit_at_3_among_50k": round(among["postgres"], 3),
-            "postgres_dense_recall_at_10": round(large["postgres_recall"], 3),
-            "postgres_dense_cosine_gap_at_10": round(large["postgres_gap"], 4),
-            "postgres_load_chunks_per_s": round(large["postgres_load_rate"], 1),
-            "postgres_ingest_chunks_per_s": round(pg_ingest, 1),
-        })
+        result.update(
+            {
+                "postgres_hit_at_3": round(pg_quality["hit_at_3"], 3),
+                "postgres_mrr": round(pg_quality["mrr"], 3),
+                "postgres_not_in_docs_precision": round(pg_quality["not_in_docs_precision"], 3),
+                "postgres_p99_ms_1k": round(small["postgres_p99"], 2),
+                "postgres_p99_ms_50k": round(large["postgres_p99"], 2),
+                "postgres_p99_ms_50k_filtered": round(large["postgres_p99_filtered"], 2),
+                "postgres_hit_at_3_among_50k": round(among["postgres"], 3),
+                "postgres_dense_recall_at_10": round(large["postgres_recall"], 3),
+                "postgres_dense_cosine_gap_at_10": round(large["postgres_gap"], 4),
+                "postgres_load_chunks_per_s": round(large["postgres_load_rate"], 1),
+                "postgres_ingest_chunks_per_s": round(pg_ingest, 1),
+            }
+        )
     if args.large != 50_000:
         result = {key.replace("_50k", f"_{args.large // 1000}k"): value for key, value in result.items()}
     print(json.dumps(result))

@@ -81,8 +81,9 @@ class Run:
         for kind in ("plain", "paraphrase"):
             figures[f"hit_at_3_{kind}"] = _hit([o for o in answerable if o.question.kind == kind])
         figures["fact_rate"] = _mean([float(_has_fact(o)) for o in answerable])
-        figures["no_answer_precision"] = (sum(o.question.kind == "none" for o in declared) / len(declared)
-                                          if declared else 1.0)
+        figures["no_answer_precision"] = (
+            sum(o.question.kind == "none" for o in declared) / len(declared) if declared else 1.0
+        )
         figures["no_answer_recall"] = _mean([float(not o.found) for o in absent])
         figures["low_confidence"] = _mean([float(o.level == "low") for o in answered])
         figures["p99_ms"] = percentile([o.ms for o in self.outcomes], 0.99)
@@ -115,8 +116,12 @@ def build(name: str, root: Path, env: dict[str, str]) -> Any:
     gateway = Gateway(settings)
     docs = [str(p) for p in sorted((DATA / name).glob("*.md")) if p.name != "SOURCES.md"]
     with metered(Meter(pattern="rag", trigger="ingest")):
-        ingest(docs, store=LocalIndexStore(settings.docs_index_path), embed_model=embedding_for(settings, gateway),
-               progress=Progress(_Quiet()))
+        ingest(
+            docs,
+            store=LocalIndexStore(settings.docs_index_path),
+            embed_model=embedding_for(settings, gateway),
+            progress=Progress(_Quiet()),
+        )
     return Library(settings, gateway)
 
 
@@ -140,8 +145,18 @@ def evaluate(library: Any, questions: list[Question], *, configured: bool) -> Ru
             text, found = (reply.answer if reply.found else ""), reply.found
         ms = (time.perf_counter() - started) * 1000
         rank = next((n for n, h in enumerate(result.hits[:3], 1) if Path(h.source).name in question.files), None)
-        run.outcomes.append(Outcome(question, rank, found, result.confidence.level, text, ms,
-                                    result.confidence.z, result.confidence.coverage))
+        run.outcomes.append(
+            Outcome(
+                question,
+                rank,
+                found,
+                result.confidence.level,
+                text,
+                ms,
+                result.confidence.z,
+                result.confidence.coverage,
+            )
+        )
     return run
 
 
@@ -155,8 +170,15 @@ def configured_run(name: str, questions: list[Question], embedder: Callable[[lis
     from doubles.model_server import ModelServer
 
     with ModelServer(embedder=embedder) as server, tempfile.TemporaryDirectory() as tmp:
-        library = build(name, Path(tmp), {"openai_base_url": server.base_url, "openai_api_key": "sk-bench-key",
-                                          "embedding_model": "served-embedding"})
+        library = build(
+            name,
+            Path(tmp),
+            {
+                "openai_base_url": server.base_url,
+                "openai_api_key": "sk-bench-key",
+                "embedding_model": "served-embedding",
+            },
+        )
         return evaluate(library, questions, configured=True)
 
 
@@ -165,19 +187,26 @@ def calibrate(runs: dict[str, Run]) -> None:
     for name, run in runs.items():
         print(f"signals on {name} (z: best similarity in null spreads; coverage: lexical):")
         for kind in ("plain", "paraphrase", "none"):
-            cells = [f"{o.z:.1f}/{o.coverage:.2f}" for o in sorted(run.outcomes, key=lambda o: o.z or -9)
-                     if o.question.kind == kind]
+            cells = [
+                f"{o.z:.1f}/{o.coverage:.2f}"
+                for o in sorted(run.outcomes, key=lambda o: o.z or -9)
+                if o.question.kind == kind
+            ]
             print(f"  {kind:10s} " + " ".join(cells))
     grid = [(z / 4, c / 20) for z in range(0, 25) for c in range(0, 21)]
     for name, run in runs.items():
         best = max(grid, key=lambda t: _score(run.outcomes, *t))
         others = [o for other, r in runs.items() if other != name for o in r.outcomes]
-        print(f"  chosen on {name}: refuse when z < {best[0]:.2f} and coverage < {best[1]:.2f}; "
-              f"there: {_describe(run.outcomes, *best)}; elsewhere: {_describe(others, *best)}")
+        print(
+            f"  chosen on {name}: refuse when z < {best[0]:.2f} and coverage < {best[1]:.2f}; "
+            f"there: {_describe(run.outcomes, *best)}; elsewhere: {_describe(others, *best)}"
+        )
     pooled = [o for run in runs.values() for o in run.outcomes]
     best = max(grid, key=lambda t: _score(pooled, *t))
-    print(f"  chosen on all sets: refuse when z < {best[0]:.2f} and coverage < {best[1]:.2f}; "
-          + "; ".join(f"{name}: {_describe(run.outcomes, *best)}" for name, run in runs.items()))
+    print(
+        f"  chosen on all sets: refuse when z < {best[0]:.2f} and coverage < {best[1]:.2f}; "
+        + "; ".join(f"{name}: {_describe(run.outcomes, *best)}" for name, run in runs.items())
+    )
 
 
 def _score(outcomes: list[Outcome], z: float, coverage: float) -> float:

@@ -13,11 +13,11 @@ from knowledge.access import Audience
 from knowledge.ingest import Change
 
 if TYPE_CHECKING:
+    from doubles.pgvector_server import PgvectorServer
     from knowledge.embeddings import LexicalEmbedding
     from knowledge.pg_store import PgIndexStore
     from knowledge.retrieval import DocsIndex
     from knowledge.store import Snapshot
-    from doubles.pgvector_server import PgvectorServer
 
 LIMITED_EVERY = 10  # one source in ten is limited to a channel: searches for everyone else filter it out
 
@@ -32,7 +32,7 @@ def available() -> bool:
         return False
 
 
-def load(server: "PgvectorServer", name: str, snapshot: "Snapshot", model_id: str) -> tuple["PgIndexStore", float]:
+def load(server: PgvectorServer, name: str, snapshot: Snapshot, model_id: str) -> tuple[PgIndexStore, float]:
     """Write the synthetic snapshot into a new database through the store's ingest path; chunks per second."""
     from knowledge.pg_store import PgIndexStore
 
@@ -45,8 +45,15 @@ def load(server: "PgvectorServer", name: str, snapshot: "Snapshot", model_id: st
         source = node.metadata["source"]
         if source not in fresh:
             limited = len(fresh) % LIMITED_EVERY == LIMITED_EVERY - 1
-            fresh[source] = {"sha256": source, "title": node.metadata["title"], "url": "", "chunks": 0,
-                             "team": "", "channels": ["C0LIMITED"] if limited else [], "channel_names": []}
+            fresh[source] = {
+                "sha256": source,
+                "title": node.metadata["title"],
+                "url": "",
+                "chunks": 0,
+                "team": "",
+                "channels": ["C0LIMITED"] if limited else [],
+                "channel_names": [],
+            }
         fresh[source]["chunks"] += 1
     started = time.perf_counter()
     store.begin(model_id, True)
@@ -59,14 +66,18 @@ def load(server: "PgvectorServer", name: str, snapshot: "Snapshot", model_id: st
     return store, len(nodes) / (time.perf_counter() - started)
 
 
-def latency(store: "PgIndexStore", embed: "LexicalEmbedding", texts: list[str], exact: "DocsIndex",
-            percentile: Callable[[list[float], float], float]) -> dict[str, float]:
+def latency(
+    store: PgIndexStore,
+    embed: LexicalEmbedding,
+    texts: list[str],
+    exact: DocsIndex,
+    percentile: Callable[[list[float], float], float],
+) -> dict[str, float]:
     """p50/p99 of a search for everyone (no filter) and for a channel that may not read a tenth of the sources,
     and the share of the exact vector top 10 in the store's cosine ranking."""
     index = store.reader(embed)
     figures: dict[str, float] = {}
-    for label, audience in (("", Audience.operator()), ("_filtered", Audience.in_channel("C0OTHER", "U1",
-                                                                                           team=None))):
+    for label, audience in (("", Audience.operator()), ("_filtered", Audience.in_channel("C0OTHER", "U1", team=None))):
         for text in texts[:10]:  # warm-up
             index.search(text, audience=audience)
         times = []
@@ -91,7 +102,7 @@ def latency(store: "PgIndexStore", embed: "LexicalEmbedding", texts: list[str], 
     return figures
 
 
-def ingest_rate(server: "PgvectorServer", docs: Path, quiet: Any) -> float:
+def ingest_rate(server: PgvectorServer, docs: Path, quiet: Any) -> float:
     """`knowledge.ingest` end to end (read, chunk, embed, write) into PostgreSQL, as for the local store."""
     from knowledge.embeddings import LexicalEmbedding
     from knowledge.ingest import ingest
@@ -101,6 +112,8 @@ def ingest_rate(server: "PgvectorServer", docs: Path, quiet: Any) -> float:
     store = PgIndexStore(server.create_database("bench_ingest"))
     report = ingest([str(docs)], store=store, embed_model=LexicalEmbedding(), progress=Progress(quiet))
     rate = report.chunks_added / report.seconds
-    print(f"postgres ingest: {report.files_total} files, {report.chunks_added} chunks in {report.seconds:.1f} s "
-          f"= {rate:.0f} chunks/s (read, chunk, embed, write; offline embeddings)")
+    print(
+        f"postgres ingest: {report.files_total} files, {report.chunks_added} chunks in {report.seconds:.1f} s "
+        f"= {rate:.0f} chunks/s (read, chunk, embed, write; offline embeddings)"
+    )
     return rate

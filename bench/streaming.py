@@ -37,8 +37,11 @@ from doubles.slack import SlackServer  # noqa: E402
 from doubles.slack_sender import SlackSender  # noqa: E402
 
 SECRET = "bench-signing-secret"
-ANSWER = ("**Summary of the discussion.** " + "The team agreed on the plan and listed the next steps clearly. " * 12
-          + "\n\n- First step: ship the fix\n- Second step: tell support\n")
+ANSWER = (
+    "**Summary of the discussion.** "
+    + "The team agreed on the plan and listed the next steps clearly. " * 12
+    + "\n\n- First step: ship the fix\n- Second step: tell support\n"
+)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -46,8 +49,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
 
 
-def run(n: int, slack: SlackServer, model: ModelServer, sender: SlackSender, timeout: float,
-        token_delay: float) -> dict:
+def run(
+    n: int, slack: SlackServer, model: ModelServer, sender: SlackSender, timeout: float, token_delay: float
+) -> dict:
     slack.reset()
     for method, per_minute in SLACK_LIMITS_PER_MINUTE.items():
         slack.set_rate_limit(method, per_minute)
@@ -79,12 +83,16 @@ def run(n: int, slack: SlackServer, model: ModelServer, sender: SlackSender, tim
         reply = [m for m in slack.replies(channel, f"1720000000.{i:06d}") if m.get("bot_id")][0]
         exact += reply["text"] == expected
         call = next(c for c in model_calls if f"question {i} for run {n}" in c.body["messages"][-1]["content"])
-        updates = [c for c in slack.calls_to("chat.update")
-                   if c.params.get("channel") == channel and c.status == 200 and c.response.get("ok")]
+        updates = [
+            c
+            for c in slack.calls_to("chat.update")
+            if c.params.get("channel") == channel and c.status == 200 and c.response.get("ok")
+        ]
         posts = [c for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == channel]
         post = posts[0]
-        visible = sorted((c for c in posts + updates if c.params.get("text") not in (THINKING, None)),
-                         key=lambda c: c.at)
+        visible = sorted(
+            (c for c in posts + updates if c.params.get("text") not in (THINKING, None)), key=lambda c: c.at
+        )
         if visible:
             first_text_ms.append((visible[0].at - call.at) * 1000)
             if post.params.get("text") == THINKING:
@@ -110,8 +118,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--token-delay", type=float, default=0.15, help="seconds between streamed model tokens")
-    parser.add_argument("--quick", action="store_true",
-                        help="N = 1 and 5, answers of about 1.2 s: checks that the bench runs (CI)")
+    parser.add_argument(
+        "--quick", action="store_true", help="N = 1 and 5, answers of about 1.2 s: checks that the bench runs (CI)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.n, args.token_delay = [1, 5], 0.03
@@ -119,12 +128,23 @@ def main() -> None:
     redis.Redis.from_url(redis_url).flushdb()
     results = []
     database = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    with SlackServer(token="xoxb-bench") as slack, ModelServer() as model, \
-            ledger_schema(database, "streaming") as database_url:
+    with (
+        SlackServer(token="xoxb-bench") as slack,
+        ModelServer() as model,
+        ledger_schema(database, "streaming") as database_url,
+    ):
         slack.add_user("U1", "alice")
-        env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET, "SLACK_APP_TOKEN": "",
-               "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": "sk-bench",
-               "DATABASE_URL": database_url, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
+        env = {
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_APP_TOKEN": "",
+            "SLACK_API_URL": slack.api_url,
+            "OPENAI_BASE_URL": model.base_url,
+            "OPENAI_API_KEY": "sk-bench",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "LOG_LEVEL": "WARNING",
+        }
         with BotProcess(env, workers=2) as bot:
             sender = SlackSender(bot.url, SECRET)
             for n in args.n:
@@ -132,13 +152,17 @@ def main() -> None:
                 results.append(result)
                 print("  ".join(f"{k}={v}" for k, v in result.items()), flush=True)
     last = results[-1]
-    print(json.dumps({
-        f"n{last['n']}_429s": last["429s"],
-        f"n{last['n']}_first_text_p99_ms": last["first_text_p99_ms"],
-        f"n{last['n']}_updates_per_stream_min": last["updates_per_stream_min"],
-        "all_final_exact": all(r["all_final_exact"] for r in results),
-        "runs": results,
-    }))
+    print(
+        json.dumps(
+            {
+                f"n{last['n']}_429s": last["429s"],
+                f"n{last['n']}_first_text_p99_ms": last["first_text_p99_ms"],
+                f"n{last['n']}_updates_per_stream_min": last["updates_per_stream_min"],
+                "all_final_exact": all(r["all_final_exact"] for r in results),
+                "runs": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

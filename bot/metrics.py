@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from bot.model.metering import Meter
 
+
 class _Metrics:
     """The bot's metrics, created on first use: prometheus_client picks in-process or multiprocess storage when a
     metric is created, and `serve` sets `PROMETHEUS_MULTIPROC_DIR` after the command line has been imported."""
@@ -33,17 +34,22 @@ class _Metrics:
         self.requests = Counter("bot_requests_total", "User requests by pattern and status", ["pattern", "status"])
         self.errors = Counter("bot_errors_total", "Failed requests by pattern and error kind", ["pattern", "kind"])
         self.latency = Histogram(
-            "bot_request_latency_seconds", "Total latency of a request, ack to final answer", ["pattern"],
+            "bot_request_latency_seconds",
+            "Total latency of a request, ack to final answer",
+            ["pattern"],
             buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
         )
         self.first_token = Histogram(
-            "bot_time_to_first_token_seconds", "Time from request to the first model output", ["pattern"],
+            "bot_time_to_first_token_seconds",
+            "Time from request to the first model output",
+            ["pattern"],
             buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30),
         )
         self.tokens = Counter("bot_tokens_total", "Model tokens by pattern and direction", ["pattern", "direction"])
         self.cost = Counter("bot_cost_usd_total", "Model spend in USD", ["pattern"])
-        self.cache_hits = Counter("bot_cache_hits_total", "Requests answered entirely from the response cache",
-                                  ["pattern"])
+        self.cache_hits = Counter(
+            "bot_cache_hits_total", "Requests answered entirely from the response cache", ["pattern"]
+        )
 
 
 _metrics: _Metrics | None = None

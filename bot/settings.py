@@ -112,8 +112,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 
-    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "openai_api_key",
-                     "slack_client_secret", "slack_client_id", mode="before")
+    @field_validator(
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "openai_api_key",
+        "slack_client_secret",
+        "slack_client_id",
+        mode="before",
+    )
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -25,23 +25,28 @@ def parse_duration(value: str) -> timedelta:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     stats_parser = commands.add_parser(
-        "stats", help="print usage and cost per pattern",
+        "stats",
+        help="print usage and cost per pattern",
         description="Per pattern: requests, errors, average and p95 latency, tokens, cost and cache hit rate.",
     )
-    stats_parser.add_argument("--since", default="7d", type=parse_duration,
-                              help="window such as 30m, 24h or 7d (default: 7d)")
+    stats_parser.add_argument(
+        "--since", default="7d", type=parse_duration, help="window such as 30m, 24h or 7d (default: 7d)"
+    )
     stats_parser.set_defaults(run=stats)
     export = commands.add_parser(
-        "export-feedback", help="write disliked answers as JSONL for evaluation",
+        "export-feedback",
+        help="write disliked answers as JSONL for evaluation",
         description="Write every answer with more 👎 than 👍 (with its prompt, retrieved passages, answer and "
-                    "model) as one JSON object per line.",
+        "model) as one JSON object per line.",
     )
     export.add_argument("--since", default="30d", type=parse_duration, help="window (default: 30d)")
     export.add_argument("--output", "-o", default="-", help="file to write (default: standard output)")
     export.set_defaults(run=export_feedback)
-    commands.add_parser("migrate", help="create or upgrade the ledger database",
-                        description="Apply the database migrations to DATABASE_URL (serve does this too)."
-                        ).set_defaults(run=migrate)
+    commands.add_parser(
+        "migrate",
+        help="create or upgrade the ledger database",
+        description="Apply the database migrations to DATABASE_URL (serve does this too).",
+    ).set_defaults(run=migrate)
 
 
 def stats(settings: Settings, args: argparse.Namespace) -> int:

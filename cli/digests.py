@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from slack_sdk.errors import SlackApiError
 
@@ -28,35 +28,38 @@ from services import Services
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     digest = commands.add_parser(
-        "digest", help="digest a channel from the command line",
+        "digest",
+        help="digest a channel from the command line",
         description="Digest a channel's messages and threads over a window the way /digest does, and print it "
-                    "(Markdown, with links to the key messages). With --post, queue it for the workers instead; "
-                    "they post it in the channel.",
+        "(Markdown, with links to the key messages). With --post, queue it for the workers instead; "
+        "they post it in the channel.",
     )
     digest.add_argument("--channel", required=True, help="the channel's id, e.g. C0123456789")
-    digest.add_argument("--since", default="24h", help="window: 30m, 24h, 7d, 2w or a date like 2024-05-01 "
-                                                      "(default: 24h)")
+    digest.add_argument(
+        "--since", default="24h", help="window: 30m, 24h, 7d, 2w or a date like 2024-05-01 (default: 24h)"
+    )
     digest.add_argument("--post", action="store_true", help="queue it for the workers, which post it in the channel")
 
     digest.set_defaults(run=digest_command)
 
     worker = commands.add_parser(
-        "worker", help="run the digest workers (RQ)",
+        "worker",
+        help="run the digest workers (RQ)",
         description="Run RQ worker processes for /digest jobs, and queue the digests of due schedules. Any number "
-                    "of these, on one machine or several, can share one Redis (REDIS_URL).",
+        "of these, on one machine or several, can share one Redis (REDIS_URL).",
     )
     worker.add_argument("--processes", type=int, help="worker processes (default: WORKER_PROCESSES or 2)")
     worker.add_argument("--burst", action="store_true", help="one process that works until the queue is empty")
     worker.set_defaults(run=worker_command)
 
+
 def digest_command(settings: Settings, args: argparse.Namespace) -> int:
     """Print a channel's digest (read and summarized here), or with --post queue it for the workers."""
-
 
     if not settings.secret("slack_bot_token"):
         print("Reading a channel needs SLACK_BOT_TOKEN.", file=sys.stderr)
         return 2
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         start = parse_since(args.since, now=now)
     except TimeSpecError as error:
@@ -76,18 +79,38 @@ def digest_command(settings: Settings, args: argparse.Namespace) -> int:
     services = Services.build(settings)
     services.ledger.migrate()
     if args.post:
-        return _queue(settings, services, client, team=team, channel=args.channel, name=info.get("name", ""),
-                      start=start, now=now, label=label)
+        return _queue(
+            settings,
+            services,
+            client,
+            team=team,
+            channel=args.channel,
+            name=info.get("name", ""),
+            start=start,
+            now=now,
+            label=label,
+        )
     meter = Meter(workspace=team, channel=args.channel, pattern="digest", trigger="cli", request_id="cli")
 
     def progress(state: Progress) -> None:
         total = f"/{state.parts_total}" if state.parts_total else ""
-        print(f"\r{counted(state.messages_read, 'message')} read, {state.parts_done}{total} parts summarized",
-              end="", file=sys.stderr, flush=True)
+        print(
+            f"\r{counted(state.messages_read, 'message')} read, {state.parts_done}{total} parts summarized",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
     try:
-        result = digest_channel(services, client, team=team, channel=args.channel,
-                                window=Window(start.timestamp(), now.timestamp()), meter=meter, on_progress=progress)
+        result = digest_channel(
+            services,
+            client,
+            team=team,
+            channel=args.channel,
+            window=Window(start.timestamp(), now.timestamp()),
+            meter=meter,
+            on_progress=progress,
+        )
     except NothingToDigest:
         services.ledger.record(meter, status="refused", error_kind="empty_window")
         print(f"No messages from people in #{info.get('name', args.channel)} in {label}.", file=sys.stderr)
@@ -96,31 +119,59 @@ def digest_command(settings: Settings, args: argparse.Namespace) -> int:
         kind = error.kind if isinstance(error, ModelError) else f"slack_{error.response.get('error')}"
         services.ledger.record(meter, status="error", error_kind=kind)
         print("", file=sys.stderr)
-        print(error.user_message if isinstance(error, ModelError)
-              else slack_error_message(error.response.get("error", "unknown")), file=sys.stderr)
+        print(
+            error.user_message
+            if isinstance(error, ModelError)
+            else slack_error_message(error.response.get("error", "unknown")),
+            file=sys.stderr,
+        )
         return 1
     print("", file=sys.stderr)
     services.ledger.record(meter, status="ok")
     print(f"# Digest of #{info.get('name', args.channel)} for {label}\n")
-    print(f"{counted(result.messages, 'message')}, {counted(result.threads, 'thread')}, "
-          f"{counted(meter.model_calls, 'model call')}, "
-          f"{meter.prompt_tokens + meter.completion_tokens:,} tokens\n")
+    print(
+        f"{counted(result.messages, 'message')}, {counted(result.threads, 'thread')}, "
+        f"{counted(meter.model_calls, 'model call')}, "
+        f"{meter.prompt_tokens + meter.completion_tokens:,} tokens\n"
+    )
     links = Permalinks(client, args.channel)
     links.prefetch(result.key_lines())
     print(result.to_markdown(links))
     return 0
 
 
-def _queue(settings: Settings, services, client, *, team: str, channel: str, name: str,  # type: ignore[no-untyped-def]
-           start: datetime, now: datetime, label: str) -> int:
+def _queue(
+    settings: Settings,
+    services,
+    client,
+    *,
+    team: str,
+    channel: str,
+    name: str,  # type: ignore[no-untyped-def]
+    start: datetime,
+    now: datetime,
+    label: str,
+) -> int:
 
     if services.redis is None:
         print("--post hands the digest to the workers, which needs REDIS_URL.", file=sys.stderr)
         return 2
-    request = submit(client, services.redis, digest_queue(services.redis, settings), settings,
-                     journal=DigestJournal(services.ledger.engine), workspace=team,
-                     channel=channel, channel_name=name, user="", oldest=start.timestamp(), latest=now.timestamp(),
-                     window_label=label, to_dm=False, trigger="cli")
+    request = submit(
+        client,
+        services.redis,
+        digest_queue(services.redis, settings),
+        settings,
+        journal=DigestJournal(services.ledger.engine),
+        workspace=team,
+        channel=channel,
+        channel_name=name,
+        user="",
+        oldest=start.timestamp(),
+        latest=now.timestamp(),
+        window_label=label,
+        to_dm=False,
+        trigger="cli",
+    )
     print(f"Queued digest {request.job_id} of #{name} for {label}; the workers post it in the channel.")
     return 0
 

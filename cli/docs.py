@@ -26,34 +26,51 @@ from services import Services
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     ingest = commands.add_parser(
-        "ingest", help="index team documents for docs questions",
+        "ingest",
+        help="index team documents for docs questions",
         description="Index folders or files of team documents (Markdown, text, HTML, PDF) into DOCS_INDEX_DIR. "
-                    "Incremental: unchanged files are skipped, changed ones re-indexed, files deleted under the "
-                    "given paths removed. Unreadable files are reported and skipped.",
+        "Incremental: unchanged files are skipped, changed ones re-indexed, files deleted under the "
+        "given paths removed. Unreadable files are reported and skipped.",
     )
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="a folder or a file")
-    ingest.add_argument("--rebuild", action="store_true",
-                        help="start a new index (needed after changing the embedding model)")
+    ingest.add_argument(
+        "--rebuild", action="store_true", help="start a new index (needed after changing the embedding model)"
+    )
     ingest.add_argument("--json", action="store_true", help="print the report as JSON on standard output")
-    ingest.add_argument("--channel", action="append", metavar="CHANNEL",
-                        help="limit the files given to this channel (#name or id; repeat for several): only "
-                             "questions asked there, and DMs of its members, can read them")
-    ingest.add_argument("--workspace-wide", action="store_true",
-                        help="make the files given readable everywhere again (files keep their visibility otherwise)")
-    ingest.add_argument("--team", metavar="TEAM_ID",
-                        help="the workspace the files belong to (required with OAuth installs)")
+    ingest.add_argument(
+        "--channel",
+        action="append",
+        metavar="CHANNEL",
+        help="limit the files given to this channel (#name or id; repeat for several): only "
+        "questions asked there, and DMs of its members, can read them",
+    )
+    ingest.add_argument(
+        "--workspace-wide",
+        action="store_true",
+        help="make the files given readable everywhere again (files keep their visibility otherwise)",
+    )
+    ingest.add_argument(
+        "--team", metavar="TEAM_ID", help="the workspace the files belong to (required with OAuth installs)"
+    )
     ingest.set_defaults(run=ingest_command)
 
     ask = commands.add_parser(
-        "ask", help="answer a question from the indexed documents",
+        "ask",
+        help="answer a question from the indexed documents",
         description="Answer QUESTION from the indexed documents, with numbered citations, the way @bot does; "
-                    "says so when the documents do not contain the answer.",
+        "says so when the documents do not contain the answer.",
     )
     ask.add_argument("question")
-    ask.add_argument("--json", action="store_true",
-                     help="print JSON: answer, found, citations (source path, heading, score), what was searched")
-    ask.add_argument("--channel", metavar="CHANNEL_ID",
-                     help="answer as for a question asked in this channel (default: from every document)")
+    ask.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON: answer, found, citations (source path, heading, score), what was searched",
+    )
+    ask.add_argument(
+        "--channel",
+        metavar="CHANNEL_ID",
+        help="answer as for a question asked in this channel (default: from every document)",
+    )
     ask.add_argument("--team", metavar="TEAM_ID", help="answer from this workspace's documents only")
     ask.set_defaults(run=ask_command)
 
@@ -71,8 +88,7 @@ def ingest_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         embed_model = embedding_for(settings, services.gateway)
         with metered(meter):
-            report = run(args.paths, store=store, embed_model=embed_model, rebuild=args.rebuild,
-                         visibility=visibility)
+            report = run(args.paths, store=store, embed_model=embed_model, rebuild=args.rebuild, visibility=visibility)
     except (EmbeddingMismatch, StaticModelMissing, PgvectorUnavailable) as error:
         print(error, file=sys.stderr)
         return 2
@@ -92,8 +108,11 @@ def _visibility(settings: Settings, args: argparse.Namespace, services: Services
     channels, team = getattr(args, "channel", None) or [], getattr(args, "team", None)
     everyone = getattr(args, "workspace_wide", False)
     if settings.oauth_enabled and not team:
-        print("With OAuth installs every document belongs to one workspace: give it with --team T… (the "
-              "workspace's team id).", file=sys.stderr)
+        print(
+            "With OAuth installs every document belongs to one workspace: give it with --team T… (the "
+            "workspace's team id).",
+            file=sys.stderr,
+        )
         return None
     if channels and everyone:
         print("--channel and --workspace-wide contradict each other: give one.", file=sys.stderr)

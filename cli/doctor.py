@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,10 +24,12 @@ class Check:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     commands.add_parser(
-        "doctor", help="check Slack, the model server, the database and Redis",
+        "doctor",
+        help="check Slack, the model server, the database and Redis",
         description="Check every dependency the bot has (Slack token, model server, database, Redis) and say "
-                    "what is wrong in plain words. Exits 1 when something is broken.",
+        "what is wrong in plain words. Exits 1 when something is broken.",
     ).set_defaults(run=run)
+
 
 def run_checks(settings: Settings, extra: list[Callable[[Settings], Check]] | None = None) -> list[Check]:
     checks = [check_slack, check_model, check_database, check_redis, check_agent_database, *(extra or [])]
@@ -49,32 +50,53 @@ def render(results: list[Check]) -> str:
 def check_slack(settings: Settings) -> Check:
     token = settings.secret("slack_bot_token")
     if not token:
-        return Check("slack", "warn", "SLACK_BOT_TOKEN is not set, so the bot cannot talk to Slack "
-                                      "(python app.py starts the playground instead).")
+        return Check(
+            "slack",
+            "warn",
+            "SLACK_BOT_TOKEN is not set, so the bot cannot talk to Slack "
+            "(python app.py starts the playground instead).",
+        )
     client = WebClient(token=token, base_url=settings.slack_api_url, timeout=5)
     try:
         auth = client.auth_test()
     except SlackApiError as error:
         code = error.response.get("error", "unknown")
         if code in ("invalid_auth", "not_authed", "token_revoked", "account_inactive"):
-            return Check("slack", "fail", f"Slack rejected SLACK_BOT_TOKEN ({code}). Copy the Bot User OAuth "
-                                          "Token (xoxb-…) from the app's OAuth & Permissions page.")
+            return Check(
+                "slack",
+                "fail",
+                f"Slack rejected SLACK_BOT_TOKEN ({code}). Copy the Bot User OAuth "
+                "Token (xoxb-…) from the app's OAuth & Permissions page.",
+            )
         return Check("slack", "fail", f"Slack answered {code} to auth.test.")
     except Exception as error:
-        return Check("slack", "fail", f"Cannot reach Slack at {settings.slack_api_url} ({type(error).__name__}). "
-                                      "Check SLACK_API_URL and the network.")
+        return Check(
+            "slack",
+            "fail",
+            f"Cannot reach Slack at {settings.slack_api_url} ({type(error).__name__}). "
+            "Check SLACK_API_URL and the network.",
+        )
     if settings.slack_app_token is None and not settings.secret("slack_signing_secret"):
         return Check("slack", "fail", "SLACK_SIGNING_SECRET is not set: HTTP mode cannot verify Slack's requests.")
-    return Check("slack", "ok", f"token works: @{auth.get('user')} in workspace {auth.get('team')} "
-                                f"({auth.get('team_id')}).")
+    return Check(
+        "slack", "ok", f"token works: @{auth.get('user')} in workspace {auth.get('team')} ({auth.get('team_id')})."
+    )
 
 
 def check_model(settings: Settings) -> Check:
     if not settings.model_configured:
-        return Check("model", "warn", "No model is configured: the offline engine answers. Set OPENAI_BASE_URL "
-                                      "(and OPENAI_API_KEY) to use a language model.")
-    client = openai.OpenAI(base_url=settings.openai_base_url, api_key=settings.secret("openai_api_key") or "no-key",
-                           timeout=5, max_retries=0)
+        return Check(
+            "model",
+            "warn",
+            "No model is configured: the offline engine answers. Set OPENAI_BASE_URL "
+            "(and OPENAI_API_KEY) to use a language model.",
+        )
+    client = openai.OpenAI(
+        base_url=settings.openai_base_url,
+        api_key=settings.secret("openai_api_key") or "no-key",
+        timeout=5,
+        max_retries=0,
+    )
     where = settings.openai_base_url or "api.openai.com"
     try:
         models = [m.id for m in client.models.list()]
@@ -86,14 +108,18 @@ def check_model(settings: Settings) -> Check:
         return Check("model", "fail", f"The model server at {where} answered HTTP {error.status_code}.")
     wanted = settings.model_for("chat")
     if models and wanted not in models:
-        return Check("model", "warn", f"Model server reachable, but it does not list the model '{wanted}' "
-                                      f"(it has: {', '.join(models[:5])}). Check MODEL.")
+        return Check(
+            "model",
+            "warn",
+            f"Model server reachable, but it does not list the model '{wanted}' "
+            f"(it has: {', '.join(models[:5])}). Check MODEL.",
+        )
     return Check("model", "ok", f"model server at {where} answers; model '{wanted}' is available.")
 
 
 def check_database(settings: Settings) -> Check:
-    from alembic.script import ScriptDirectory
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     from bot.storage.ledger import MIGRATIONS
 
@@ -106,8 +132,12 @@ def check_database(settings: Settings) -> Check:
             except Exception:
                 current = None
     except Exception as error:
-        return Check("database", "fail", f"Cannot connect to the database ({type(error).__name__}: "
-                                         f"{str(error).splitlines()[0][:160]}). Check DATABASE_URL.")
+        return Check(
+            "database",
+            "fail",
+            f"Cannot connect to the database ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:160]}). Check DATABASE_URL.",
+        )
     finally:
         engine.dispose()
     config = Config()
@@ -115,21 +145,30 @@ def check_database(settings: Settings) -> Check:
     head = ScriptDirectory.from_config(config).get_current_head()
     backend = url.split(":")[0]
     if current != head:
-        return Check("database", "fail", f"{backend} is reachable but its schema is at {current or 'nothing'}, not "
-                                         f"{head}: run python app.py migrate.")
+        return Check(
+            "database",
+            "fail",
+            f"{backend} is reachable but its schema is at {current or 'nothing'}, not "
+            f"{head}: run python app.py migrate.",
+        )
     return Check("database", "ok", f"{backend} reachable, schema up to date ({head}).")
 
 
 def check_redis(settings: Settings) -> Check:
     if not settings.redis_url:
-        return Check("redis", "warn", "REDIS_URL is not set: Slack retries are de-duplicated per process only, "
-                                      "there is no response cache, and digests cannot run.")
+        return Check(
+            "redis",
+            "warn",
+            "REDIS_URL is not set: Slack retries are de-duplicated per process only, "
+            "there is no response cache, and digests cannot run.",
+        )
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
     try:
         client.ping()
     except redis.RedisError as error:
-        return Check("redis", "fail", f"Cannot reach Redis ({type(error).__name__}). Check REDIS_URL and that "
-                                      "Redis is running.")
+        return Check(
+            "redis", "fail", f"Cannot reach Redis ({type(error).__name__}). Check REDIS_URL and that Redis is running."
+        )
     return Check("redis", "ok", "Redis answers.")
 
 

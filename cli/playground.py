@@ -9,12 +9,17 @@ from bot.settings import Settings
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     playground = commands.add_parser(
-        "playground", help="try every pattern in the browser against a local Slack (no credentials needed)",
+        "playground",
+        help="try every pattern in the browser against a local Slack (no credentials needed)",
         description="Start a local Slack workspace, the bot wired to it and a web page that looks like Slack, and "
-                    "print its URL. This is what `python app.py` does when no Slack credentials are set.",
+        "print its URL. This is what `python app.py` does when no Slack credentials are set.",
     )
-    playground.add_argument("--port", type=int, default=8765,
-                            help="the page's port (default: 8765, or any free one when it is taken; 0: any)")
+    playground.add_argument(
+        "--port",
+        type=int,
+        default=8765,
+        help="the page's port (default: 8765, or any free one when it is taken; 0: any)",
+    )
     playground.set_defaults(run=run)
 
 

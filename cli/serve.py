@@ -20,9 +20,10 @@ log = logging.getLogger(__name__)
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser(
-        "serve", help="run the bot (the default command)",
+        "serve",
+        help="run the bot (the default command)",
         description="Run the bot: Socket Mode when SLACK_APP_TOKEN is set, otherwise HTTP on PORT at "
-                    "/slack/events (with GET /healthz), served by gunicorn.",
+        "/slack/events (with GET /healthz), served by gunicorn.",
     )
     serve.add_argument("--port", type=int, help="HTTP port (default: PORT or 3000)")
     serve.add_argument("--workers", type=int, help="HTTP worker processes (default: WEB_CONCURRENCY or 2)")
@@ -31,10 +32,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def default(settings: Settings) -> int:
     """`python app.py` with no command: the bot, or the playground when no Slack credentials are set."""
-    if settings.slack_app_token is None and not settings.oauth_enabled and not any(
-            settings.secret(name) for name in ("slack_bot_token", "slack_signing_secret")):
-        print("No Slack credentials are set, so here is the playground instead (see README.md to connect Slack).",
-              file=sys.stderr)
+    if (
+        settings.slack_app_token is None
+        and not settings.oauth_enabled
+        and not any(settings.secret(name) for name in ("slack_bot_token", "slack_signing_secret"))
+    ):
+        print(
+            "No Slack credentials are set, so here is the playground instead (see README.md to connect Slack).",
+            file=sys.stderr,
+        )
         from cli.playground import run as playground
 
         return playground(settings, argparse.Namespace(port=None))

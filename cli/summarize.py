@@ -14,7 +14,8 @@ from services import Services
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "summarize", help="summarize text from the command line",
+        "summarize",
+        help="summarize text from the command line",
         description="Summarize TEXT (or standard input when TEXT is '-' or absent) the way /summarize does.",
     )
     parser.add_argument("text", nargs="?", default="-", help="the text, or '-' for standard input")
@@ -27,8 +28,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     services.ledger.migrate()
     meter = Meter(pattern="summarize", trigger="cli")
     try:
-        summary = summarize(text, gateway=services.gateway, meter=meter,
-                            context_tokens=settings.model_context_tokens, max_input_tokens=settings.max_input_tokens)
+        summary = summarize(
+            text,
+            gateway=services.gateway,
+            meter=meter,
+            context_tokens=settings.model_context_tokens,
+            max_input_tokens=settings.max_input_tokens,
+        )
     except (NothingToSummarize, ModelError) as error:
         message = error.user_message if isinstance(error, ModelError) else str(error)
         services.ledger.record(meter, status="error", error_kind=getattr(error, "kind", "error"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time as clock
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, Respond
@@ -64,33 +64,44 @@ class DigestCommand:
         """
 
         self.require_queue()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         parse_since(action.since, now=now, tz=EARLIEST_ZONE)  # its form and range; the user's zone is read later
         label = window_label(action.since)
         refs = action.channels or [f"<#{self.here}>"]
         ids = [new_job_id(self.services.redis) for _ in refs]
         where = "by direct message" if action.to_dm else ("in each channel" if len(refs) > 1 else "there")
         listed = ", ".join(f"{linked(ref)} (id `{job_id}`)" for ref, job_id in zip(refs, ids))
-        ack(f"Queued {'a digest' if len(refs) == 1 else f'{len(refs)} digests'} of {label}: {listed}. "
-            f"I'll show progress {where} and replace it with the digest. `/digest status` shows your jobs.")
-        return {"refs": refs, "ids": ids, "since": action.since, "now": now.timestamp(), "label": label,
-                "to_dm": action.to_dm}
+        ack(
+            f"Queued {'a digest' if len(refs) == 1 else f'{len(refs)} digests'} of {label}: {listed}. "
+            f"I'll show progress {where} and replace it with the digest. `/digest status` shows your jobs."
+        )
+        return {
+            "refs": refs,
+            "ids": ids,
+            "since": action.since,
+            "now": now.timestamp(),
+            "label": label,
+            "to_dm": action.to_dm,
+        }
 
     def submit(self, plan: dict[str, Any], respond: Respond) -> None:
         """Check each channel, post its progress message and queue its job; a refusal or failure is told to the
         requester, by job id."""
 
         def not_queued(ref: str, job_id: str, reason: str) -> None:
-            respond(text=f"Digest of {linked(ref)} (id `{job_id}`) was not queued: {reason}",
-                    response_type="ephemeral", replace_original=False)
+            respond(
+                text=f"Digest of {linked(ref)} (id `{job_id}`) was not queued: {reason}",
+                response_type="ephemeral",
+                replace_original=False,
+            )
 
         connection = self.services.redis
         queue = digest_queue(connection, self.services.settings)
         journal = DigestJournal(self.services.ledger.engine)
-        now = datetime.fromtimestamp(plan["now"], timezone.utc)
+        now = datetime.fromtimestamp(plan["now"], UTC)
         for ref, job_id in zip(plan["refs"], plan["ids"]):
             try:
-                tz = self._user_tz() if re.search(r"\d{4}-", plan["since"]) else timezone.utc
+                tz = self._user_tz() if re.search(r"\d{4}-", plan["since"]) else UTC
                 start = parse_since(plan["since"], now=now, tz=tz)
                 channel_id, name = self._channel(ref, to_dm=plan["to_dm"])
             except (CommandError, TimeSpecError) as error:
@@ -102,10 +113,23 @@ class DigestCommand:
                 not_queued(ref, job_id, "I could not reach Slack to check the channel. Please try again in a minute.")
                 continue
             try:
-                submit(self.client, connection, queue, self.services.settings, journal=journal, workspace=self.team,
-                       channel=channel_id, channel_name=name, user=self.user, oldest=start.timestamp(),
-                       latest=plan["now"], window_label=plan["label"], to_dm=plan["to_dm"], trigger="command",
-                       job_id=job_id)
+                submit(
+                    self.client,
+                    connection,
+                    queue,
+                    self.services.settings,
+                    journal=journal,
+                    workspace=self.team,
+                    channel=channel_id,
+                    channel_name=name,
+                    user=self.user,
+                    oldest=start.timestamp(),
+                    latest=plan["now"],
+                    window_label=plan["label"],
+                    to_dm=plan["to_dm"],
+                    trigger="command",
+                    job_id=job_id,
+                )
             except SlackApiError as error:
                 code = error.response.get("error", "unknown")
                 log.warning("digest: cannot post the progress message for %s: %s", channel_id, code)
@@ -122,19 +146,26 @@ class DigestCommand:
         except SlackApiError as error:
             code = error.response.get("error", "unknown")
             if code == "channel_not_found":
-                raise CommandError(f"I can't find the channel {shown(ref)}. If it is private, invite me to it "
-                                   "first.", kind="channel_not_found") from None
+                raise CommandError(
+                    f"I can't find the channel {shown(ref)}. If it is private, invite me to it first.",
+                    kind="channel_not_found",
+                ) from None
             raise CommandError(slack_error_message(code), kind=f"slack_{code}") from None
         name = info.get("name") or channel_id
         if not info.get("is_member") and not info.get("is_im"):
-            raise CommandError(f"I'm not in #{name}, so I can't read it. Invite me with `/invite @teamai` in "
-                               f"#{name}, then try again.", kind="not_in_channel")
+            raise CommandError(
+                f"I'm not in #{name}, so I can't read it. Invite me with `/invite @teamai` in #{name}, then try again.",
+                kind="not_in_channel",
+            )
         if info.get("is_archived") and not to_dm:
-            raise CommandError(f"#{name} is archived, so I can't post there. Add `dm` to get the digest by direct "
-                               "message.", kind="is_archived")
+            raise CommandError(
+                f"#{name} is archived, so I can't post there. Add `dm` to get the digest by direct message.",
+                kind="is_archived",
+            )
         if info.get("is_private") and not info.get("is_im") and not self._is_member(channel_id):
-            raise CommandError(f"#{name} is private and you are not a member, so I can't digest it for you.",
-                               kind="not_a_member")
+            raise CommandError(
+                f"#{name} is private and you are not a member, so I can't digest it for you.", kind="not_a_member"
+            )
         return channel_id, name
 
     def _resolve(self, ref: str) -> str:
@@ -145,16 +176,18 @@ class DigestCommand:
             return channel_id or raw_id
         cursor = None
         for _ in range(20):  # up to 20,000 channels
-            page = self.client.conversations_list(types="public_channel,private_channel", limit=1000,
-                                                  exclude_archived=False, cursor=cursor)
+            page = self.client.conversations_list(
+                types="public_channel,private_channel", limit=1000, exclude_archived=False, cursor=cursor
+            )
             for channel in page.get("channels", []):
                 if channel.get("name") == name:
                     return channel["id"]
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 break
-        raise CommandError(f"I can't find the channel #{name}. If it is private, invite me to it first.",
-                           kind="channel_not_found")
+        raise CommandError(
+            f"I can't find the channel #{name}. If it is private, invite me to it first.", kind="channel_not_found"
+        )
 
     def _is_member(self, channel_id: str) -> bool:
         cursor = None
@@ -197,19 +230,33 @@ class DigestCommand:
         channel_id, name = self._channel(action.channel or f"<#{self.here}>", to_dm=action.to_dm)
         store = ScheduleStore(self.services.ledger.engine)
         if store.count_for(self.team, self.user) >= MAX_SCHEDULES_PER_USER:
-            raise CommandError(f"You already have {MAX_SCHEDULES_PER_USER} digest schedules; remove one first "
-                               "(`/digest schedules`).", kind="too_many_schedules")
+            raise CommandError(
+                f"You already have {MAX_SCHEDULES_PER_USER} digest schedules; remove one first (`/digest schedules`).",
+                kind="too_many_schedules",
+            )
         weekday = action.weekday if action.weekday is not None else (0 if action.frequency == "weekly" else None)
-        tz_name, now = self._user_tz_name(), datetime.now(timezone.utc)
-        saved = store.add(workspace=self.team, channel=channel_id, channel_name=name, user=self.user,
-                          frequency=action.frequency, weekday=weekday, clock=action.clock, tz_name=tz_name,
-                          to_dm=action.to_dm, now=now,
-                          next_run_at=next_occurrence(now, frequency=action.frequency, weekday=weekday,
-                                                      clock=action.clock, tz_name=tz_name))
+        tz_name, now = self._user_tz_name(), datetime.now(UTC)
+        saved = store.add(
+            workspace=self.team,
+            channel=channel_id,
+            channel_name=name,
+            user=self.user,
+            frequency=action.frequency,
+            weekday=weekday,
+            clock=action.clock,
+            tz_name=tz_name,
+            to_dm=action.to_dm,
+            now=now,
+            next_run_at=next_occurrence(
+                now, frequency=action.frequency, weekday=weekday, clock=action.clock, tz_name=tz_name
+            ),
+        )
         where = "to you by direct message" if action.to_dm else f"in <#{channel_id}>"
-        return (f"Scheduled: a digest of <#{channel_id}> {describe(saved)}, posted {where}. The first one comes "
-                f"{_when(saved.next_run_at)}. Schedule id `{saved.id}`; remove it with "
-                f"`/digest unschedule {saved.id}`.")
+        return (
+            f"Scheduled: a digest of <#{channel_id}> {describe(saved)}, posted {where}. The first one comes "
+            f"{_when(saved.next_run_at)}. Schedule id `{saved.id}`; remove it with "
+            f"`/digest unschedule {saved.id}`."
+        )
 
     # status, cancel, schedules, unschedule, help -----------------------------------------------------------
 
@@ -229,8 +276,9 @@ class DigestCommand:
         lines = ["*Your digests* (newest first):"]
         for job in jobs:
             link = f" · <{job.link}|open>" if job.link else ""
-            lines.append(f"• `{job.id}` <#{job.channel}>, {job.window}: {job.state}{link} · queued "
-                         f"{_ago(job.queued_at)}")
+            lines.append(
+                f"• `{job.id}` <#{job.channel}>, {job.window}: {job.state}{link} · queued {_ago(job.queued_at)}"
+            )
         lines.append("Cancel one that is still running with `/digest cancel <id>`.")
         return fit_text("\n".join(lines))
 
@@ -246,8 +294,11 @@ class DigestCommand:
         if outcome is CancelOutcome.STOPPING:
             return f"Stopping digest `{job_id}`; its progress message will say when it has stopped."
         request = DigestRequest.from_dict(job.args[0])  # type: ignore[union-attr]
-        self.progress_edit = {"channel": request.destination, "ts": request.progress_ts,
-                              "text": cancelled_text(request, self.user)}
+        self.progress_edit = {
+            "channel": request.destination,
+            "ts": request.progress_ts,
+            "text": cancelled_text(request, self.user),
+        }
         DigestJournal(self.services.ledger.engine).closed(job_id)
         return f"Cancelled digest `{job_id}` before it started."
 
@@ -255,8 +306,7 @@ class DigestCommand:
         try:
             self.client.chat_update(channel=edit["channel"], ts=edit["ts"], text=edit["text"])
         except SlackApiError as error:
-            log.warning("digest: could not edit the progress message %s: %s", edit["ts"],
-                        error.response.get("error"))
+            log.warning("digest: could not edit the progress message %s: %s", edit["ts"], error.response.get("error"))
 
     def _schedules(self) -> str:
 
@@ -280,14 +330,20 @@ class DigestCommand:
         return f"Removed schedule `{schedule.id}`: the {describe(schedule)} digest of <#{schedule.channel}>."
 
     def record_refusal(self, kind: str) -> None:
-        meter = Meter(workspace=self.team, channel=self.here, user=self.user, pattern="digest", trigger="command",
-                      request_id=self.command.get("trigger_id", ""))
+        meter = Meter(
+            workspace=self.team,
+            channel=self.here,
+            user=self.user,
+            pattern="digest",
+            trigger="command",
+            request_id=self.command.get("trigger_id", ""),
+        )
         self.services.ledger.record(meter, status="refused", error_kind=kind)
 
 
 def _when(moment: datetime) -> str:
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
 
 

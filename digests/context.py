@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import threading
 
-from services import Services
 from bot.settings import load_settings
+from services import Services
 
 _lock = threading.Lock()
 _services: Services | None = None

@@ -18,9 +18,9 @@ import redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.slack.format import fit_text
 from bot.slack.mrkdwn import to_mrkdwn
 from bot.slack.rate_budget import SlackBudget
-from bot.slack.format import fit_text
 from digests.request import counted
 from patterns.digest import ChatLine, Digest
 
@@ -63,8 +63,17 @@ class ProgressMessage:
     Progress edits are best effort: one that finds no budget is skipped, the next carries newer figures.
     """
 
-    def __init__(self, client: WebClient, budget: SlackBudget, *, team: str, channel: str, ts: str,
-                 interval: float, finished: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        budget: SlackBudget,
+        *,
+        team: str,
+        channel: str,
+        ts: str,
+        interval: float,
+        finished: Callable[[], bool],
+    ) -> None:
         self.client, self.budget, self.team, self.channel, self.ts = client, budget, team, channel, ts
         self.interval, self.finished = interval, finished
         self._last = 0.0

@@ -1,9 +1,9 @@
 """The `/digest` grammar: what a user may type after `/digest`, parsed into one of three actions.
 
-    /digest                                   this channel, the last 24 hours
-    /digest #a #b since 7d | since 2024-05-01 several channels (one job each), any window; `dm` sends it to you
-    /digest status | cancel <id>
-    /digest daily #channel 09:00 | weekly #channel mon 09:00 | schedules | unschedule <id>
+/digest                                   this channel, the last 24 hours
+/digest #a #b since 7d | since 2024-05-01 several channels (one job each), any window; `dm` sends it to you
+/digest status | cancel <id>
+/digest daily #channel 09:00 | weekly #channel mon 09:00 | schedules | unschedule <id>
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ USAGE = (
     "• `/digest daily #channel 09:00`, `/digest weekly #channel mon 09:00`, `/digest schedules`, "
     "`/digest unschedule <id>`"
 )
-NEEDS_REDIS = ("Digests run as background jobs, and this bot has no job queue configured (an admin needs to set "
-               "REDIS_URL and run `python app.py worker`).")
+NEEDS_REDIS = (
+    "Digests run as background jobs, and this bot has no job queue configured (an admin needs to set "
+    "REDIS_URL and run `python app.py worker`)."
+)
 EARLIEST_ZONE = timezone(timedelta(hours=14))  # a date begins here first: not "in the future" in any zone
 CHANNEL_REF = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|([^>]*))?>$|^#([a-z0-9][a-z0-9._-]*)$|^([CGD][A-Z0-9]{6,})$")
 _DURATION_WORD = re.compile(r"^\d+$")
@@ -78,8 +80,10 @@ def parse(text: str) -> Command:
         return Simple("schedules" if head == "list" else head)
     if head in ("cancel", "unschedule", "remove"):
         if len(words) != 2:
-            raise CommandError(f"Say which one: `/digest {head} <id>` (see `/digest "
-                               f"{'status' if head == 'cancel' else 'schedules'}` for the ids).")
+            raise CommandError(
+                f"Say which one: `/digest {head} <id>` (see `/digest "
+                f"{'status' if head == 'cancel' else 'schedules'}` for the ids)."
+            )
         return Simple("cancel" if head == "cancel" else "unschedule", words[1].strip("`"))
     if head in ("daily", "weekly"):
         return _parse_schedule(head, words[1:])
@@ -133,10 +137,17 @@ def _parse_schedule(frequency: str, words: list[str]) -> Schedule:
         elif frequency == "weekly" and (day := parse_weekday(lower)) is not None:
             weekday = day
         else:
-            raise CommandError(f"I don't understand `{word}`. Try `/digest {frequency} #channel "
-                               f"{'mon ' if frequency == 'weekly' else ''}09:00`.")
-    return Schedule(frequency=frequency, channel=channel, weekday=weekday if frequency == "weekly" else None,
-                    clock=at or time(9, 0), to_dm=to_dm)
+            raise CommandError(
+                f"I don't understand `{word}`. Try `/digest {frequency} #channel "
+                f"{'mon ' if frequency == 'weekly' else ''}09:00`."
+            )
+    return Schedule(
+        frequency=frequency,
+        channel=channel,
+        weekday=weekday if frequency == "weekly" else None,
+        clock=at or time(9, 0),
+        to_dm=to_dm,
+    )
 
 
 def linked(ref: str) -> str:

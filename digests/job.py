@@ -34,16 +34,16 @@ from slack_sdk.errors import SlackApiError
 
 from bot.model.gateway import ModelError
 from bot.model.metering import Meter
-from services import Services
 from bot.slack.client import workspace_client
 from bot.slack.format import slack_error_message
+from bot.storage.digest_journal import DigestJournal
 from digests import context
 from digests.delivery import Permalinks, PostMarker, ProgressMessage, digest_message
-from digests.reader import ChannelReader, Window, history_budget
-from bot.storage.digest_journal import DigestJournal
 from digests.queue import cancel_key, list_for_status
+from digests.reader import ChannelReader, Window, history_budget
 from digests.request import DigestRequest, counted
 from patterns.digest import Digest, DigestCancelled, NothingToDigest, Progress, digest
+from services import Services
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +67,36 @@ def run_digest(request: dict[str, Any]) -> dict[str, Any]:
     return DigestJob(DigestRequest.from_dict(request), context.services(), job).run()
 
 
-def digest_channel(services: Services, client: WebClient, *, team: str, channel: str, window: Window,
-                   meter: Meter, on_progress: Callable[[Progress], None] = lambda progress: None,
-                   should_stop: Callable[[], bool] = lambda: False) -> Digest:
+def digest_channel(
+    services: Services,
+    client: WebClient,
+    *,
+    team: str,
+    channel: str,
+    window: Window,
+    meter: Meter,
+    on_progress: Callable[[Progress], None] = lambda progress: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Digest:
     """Read and digest one channel's window (the job's core; the command line uses it directly)."""
     settings = services.settings
-    reader = ChannelReader(client, history_budget(services.redis, settings.slack_history_per_minute), team=team,
-                           channel=channel, window=window, should_stop=should_stop)
-    return digest(reader.threads(), gateway=services.gateway, meter=meter,
-                  context_tokens=settings.model_context_tokens, concurrency=settings.digest_model_concurrency,
-                  on_progress=on_progress, should_stop=should_stop)
+    reader = ChannelReader(
+        client,
+        history_budget(services.redis, settings.slack_history_per_minute),
+        team=team,
+        channel=channel,
+        window=window,
+        should_stop=should_stop,
+    )
+    return digest(
+        reader.threads(),
+        gateway=services.gateway,
+        meter=meter,
+        context_tokens=settings.model_context_tokens,
+        concurrency=settings.digest_model_concurrency,
+        on_progress=on_progress,
+        should_stop=should_stop,
+    )
 
 
 class DigestJob:
@@ -89,12 +109,22 @@ class DigestJob:
         self.marker = PostMarker(self.redis, request.job_id)
         self.journal = DigestJournal(services.ledger.engine)
         self.progress = ProgressMessage(
-            self.client, history_budget(self.redis, services.settings.slack_history_per_minute),
-            team=request.workspace, channel=request.destination, ts=request.progress_ts,
-            interval=services.settings.digest_progress_seconds, finished=self._finished,
+            self.client,
+            history_budget(self.redis, services.settings.slack_history_per_minute),
+            team=request.workspace,
+            channel=request.destination,
+            ts=request.progress_ts,
+            interval=services.settings.digest_progress_seconds,
+            finished=self._finished,
         )
-        self.meter = Meter(workspace=request.workspace, channel=request.channel, user=request.user,
-                           pattern="digest", trigger=request.trigger, request_id=request.job_id)
+        self.meter = Meter(
+            workspace=request.workspace,
+            channel=request.channel,
+            user=request.user,
+            pattern="digest",
+            trigger=request.trigger,
+            request_id=request.job_id,
+        )
         self._last_meta = 0.0
         self._cancel_checked, self._cancel_seen = -1.0, False
         self._meta_lock = threading.Lock()
@@ -110,12 +140,20 @@ class DigestJob:
         _meters[request.job_id] = self.meter
         attempt = self.job.meta.get("attempts", 0) + 1
         self._meta(phase="reading", attempts=attempt, messages_read=0, parts_done=0, parts_total=None)
-        self.progress.update(f":hourglass_flowing_sand: {request.title}: reading the channel… · id "
-                             f"`{request.job_id}`", force=True)
+        self.progress.update(
+            f":hourglass_flowing_sand: {request.title}: reading the channel… · id `{request.job_id}`", force=True
+        )
         try:
-            result = digest_channel(self.services, self.client, team=request.workspace, channel=request.channel,
-                                    window=Window(request.oldest, request.latest), meter=self.meter,
-                                    on_progress=self._on_progress, should_stop=self._cancelled)
+            result = digest_channel(
+                self.services,
+                self.client,
+                team=request.workspace,
+                channel=request.channel,
+                window=Window(request.oldest, request.latest),
+                meter=self.meter,
+                on_progress=self._on_progress,
+                should_stop=self._cancelled,
+            )
         except NothingToDigest:
             text = f"No messages from people in <#{request.channel}> in {request.window_label}, so there is no digest."
             return self._finish(text, None, outcome="empty", status="refused", error_kind="empty_window")
@@ -133,8 +171,9 @@ class DigestJob:
 
     # Steps -------------------------------------------------------------------------------------------------
 
-    def _finish(self, text: str, blocks: list[dict] | None, *, outcome: str, status: str,
-                error_kind: str | None) -> dict[str, Any]:
+    def _finish(
+        self, text: str, blocks: list[dict] | None, *, outcome: str, status: str, error_kind: str | None
+    ) -> dict[str, Any]:
         if self._when_redis_answers(self.marker.begin, "post the digest"):
             self.progress.replace(text, blocks)
             if self._when_redis_answers(self.marker.done, "mark the digest posted"):
@@ -146,8 +185,10 @@ class DigestJob:
         return {"outcome": outcome}
 
     def _cancel(self) -> dict[str, Any]:
-        by = (self._when_redis_answers(lambda: self.redis.get(cancel_key(self.request.job_id)), "say who cancelled")
-              or b"").decode()
+        by = (
+            self._when_redis_answers(lambda: self.redis.get(cancel_key(self.request.job_id)), "say who cancelled")
+            or b""
+        ).decode()
         if self._when_redis_answers(self.marker.begin, "post the cancellation"):
             self.progress.replace(cancelled_text(self.request, by))
             if self._when_redis_answers(self.marker.done, "mark the cancellation posted"):
@@ -168,16 +209,22 @@ class DigestJob:
         self.progress.update(f":hourglass_flowing_sand: {request.title}: {state} · id `{request.job_id}`")
         meta = self.job.meta
         changed = (progress.phase, progress.parts_total) != (meta.get("phase"), meta.get("parts_total"))
-        self._meta(phase=progress.phase, messages_read=progress.messages_read, parts_done=progress.parts_done,
-                   parts_total=progress.parts_total, throttle=not changed)
+        self._meta(
+            phase=progress.phase,
+            messages_read=progress.messages_read,
+            parts_done=progress.parts_done,
+            parts_total=progress.parts_total,
+            throttle=not changed,
+        )
 
     def _heading(self) -> str:
         return f"{self.request.title} · {self.request.requester}"
 
     def _link(self) -> str | None:
         try:
-            return self.client.chat_getPermalink(channel=self.request.destination,
-                                                 message_ts=self.request.progress_ts)["permalink"]
+            return self.client.chat_getPermalink(channel=self.request.destination, message_ts=self.request.progress_ts)[
+                "permalink"
+            ]
         except SlackApiError:
             return None
 
@@ -189,8 +236,7 @@ class DigestJob:
             try:
                 self._cancel_seen = bool(self.redis.exists(cancel_key(self.request.job_id)))
             except redis.RedisError as error:  # Redis is restarting: the next check will see a cancel
-                log.warning("digest %s: could not check for a cancel (%s)", self.request.job_id,
-                            type(error).__name__)
+                log.warning("digest %s: could not check for a cancel (%s)", self.request.job_id, type(error).__name__)
         return self._cancel_seen
 
     def _finished(self) -> bool:
@@ -198,8 +244,9 @@ class DigestJob:
         try:
             return self.marker.state() is not None or self._cancelled()
         except redis.RedisError as error:
-            log.warning("digest %s: progress edit skipped, Redis unreachable (%s)", self.request.job_id,
-                        type(error).__name__)
+            log.warning(
+                "digest %s: progress edit skipped, Redis unreachable (%s)", self.request.job_id, type(error).__name__
+            )
             return True
 
     def _when_redis_answers(self, action: Callable[[], T], doing: str) -> T:
@@ -211,8 +258,12 @@ class DigestJob:
             except (redis.ConnectionError, redis.TimeoutError) as error:
                 if time.monotonic() + delay > deadline:
                     raise
-                log.warning("digest %s: Redis unreachable (%s); waiting for it to %s", self.request.job_id,
-                            type(error).__name__, doing)
+                log.warning(
+                    "digest %s: Redis unreachable (%s); waiting for it to %s",
+                    self.request.job_id,
+                    type(error).__name__,
+                    doing,
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -220,8 +271,13 @@ class DigestJob:
         """List the job for `/digest status` again, should Redis have restarted empty while it ran."""
         request, created = self.request, self.job.created_at
         try:
-            list_for_status(self.redis, request.workspace, request.user, request.job_id,
-                            created.timestamp() if created else time.time())
+            list_for_status(
+                self.redis,
+                request.workspace,
+                request.user,
+                request.job_id,
+                created.timestamp() if created else time.time(),
+            )
         except redis.RedisError as error:
             log.warning("digest %s: could not list it for status (%s)", request.job_id, type(error).__name__)
 
@@ -249,31 +305,46 @@ def on_failure(job: Job, connection: redis.Redis, exc_type: type, exc_value: Bas
         return
     reason = plain_reason(exc_value, services.settings.digest_job_timeout_seconds)
     kind = error_kind(exc_value)
-    progress = ProgressMessage(workspace_client(services.settings, services.ledger.engine, request.workspace),
-                               history_budget(services.redis, 50), team=request.workspace,
-                               channel=request.destination, ts=request.progress_ts, interval=0,
-                               finished=lambda: False)
+    progress = ProgressMessage(
+        workspace_client(services.settings, services.ledger.engine, request.workspace),
+        history_budget(services.redis, 50),
+        team=request.workspace,
+        channel=request.destination,
+        ts=request.progress_ts,
+        interval=0,
+        finished=lambda: False,
+    )
     if job.retries_left:
         delay = job.get_retry_interval()
         when = f"in {delay} seconds" if delay else "now"
         log.warning("digest %s: attempt failed (%s); retrying %s", job.id, kind, when)
         job.meta.update(last_error=reason, phase="retrying")
         job.save_meta()
-        progress.update(f":hourglass_flowing_sand: {request.title}: that attempt failed. {reason} Trying again "
-                        f"{when}… · id `{job.id}`", force=True)
+        progress.update(
+            f":hourglass_flowing_sand: {request.title}: that attempt failed. {reason} Trying again "
+            f"{when}… · id `{job.id}`",
+            force=True,
+        )
         return
     log.error("digest %s: failed for good (%s)", job.id, kind)
     job.meta.update(error=reason, outcome="failed", phase="done")
     job.save_meta()
     try:
         mention = f"<@{request.user}> " if request.user else ""
-        progress.replace(f":warning: {mention}I couldn't make the {request.title[0].lower()}"
-                         f"{request.title[1:]}. {reason} (id `{job.id}`)")
+        progress.replace(
+            f":warning: {mention}I couldn't make the {request.title[0].lower()}"
+            f"{request.title[1:]}. {reason} (id `{job.id}`)"
+        )
     except SlackApiError as error:
         log.error("digest %s: could not tell the requester: %s", job.id, error.response.get("error"))
-    meter = _meters.pop(job.id, None) or Meter(workspace=request.workspace, channel=request.channel,
-                                               user=request.user, pattern="digest", trigger=request.trigger,
-                                               request_id=job.id)
+    meter = _meters.pop(job.id, None) or Meter(
+        workspace=request.workspace,
+        channel=request.channel,
+        user=request.user,
+        pattern="digest",
+        trigger=request.trigger,
+        request_id=job.id,
+    )
     services.ledger.record(meter, status="error", error_kind=kind)
     DigestJournal(services.ledger.engine).closed(job.id)
 
@@ -286,15 +357,26 @@ def on_stopped(job: Job, connection: redis.Redis) -> None:
     if not marker.begin():
         return
     by = (connection.get(cancel_key(job.id)) or b"").decode()
-    ProgressMessage(workspace_client(services.settings, services.ledger.engine, request.workspace),
-                    history_budget(services.redis, 50), team=request.workspace, channel=request.destination,
-                    ts=request.progress_ts, interval=0, finished=lambda: False).replace(cancelled_text(request, by))
+    ProgressMessage(
+        workspace_client(services.settings, services.ledger.engine, request.workspace),
+        history_budget(services.redis, 50),
+        team=request.workspace,
+        channel=request.destination,
+        ts=request.progress_ts,
+        interval=0,
+        finished=lambda: False,
+    ).replace(cancelled_text(request, by))
     job.meta.update(outcome="cancelled", phase="done")
     job.save_meta()
     if marker.done():
-        meter = _meters.pop(job.id, None) or Meter(workspace=request.workspace, channel=request.channel,
-                                                   user=request.user, pattern="digest", trigger=request.trigger,
-                                                   request_id=job.id)
+        meter = _meters.pop(job.id, None) or Meter(
+            workspace=request.workspace,
+            channel=request.channel,
+            user=request.user,
+            pattern="digest",
+            trigger=request.trigger,
+            request_id=job.id,
+        )
         services.ledger.record(meter, status="error", error_kind="cancelled")
         DigestJournal(services.ledger.engine).closed(job.id)
 
@@ -345,4 +427,3 @@ def error_kind(error: BaseException) -> str:
     if isinstance(error, JobTimeoutException):
         return "job_timeout"
     return type(error).__name__[:64]
-

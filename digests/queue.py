@@ -66,9 +66,16 @@ def enqueue(queue: Queue, request: DigestRequest, settings: Settings) -> Job:
         on_failure=Callback("digests.job.on_failure", timeout=60),
         on_stopped=Callback("digests.job.on_stopped", timeout=60),
         description=f"digest of {request.channel} for {request.window_label}",
-        meta={"user": request.user, "workspace": request.workspace, "channel": request.channel,
-              "window": request.window_label, "destination": request.destination,
-              "progress_ts": request.progress_ts, "phase": "queued", "trigger": request.trigger},
+        meta={
+            "user": request.user,
+            "workspace": request.workspace,
+            "channel": request.channel,
+            "window": request.window_label,
+            "destination": request.destination,
+            "progress_ts": request.progress_ts,
+            "phase": "queued",
+            "trigger": request.trigger,
+        },
     )
     list_for_status(queue.connection, request.workspace, request.user, job.id, time.time())
     return job
@@ -108,8 +115,16 @@ def user_jobs(connection: redis.Redis, workspace: str, user: str, limit: int = S
             connection.zrem(key, raw)
             continue
         meta = job.meta
-        views.append(JobView(id=job.id, channel=meta.get("channel", ""), window=meta.get("window", ""),
-                             state=describe(job), link=meta.get("link"), queued_at=score))
+        views.append(
+            JobView(
+                id=job.id,
+                channel=meta.get("channel", ""),
+                window=meta.get("window", ""),
+                state=describe(job),
+                link=meta.get("link"),
+                queued_at=score,
+            )
+        )
     return views[:limit]
 
 
@@ -159,8 +174,9 @@ def cancel(connection: redis.Redis, job_id: str, *, workspace: str, user: str) -
     if job.meta.get("workspace") != workspace or job.meta.get("user") != user:
         return CancelOutcome.NOT_YOURS, job
     status = job.get_status()
-    if status in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED) \
-            or job.meta.get("outcome") in ("posted", "empty"):  # posted; the worker is still wrapping up
+    if status in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED) or job.meta.get(
+        "outcome"
+    ) in ("posted", "empty"):  # posted; the worker is still wrapping up
         return CancelOutcome.FINISHED, job
     connection.set(cancel_key(job_id), user, ex=KEEP_SECONDS)
     if status == JobStatus.STARTED:

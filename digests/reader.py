@@ -33,8 +33,8 @@ from slack_sdk.http_retry.response import HttpResponse as RetryResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.slack_response import SlackResponse
 
-from bot.slack.rate_budget import SLACK_LIMITS_PER_MINUTE, SlackBudget
 from bot.slack.history import HUMAN_SUBTYPES, UserNames, unescape
+from bot.slack.rate_budget import SLACK_LIMITS_PER_MINUTE, SlackBudget
 from patterns.digest import ChatLine, Thread
 
 PAGE_SIZE = 999  # the most Slack returns per call: under a per-minute call limit, fewer pages read faster
@@ -93,19 +93,28 @@ class HistoryCalls:
                 status, response_headers, body = self._get(url, headers)
             except (http.client.HTTPException, OSError) as error:
                 if isinstance(error, ConnectionRefusedError) or not isinstance(
-                        error, (ConnectionResetError, http.client.RemoteDisconnected, TimeoutError)):
+                    error, (ConnectionResetError, http.client.RemoteDisconnected, TimeoutError)
+                ):
                     error = URLError(error)  # as urllib reports it, so the connection retry handler applies
                 if not self._retry(state, url, headers, None, error):
                     raise error from None
                 continue
-            if status == 200 or not self._retry(state, url, headers, RetryResponse(
-                    status_code=status, headers=response_headers, data=body), None):
+            if status == 200 or not self._retry(
+                state, url, headers, RetryResponse(status_code=status, headers=response_headers, data=body), None
+            ):
                 try:
                     data = json.loads(body)
                 except ValueError:
                     data = {"ok": False, "error": f"unexpected response body ({status})"}
-                return SlackResponse(client=client, http_verb="GET", api_url=url, req_args={"params": query},
-                                     data=data, headers=response_headers, status_code=status).validate()
+                return SlackResponse(
+                    client=client,
+                    http_verb="GET",
+                    api_url=url,
+                    req_args={"params": query},
+                    data=data,
+                    headers=response_headers,
+                    status_code=status,
+                ).validate()
 
     def close(self) -> None:
         with self._lock:
@@ -131,8 +140,14 @@ class HistoryCalls:
             return response.status, dict(response.getheaders()), body
         raise AssertionError("unreachable")
 
-    def _retry(self, state: RetryState, url: str, headers: dict[str, str], response: RetryResponse | None,
-               error: Exception | None) -> bool:
+    def _retry(
+        self,
+        state: RetryState,
+        url: str,
+        headers: dict[str, str],
+        response: RetryResponse | None,
+        error: Exception | None,
+    ) -> bool:
         request = RetryRequest(method="GET", url=url, headers=headers)  # type: ignore[arg-type]
         for handler in self.client.retry_handlers:
             if handler.can_retry(state=state, request=request, response=response, error=error):
@@ -219,8 +234,17 @@ class _Prepaid:
 class ChannelReader:
     """Iterate `threads()` for the window; stops between calls when `should_stop()` turns true."""
 
-    def __init__(self, client: WebClient, budget: SlackBudget, *, team: str, channel: str, window: Window,
-                 should_stop: Callable[[], bool] = lambda: False, fetchers: int = REPLY_FETCHERS) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        budget: SlackBudget,
+        *,
+        team: str,
+        channel: str,
+        window: Window,
+        should_stop: Callable[[], bool] = lambda: False,
+        fetchers: int = REPLY_FETCHERS,
+    ) -> None:
         self.client, self.budget, self.team, self.channel, self.window = client, budget, team, channel, window
         self.calls = HistoryCalls(client)
         self.names = UserNames(_UsersOver(self.calls))  # type: ignore[arg-type]
@@ -241,9 +265,11 @@ class ChannelReader:
         window = {"oldest": f"{self.window.oldest:.6f}", "latest": f"{self.window.latest:.6f}", "inclusive": True}
         pager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
         fetchers = ThreadPoolExecutor(max_workers=self.fetchers, thread_name_prefix="replies")
-        pages = self._pages("conversations.history",
-                            lambda: self.budget.take(self.team, "conversations.history", important=True, timeout=600),
-                            **window)
+        pages = self._pages(
+            "conversations.history",
+            lambda: self.budget.take(self.team, "conversations.history", important=True, timeout=600),
+            **window,
+        )
 
         def next_page() -> list[tuple[dict[str, Any], Future[list[dict[str, Any]]] | None]] | None:
             page = next(pages, None)
@@ -288,9 +314,12 @@ class ChannelReader:
         return bool(message.get("reply_count")) and latest_reply > self.window.oldest
 
     def _raw_replies(self, parent: dict[str, Any], window: dict[str, Any]) -> list[dict[str, Any]]:
-        replies = [m for page in self._pages("conversations.replies", self._replies_paid.take, ts=parent["ts"],
-                                             **window)
-                   for m in page if m["ts"] != parent["ts"] and _human(m)]
+        replies = [
+            m
+            for page in self._pages("conversations.replies", self._replies_paid.take, ts=parent["ts"], **window)
+            for m in page
+            if m["ts"] != parent["ts"] and _human(m)
+        ]
         return sorted(replies, key=lambda m: float(m["ts"]))
 
     def _pages(self, method: str, pay: Callable[[], Any], **params: Any) -> Iterator[list[dict[str, Any]]]:
@@ -313,8 +342,13 @@ class ChannelReader:
             author = self.names(message["user"])
         else:
             author = message.get("username") or (message.get("bot_profile") or {}).get("name") or "a bot"
-        return ChatLine(ref=f"m{self._refs}", ts=message["ts"], author=author,
-                        text=self._clean(message.get("text") or "(no text)"), thread_ts=thread_ts)
+        return ChatLine(
+            ref=f"m{self._refs}",
+            ts=message["ts"],
+            author=author,
+            text=self._clean(message.get("text") or "(no text)"),
+            thread_ts=thread_ts,
+        )
 
     def _clean(self, text: str) -> str:
         if "<" in text:  # mentions, links and @here are all in angle brackets; most messages have none
@@ -326,5 +360,9 @@ class ChannelReader:
 
 
 def _human(message: dict[str, Any]) -> bool:
-    return (message.get("subtype") in HUMAN_SUBTYPES and not message.get("bot_id") and bool(message.get("user"))
-            and bool((message.get("text") or "").strip()))
+    return (
+        message.get("subtype") in HUMAN_SUBTYPES
+        and not message.get("bot_id")
+        and bool(message.get("user"))
+        and bool((message.get("text") or "").strip())
+    )

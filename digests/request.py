@@ -9,7 +9,7 @@ Trigger = Literal["command", "schedule", "cli"]
 
 
 def counted(amount: int, noun: str) -> str:
-    """"1 message", "1,234 messages"."""
+    """ "1 message", "1,234 messages"."""
     return f"{amount:,} {noun}{'' if amount == 1 else 's'}"
 
 
@@ -33,7 +33,7 @@ class DigestRequest:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DigestRequest":
+    def from_dict(cls, data: dict[str, Any]) -> DigestRequest:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -44,7 +44,7 @@ class DigestRequest:
 
     @property
     def requester(self) -> str:
-        """"requested by @user", "scheduled by @user", or "requested from the command line"."""
+        """ "requested by @user", "scheduled by @user", or "requested from the command line"."""
         if not self.user:
             return "requested from the command line"
         return f"{'scheduled' if self.trigger == 'schedule' else 'requested'} by <@{self.user}>"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from bot.storage.digest_schedules import DigestSchedule, ScheduleStore
@@ -24,7 +24,7 @@ WINDOWS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 
 
 def describe(schedule: DigestSchedule) -> str:
-    """"daily at 09:00 (Europe/Paris)" or "weekly on Monday at 09:00 (UTC)"."""
+    """ "daily at 09:00 (Europe/Paris)" or "weekly on Monday at 09:00 (UTC)"."""
     weekly = schedule.frequency == "weekly" and schedule.weekday is not None
     day = f" on {WEEKDAYS[schedule.weekday].title()}" if weekly else ""
     return f"{schedule.frequency}{day} at {schedule.time_of_day} ({schedule.timezone})"
@@ -36,14 +36,22 @@ def next_occurrence(after: datetime, *, frequency: str, weekday: int | None, clo
     local = after.astimezone(tz)
     candidate = datetime.combine(local.date(), clock, tzinfo=tz)
     for _ in range(9):
-        if candidate.astimezone(timezone.utc) > after and (frequency == "daily" or candidate.weekday() == weekday):
-            return candidate.astimezone(timezone.utc)
+        if candidate.astimezone(UTC) > after and (frequency == "daily" or candidate.weekday() == weekday):
+            return candidate.astimezone(UTC)
         candidate = datetime.combine(candidate.date() + timedelta(days=1), clock, tzinfo=tz)
     raise ValueError("no occurrence within a week")  # unreachable for valid schedules
 
 
-def run_due(store: ScheduleStore, client_for: Callable[[str], Any], connection: Any, queue: Any, settings: Any,
-            *, journal: Any, now: datetime) -> list[str]:
+def run_due(
+    store: ScheduleStore,
+    client_for: Callable[[str], Any],
+    connection: Any,
+    queue: Any,
+    settings: Any,
+    *,
+    journal: Any,
+    now: datetime,
+) -> list[str]:
     """Queue a digest for every due schedule this process wins; returns the job ids queued.
 
     `client_for(workspace)` is the Slack client to post the schedule's progress message with.
@@ -52,19 +60,34 @@ def run_due(store: ScheduleStore, client_for: Callable[[str], Any], connection: 
 
     queued: list[str] = []
     for schedule in store.due(now):
-        following = next_occurrence(now, frequency=schedule.frequency, weekday=schedule.weekday,
-                                    clock=time.fromisoformat(schedule.time_of_day), tz_name=schedule.timezone)
+        following = next_occurrence(
+            now,
+            frequency=schedule.frequency,
+            weekday=schedule.weekday,
+            clock=time.fromisoformat(schedule.time_of_day),
+            tz_name=schedule.timezone,
+        )
         due = store.claim(schedule, now, following)
         if due is None:
             continue  # another worker took this occurrence
         window = WINDOWS[schedule.frequency]
         try:
             request = submit(
-                client_for(schedule.workspace), connection, queue, settings, journal=journal,
-                workspace=schedule.workspace, channel=schedule.channel,
-                channel_name=schedule.channel_name, user=schedule.user, oldest=(now - window).timestamp(),
-                latest=now.timestamp(), window_label=f"the last {window.days} days" if window.days > 1 else
-                "the last 24 hours", to_dm=schedule.to_dm, trigger="schedule", schedule_id=schedule.id,
+                client_for(schedule.workspace),
+                connection,
+                queue,
+                settings,
+                journal=journal,
+                workspace=schedule.workspace,
+                channel=schedule.channel,
+                channel_name=schedule.channel_name,
+                user=schedule.user,
+                oldest=(now - window).timestamp(),
+                latest=now.timestamp(),
+                window_label=f"the last {window.days} days" if window.days > 1 else "the last 24 hours",
+                to_dm=schedule.to_dm,
+                trigger="schedule",
+                schedule_id=schedule.id,
             )
         except Exception:
             log.exception("digest schedule %d: could not queue its digest; will try again", schedule.id)

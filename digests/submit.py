@@ -22,10 +22,25 @@ from digests.request import DigestRequest, Trigger
 log = logging.getLogger(__name__)
 
 
-def submit(client: WebClient, connection: redis.Redis, queue: Queue, settings: Settings, *, journal: DigestJournal,
-           workspace: str, channel: str, channel_name: str, user: str, oldest: float, latest: float,
-           window_label: str, to_dm: bool, trigger: Trigger, schedule_id: int | None = None,
-           job_id: str | None = None) -> DigestRequest:
+def submit(
+    client: WebClient,
+    connection: redis.Redis,
+    queue: Queue,
+    settings: Settings,
+    *,
+    journal: DigestJournal,
+    workspace: str,
+    channel: str,
+    channel_name: str,
+    user: str,
+    oldest: float,
+    latest: float,
+    window_label: str,
+    to_dm: bool,
+    trigger: Trigger,
+    schedule_id: int | None = None,
+    job_id: str | None = None,
+) -> DigestRequest:
     """Raises `SlackApiError` (cannot post) or `redis.RedisError` (cannot queue; the message then says so).
 
     Once queued, the digest is written to the `journal`, so that a Redis restarted empty does not lose it.
@@ -33,13 +48,23 @@ def submit(client: WebClient, connection: redis.Redis, queue: Queue, settings: S
     job_id = job_id or new_job_id(connection)
     destination = client.conversations_open(users=user)["channel"]["id"] if to_dm else channel
     request = DigestRequest(
-        job_id=job_id, workspace=workspace, channel=channel, channel_name=channel_name, user=user, oldest=oldest,
-        latest=latest, window_label=window_label, destination=destination, progress_ts="", to_dm=to_dm,
-        trigger=trigger, schedule_id=schedule_id,
+        job_id=job_id,
+        workspace=workspace,
+        channel=channel,
+        channel_name=channel_name,
+        user=user,
+        oldest=oldest,
+        latest=latest,
+        window_label=window_label,
+        destination=destination,
+        progress_ts="",
+        to_dm=to_dm,
+        trigger=trigger,
+        schedule_id=schedule_id,
     )
     posted = client.chat_postMessage(
-        channel=destination, text=f":hourglass_flowing_sand: {request.title} ({request.requester}) is queued… · id "
-                                  f"`{job_id}`",
+        channel=destination,
+        text=f":hourglass_flowing_sand: {request.title} ({request.requester}) is queued… · id `{job_id}`",
     )
     request = dataclasses.replace(request, progress_ts=posted["ts"])
     try:
@@ -47,9 +72,12 @@ def submit(client: WebClient, connection: redis.Redis, queue: Queue, settings: S
     except redis.RedisError:
         log.exception("digest %s: could not queue the job", job_id)
         try:
-            client.chat_update(channel=destination, ts=request.progress_ts,
-                               text=f":warning: {request.title}: I couldn't queue it (the job queue is "
-                                    "unreachable). Please try again in a minute.")
+            client.chat_update(
+                channel=destination,
+                ts=request.progress_ts,
+                text=f":warning: {request.title}: I couldn't queue it (the job queue is "
+                "unreachable). Please try again in a minute.",
+            )
         except SlackApiError:
             pass
         raise

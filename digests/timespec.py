@@ -6,7 +6,7 @@ Every parse error is a `TimeSpecError` whose message can be shown to the user as
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MAX_WINDOW = timedelta(days=366)
@@ -23,12 +23,12 @@ class TimeSpecError(ValueError):
 def zone(name: str | None) -> tzinfo:
     """The user's time zone from Slack's `tz` (an IANA name); UTC when unknown."""
     try:
-        return ZoneInfo(name) if name else timezone.utc
+        return ZoneInfo(name) if name else UTC
     except (ZoneInfoNotFoundError, ValueError):
-        return timezone.utc
+        return UTC
 
 
-def parse_since(spec: str, *, now: datetime, tz: tzinfo = timezone.utc) -> datetime:
+def parse_since(spec: str, *, now: datetime, tz: tzinfo = UTC) -> datetime:
     """The start of a window: `now` minus a duration (`30m`, `24h`, `7d`, `2w`) or a date/time in `tz`."""
     text = spec.strip()
     match = _DURATION.fullmatch(text)

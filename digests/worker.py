@@ -18,7 +18,7 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -55,8 +55,7 @@ class DigestWorker(Worker):
         try:
             super().maintain_heartbeats(job, execution)
         except (redis.ConnectionError, redis.TimeoutError) as error:
-            self.log.warning("Worker %s: Redis unreachable, heartbeat of job %s skipped (%s)", self.name, job.id,
-                             error)
+            self.log.warning("Worker %s: Redis unreachable, heartbeat of job %s skipped (%s)", self.name, job.id, error)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         interval = self.job_monitoring_interval
@@ -110,11 +109,16 @@ def _warm_up() -> None:
 
     import digests.job  # noqa: F401
 
-    ChatCompletion.model_validate({
-        "id": "warm-up", "object": "chat.completion", "created": 0, "model": "warm-up",
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-    })
+    ChatCompletion.model_validate(
+        {
+            "id": "warm-up",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "warm-up",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+    )
     openai.OpenAI(api_key="warm-up", base_url="http://127.0.0.1:9/v1").chat.completions.create  # noqa: B018
 
 
@@ -136,8 +140,7 @@ class Supervisor:
             self._start_child()
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        print(f"digest workers ready: {self.processes} processes on queue {self.settings.digest_queue}",
-              flush=True)
+        print(f"digest workers ready: {self.processes} processes on queue {self.settings.digest_queue}", flush=True)
         schedules = _ScheduleRunner(self.settings)
         while not self.stopping.wait(self.settings.schedule_check_seconds):
             schedules.run_due()
@@ -191,8 +194,15 @@ class _ScheduleRunner:
     def run_due(self) -> None:
 
         try:
-            run_due(self.store, partial(workspace_client, self.settings, self.engine), self.connection, self.queue,
-                    self.settings, journal=self.journal, now=datetime.now(timezone.utc))
+            run_due(
+                self.store,
+                partial(workspace_client, self.settings, self.engine),
+                self.connection,
+                self.queue,
+                self.settings,
+                journal=self.journal,
+                now=datetime.now(UTC),
+            )
         except Exception:
             log.exception("digest schedules: could not check for due schedules")
 
@@ -203,7 +213,9 @@ class _ScheduleRunner:
             self.journal.requeue_forgotten(
                 known=lambda job_id: Job.exists(job_id, connection=self.connection),
                 requeue=lambda request: enqueue(self.queue, DigestRequest.from_dict(request), self.settings),
-                now=datetime.now(timezone.utc), grace=timedelta(seconds=self.settings.digest_requeue_after_seconds))
+                now=datetime.now(UTC),
+                grace=timedelta(seconds=self.settings.digest_requeue_after_seconds),
+            )
         except Exception:
             log.exception("digest journal: could not look for digests the job queue forgot")
 

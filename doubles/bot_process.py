@@ -30,8 +30,13 @@ class BotProcess:
     def __init__(self, env: dict[str, str], *, workers: int = 1, port: int | None = None) -> None:
         self.port = port or free_port()
         self.workers = workers
-        self.env = {**os.environ, **env, "PORT": str(self.port), "WEB_CONCURRENCY": str(workers),
-                    "PYTHONUNBUFFERED": "1"}
+        self.env = {
+            **os.environ,
+            **env,
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": str(workers),
+            "PYTHONUNBUFFERED": "1",
+        }
         self._output = ProcessOutput()
         self.process: subprocess.Popen[str] | None = None
 
@@ -47,10 +52,15 @@ class BotProcess:
     def output(self) -> str:
         return self._output.text
 
-    def start(self, timeout: float = 60.0) -> "BotProcess":
+    def start(self, timeout: float = 60.0) -> BotProcess:
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "serve"], cwd=ROOT, env=self.env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1,
+            [sys.executable, str(ROOT / "app.py"), "serve"],
+            cwd=ROOT,
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            bufsize=1,
         )
         self._output.follow(self.process)
         self.wait_for_output(lambda out: out.count(READY_LINE) >= self.workers, timeout)
@@ -68,7 +78,7 @@ class BotProcess:
                 self.process.kill()
                 self.process.wait()
 
-    def __enter__(self) -> "BotProcess":
+    def __enter__(self) -> BotProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -43,8 +43,9 @@ def summarize_part(transcript: str) -> dict[str, list[dict[str, Any]]]:
         if text.rstrip().endswith("?") and len(out["open_questions"]) < 3:
             out["open_questions"].append({"text": text[:160], "asked_by": name, "refs": [ref]})
         if (waiting := _WAITING.search(text)) and len(out["waiting"]) < 3:
-            out["waiting"].append({"who": name, "on": waiting.group(1), "for": (waiting.group(2) or "")[:80],
-                                   "refs": [ref]})
+            out["waiting"].append(
+                {"who": name, "on": waiting.group(1), "for": (waiting.group(2) or "")[:80], "refs": [ref]}
+            )
     return out
 
 

@@ -29,8 +29,7 @@ def http_request(url: str, body: bytes, content_type: str, secret: str) -> bytes
     return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-                    ) -> tuple[int, float]:
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, float]:
     started = time.perf_counter()
     writer.write(request)
     await writer.drain()

@@ -225,7 +225,7 @@ class ModelServer(BackgroundServer):
         latency: float = 0.0,
         token_delay: float = 0.0,
         api_key: str | None = None,
-        embedder: "Callable[[list[str]], list[list[float]]] | None" = None,
+        embedder: Callable[[list[str]], list[list[float]]] | None = None,
     ) -> None:
         super().__init__(port)
         self._defaults = (latency, token_delay)

@@ -46,8 +46,17 @@ class PgvectorServer:
             os.chown(self.folder, nobody.pw_uid, nobody.pw_gid)
             self._as = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
         data = self.folder / "data"
-        self._run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync",
-                  "--no-instructions")
+        self._run(
+            "initdb",
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+            "--no-instructions",
+        )
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -77,8 +86,9 @@ class PgvectorServer:
         return path.read_text(errors="replace") if path and path.exists() else ""
 
     def _run(self, program: str, *args: str) -> None:
-        done = subprocess.run([str(binaries() / program), *args], capture_output=True, text=True, timeout=60,
-                              **self._as)
+        done = subprocess.run(
+            [str(binaries() / program), *args], capture_output=True, text=True, timeout=60, **self._as
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr.strip()[-2000:]}\n{self.log()}")
 

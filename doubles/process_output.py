@@ -29,8 +29,9 @@ class ProcessOutput:
         """Return once `predicate(output)` holds; raise with the output's tail if the process ends or time runs out."""
         with self._changed:
             done = self._changed.wait_for(
-                lambda: predicate("\n".join(self.lines))
-                or (self._process is not None and self._process.poll() is not None),
+                lambda: (
+                    predicate("\n".join(self.lines)) or (self._process is not None and self._process.poll() is not None)
+                ),
                 timeout,
             )
             if not done or not predicate("\n".join(self.lines)):

@@ -36,8 +36,16 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class SlackSender:
-    def __init__(self, bot_url: str, signing_secret: str, *, team_id: str = "T111", app_id: str = "A111",
-                 bot_user_id: str = "UBOT", timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        bot_url: str,
+        signing_secret: str,
+        *,
+        team_id: str = "T111",
+        app_id: str = "A111",
+        bot_user_id: str = "UBOT",
+        timeout: float = 30.0,
+    ) -> None:
         self.bot_url = bot_url
         self.signing_secret = signing_secret
         self.team_id = team_id
@@ -48,9 +56,18 @@ class SlackSender:
     def close(self) -> None:
         self.http.close()
 
-    def slash_command(self, command: str, text: str = "", *, user: str = "W111", user_name: str = "alice",
-                      channel: str = "C111", channel_name: str = "general", response_url: str = "",
-                      trigger_id: str | None = None) -> SlackResponse:
+    def slash_command(
+        self,
+        command: str,
+        text: str = "",
+        *,
+        user: str = "W111",
+        user_name: str = "alice",
+        channel: str = "C111",
+        channel_name: str = "general",
+        response_url: str = "",
+        trigger_id: str | None = None,
+    ) -> SlackResponse:
         n = next(_ids)
         form = {
             "token": "verification_token",
@@ -69,8 +86,9 @@ class SlackSender:
         }
         return self.post(urlencode(form).encode(), "application/x-www-form-urlencoded")
 
-    def event(self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None
-              ) -> SlackResponse:
+    def event(
+        self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None
+    ) -> SlackResponse:
         envelope = {
             "token": "verification_token",
             "team_id": self.team_id,
@@ -79,26 +97,56 @@ class SlackSender:
             "type": "event_callback",
             "event_id": event_id or f"Ev{uuid.uuid4().hex[:16].upper()}",  # unique across processes, as Slack's
             "event_time": int(time.time()),
-            "authorizations": [{"enterprise_id": None, "team_id": self.team_id, "user_id": self.bot_user_id,
-                                "is_bot": True, "is_enterprise_install": False}],
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": self.team_id,
+                    "user_id": self.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
         }
         headers = {}
         if retry_num is not None:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
         return self.post(json.dumps(envelope).encode(), "application/json", headers=headers)
 
-    def mention(self, text: str, *, user: str = "W111", channel: str = "C111", ts: str | None = None,
-                thread_ts: str | None = None, event_id: str | None = None, retry_num: int | None = None
-                ) -> SlackResponse:
+    def mention(
+        self,
+        text: str,
+        *,
+        user: str = "W111",
+        channel: str = "C111",
+        ts: str | None = None,
+        thread_ts: str | None = None,
+        event_id: str | None = None,
+        retry_num: int | None = None,
+    ) -> SlackResponse:
         ts = ts or f"{time.time():.6f}"
-        event = {"type": "app_mention", "user": user, "text": f"<@{self.bot_user_id}> {text}", "ts": ts,
-                 "channel": channel, "event_ts": ts, "team": self.team_id}
+        event = {
+            "type": "app_mention",
+            "user": user,
+            "text": f"<@{self.bot_user_id}> {text}",
+            "ts": ts,
+            "channel": channel,
+            "event_ts": ts,
+            "team": self.team_id,
+        }
         if thread_ts:
             event["thread_ts"] = thread_ts
         return self.event(event, event_id=event_id, retry_num=retry_num)
 
-    def block_action(self, action_id: str, value: str, *, user: str = "W111", channel: str = "C111",
-                     message_ts: str = "", response_url: str = "") -> SlackResponse:
+    def block_action(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user: str = "W111",
+        channel: str = "C111",
+        message_ts: str = "",
+        response_url: str = "",
+    ) -> SlackResponse:
         """A button click (interactivity `block_actions` payload, form-encoded as Slack sends it)."""
         n = next(_ids)
         payload = {
@@ -112,24 +160,54 @@ class SlackSender:
             "channel": {"id": channel, "name": "general"},
             "message": {"type": "message", "ts": message_ts, "bot_id": "BBOT"},
             "response_url": response_url or f"https://hooks.slack.com/actions/{self.team_id}/{n}/x",
-            "actions": [{"action_id": action_id, "block_id": "actions", "value": value, "type": "button",
-                         "action_ts": f"{time.time():.6f}"}],
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": "actions",
+                    "value": value,
+                    "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
         }
         return self.post(urlencode({"payload": json.dumps(payload)}).encode(), "application/x-www-form-urlencoded")
 
-    def message(self, text: str, *, user: str = "W111", channel: str = "C111", ts: str | None = None,
-                thread_ts: str | None = None, channel_type: str = "channel", event_id: str | None = None
-                ) -> SlackResponse:
+    def message(
+        self,
+        text: str,
+        *,
+        user: str = "W111",
+        channel: str = "C111",
+        ts: str | None = None,
+        thread_ts: str | None = None,
+        channel_type: str = "channel",
+        event_id: str | None = None,
+    ) -> SlackResponse:
         """A `message` event (DMs: channel_type "im"; thread replies: with thread_ts)."""
         ts = ts or f"{time.time():.6f}"
-        event = {"type": "message", "user": user, "text": text, "ts": ts, "channel": channel, "event_ts": ts,
-                 "channel_type": channel_type, "team": self.team_id}
+        event = {
+            "type": "message",
+            "user": user,
+            "text": text,
+            "ts": ts,
+            "channel": channel,
+            "event_ts": ts,
+            "channel_type": channel_type,
+            "team": self.team_id,
+        }
         if thread_ts:
             event["thread_ts"] = thread_ts
         return self.event(event, event_id=event_id)
 
-    def post(self, body: bytes, content_type: str, *, timestamp: str | None = None, signature: str | None = None,
-             headers: dict[str, str] | None = None) -> SlackResponse:
+    def post(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        timestamp: str | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SlackResponse:
         """POST a raw body, signed unless `signature` is given (tests use that to send bad ones)."""
         timestamp = timestamp or str(int(time.time()))
         all_headers = {
@@ -140,5 +218,6 @@ class SlackSender:
         }
         started = time.perf_counter()
         response = self.http.post(self.bot_url, content=body, headers=all_headers)
-        return SlackResponse(response.status_code, response.text, response.headers,
-                             (time.perf_counter() - started) * 1000)
+        return SlackResponse(
+            response.status_code, response.text, response.headers, (time.perf_counter() - started) * 1000
+        )

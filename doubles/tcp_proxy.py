@@ -21,7 +21,7 @@ class TcpProxy:
         self._up.set()
         self._stopped = False
 
-    def start(self) -> "TcpProxy":
+    def start(self) -> TcpProxy:
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 

@@ -32,15 +32,19 @@ class WorkerProcess:
     def output(self) -> str:
         return self._output.text
 
-    def start(self, timeout: float = 60.0) -> "WorkerProcess":
+    def start(self, timeout: float = 60.0) -> WorkerProcess:
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "worker", "--processes", str(self.processes)], cwd=ROOT,
-            env=self.env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1,
+            [sys.executable, str(ROOT / "app.py"), "worker", "--processes", str(self.processes)],
+            cwd=ROOT,
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            bufsize=1,
             start_new_session=True,
         )
         self._output.follow(self.process)
-        self.wait_for_output(lambda out: READY_LINE in out and out.count(WORKER_READY_LINE) >= self.processes,
-                             timeout)
+        self.wait_for_output(lambda out: READY_LINE in out and out.count(WORKER_READY_LINE) >= self.processes, timeout)
         return self
 
     def wait_for_output(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> None:

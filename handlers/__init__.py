@@ -6,10 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 
-from services import Services
 from bot.slack.client import slack_client
-from handlers import chat, fallbacks, feedback, middleware, summarize, usage
-from handlers import digest_command
+from handlers import chat, digest_command, fallbacks, feedback, middleware, summarize, usage
+from services import Services
 
 
 def create_app(services: Services, *, verify_requests: bool = True) -> App:

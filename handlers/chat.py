@@ -10,19 +10,19 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.ack_first import ack_at_once, gate
+from answering.choose import choose, open_stream
+from answering.docs import docs_audience
+from answering.route import Route
 from bot.model.gateway import ModelError
 from bot.model.metering import Meter
 from bot.model.offline import OFFLINE_NOTE
-from services import Services
+from bot.slack.ack_first import ack_at_once, gate
 from bot.slack.format import slack_error_message
 from bot.slack.history import unescape
 from bot.slack.streaming import STOP_ACTION_ID, StreamingReply
-from answering.choose import choose, open_stream
-from answering.route import Route
-from answering.docs import docs_audience
 from knowledge.modules import import_docs_modules
 from patterns.chat import Turn
+from services import Services
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +34,18 @@ def register(app: App, services: Services) -> None:
     def on_mention(event: dict[str, Any], client: WebClient, body: dict[str, Any]) -> None:
         reply(event, client, services, trigger="mention", team=body.get("team_id", ""))
 
-    def on_message(event: dict[str, Any], client: WebClient, body: dict[str, Any], context: dict[str, Any]
-                   ) -> None:
+    def on_message(event: dict[str, Any], client: WebClient, body: dict[str, Any], context: dict[str, Any]) -> None:
         """DMs, and replies in threads the bot takes part in. Mentions are left to `app_mention`."""
         if event.get("subtype") or event.get("bot_id"):
             return
         team = body.get("team_id", "")
         if event.get("channel_type") == "im":
             reply(event, client, services, trigger="dm", team=team)
-        elif (event.get("thread_ts") and context.get("bot_user_id") not in _MENTION.findall(event.get("text", ""))
-              and services.conversations.turns(event["channel"], event["thread_ts"])):
+        elif (
+            event.get("thread_ts")
+            and context.get("bot_user_id") not in _MENTION.findall(event.get("text", ""))
+            and services.conversations.turns(event["channel"], event["thread_ts"])
+        ):
             reply(event, client, services, trigger="thread", team=team)
 
     app.event("app_mention")(ack=ack_at_once, lazy=[on_mention])
@@ -56,8 +58,9 @@ def register(app: App, services: Services) -> None:
 
 
 def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigger: str, team: str) -> None:
-    if not all(isinstance(event.get(key), str) and event.get(key) for key in ("channel", "ts", "user")) \
-            or not isinstance(event.get("text", ""), str):
+    if not all(
+        isinstance(event.get(key), str) and event.get(key) for key in ("channel", "ts", "user")
+    ) or not isinstance(event.get("text", ""), str):
         log.warning("ignoring a malformed %s event (missing or mistyped channel, ts, user or text)", trigger)
         return
     gate.wait_until_acks_are_out()  # events are acked before the listener runs
@@ -65,13 +68,20 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
     channel, user = event["channel"], event.get("user", "")
     thread_ts = event.get("thread_ts") or event["ts"]
     question = unescape(_LEADING_MENTION.sub("", event.get("text") or "")).strip()
-    meter = Meter(workspace=team, channel=channel, user=user, pattern="chat", trigger=trigger,
-                  request_id=event.get("client_msg_id") or event.get("event_ts") or event["ts"])
+    meter = Meter(
+        workspace=team,
+        channel=channel,
+        user=user,
+        pattern="chat",
+        trigger=trigger,
+        request_id=event.get("client_msg_id") or event.get("event_ts") or event["ts"],
+    )
     if not question:
         question = "Hello!"
     audience = docs_audience(event, client, services, team)  # which documents this question may read
-    chosen = choose(question, services, meter, channel=channel, thread_ts=thread_ts, event_ts=event["ts"],
-                    audience=audience)
+    chosen = choose(
+        question, services, meter, channel=channel, thread_ts=thread_ts, event_ts=event["ts"], audience=audience
+    )
     question = chosen.text or question
     verdict = services.spend_limits.check(workspace=team, channel=channel, user=user)
     if not verdict.allowed:
@@ -86,14 +96,26 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
 
     settings = services.settings
     writer = StreamingReply(
-        client, services.slack_calls, team=team, channel=channel, thread_ts=thread_ts, recipient_user=user,
-        native=settings.slack_streaming == "native", min_interval=settings.stream_update_seconds,
+        client,
+        services.slack_calls,
+        team=team,
+        channel=channel,
+        thread_ts=thread_ts,
+        recipient_user=user,
+        native=settings.slack_streaming == "native",
+        min_interval=settings.stream_update_seconds,
         should_continue=lambda: services.streams.should_continue(channel, thread_ts, writer.id),
     )
     status, error_kind, note = "ok", None, None
     services.streams.claim_thread(channel, thread_ts, writer.id)
-    stream = open_stream(Route(chosen.pattern, question, chosen.reason, chosen.search), history, services, meter,
-                         thread_ts=thread_ts, audience=audience)
+    stream = open_stream(
+        Route(chosen.pattern, question, chosen.reason, chosen.search),
+        history,
+        services,
+        meter,
+        thread_ts=thread_ts,
+        audience=audience,
+    )
     try:
         writer.start(thinking_after=settings.stream_thinking_seconds)
         try:
@@ -112,8 +134,9 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
             status, error_kind = "error", "internal"
             note = ":warning: _Something went wrong on my side while answering; it has been logged._"
         if stream.text.strip():  # stored before the final edit, so a quick follow-up already sees it
-            services.conversations.add(workspace=team, channel=channel, thread_ts=thread_ts, role="assistant",
-                                       text=stream.text)
+            services.conversations.add(
+                workspace=team, channel=channel, thread_ts=thread_ts, role="assistant", text=stream.text
+            )
         if verdict.warning:
             note = f"{note}\n\n{verdict.warning}" if note else verdict.warning
         writer.finish(note, feedback_id=meter.request_id)
@@ -125,8 +148,9 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
     services.ledger.record(meter, status=status, error_kind=error_kind)
 
 
-def _history(services: Services, client: WebClient, *, team: str, channel: str, thread_ts: str,
-             event: dict[str, Any]) -> list[Turn]:
+def _history(
+    services: Services, client: WebClient, *, team: str, channel: str, thread_ts: str, event: dict[str, Any]
+) -> list[Turn]:
     """Earlier turns of the thread: from the database, or read once from Slack for a thread the bot joins late."""
     stored = services.conversations.turns(channel, thread_ts)
     if stored or thread_ts == event["ts"]:
@@ -134,8 +158,9 @@ def _history(services: Services, client: WebClient, *, team: str, channel: str, 
     try:
         messages = client.conversations_replies(channel=channel, ts=thread_ts, limit=50).get("messages", [])
     except SlackApiError as error:
-        log.info("chat: could not read thread %s (%s); answering without history", thread_ts,
-                 error.response.get("error"))
+        log.info(
+            "chat: could not read thread %s (%s); answering without history", thread_ts, error.response.get("error")
+        )
         return []
     turns = []
     for message in messages:

@@ -16,10 +16,10 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.slack.ack_first import gate
-from services import Services
 from digests.command import DigestCommand
 from digests.grammar import CommandError, DigestNow, Schedule, parse
 from digests.timespec import TimeSpecError
+from services import Services
 
 PLAN_KEY = "digest_plan"  # the ack function hands its checked plan to the lazy listener through the context
 SCHEDULE_KEY = "digest_schedule"  # set when the lazy listener is to check and store a schedule

@@ -27,8 +27,11 @@ def register(app: App, services: Services) -> None:
             store.vote(request_id=action.get("value", ""), workspace=team, user=user, vote=vote)
         except Exception:
             log.exception("feedback: could not store a vote")
-            respond(text="Sorry, I couldn't record that vote. Please try again.", response_type="ephemeral",
-                    replace_original=False)
+            respond(
+                text="Sorry, I couldn't record that vote. Please try again.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
             return
         thanks = "Thanks, glad it helped!" if vote > 0 else "Thanks, noted. This answer will be reviewed."
         respond(text=thanks, response_type="ephemeral", replace_original=False)

@@ -15,8 +15,7 @@ log = logging.getLogger(__name__)
 
 def register(app: App, services: Services) -> None:
     @app.middleware
-    def drop_redeliveries(request: BoltRequest, body: dict[str, Any], next: Callable[[], None]
-                          ) -> BoltResponse | None:
+    def drop_redeliveries(request: BoltRequest, body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
         if request.lazy_only:  # the post-ack half of a request that was taken already (server/work_process.py)
             next()
             return None

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.ack_first import ack_at_once, gate
-from bot.slack.feedback import feedback_block
 from bot.model.gateway import ModelError
 from bot.model.metering import Meter
-from bot.slack.mrkdwn import to_mrkdwn
-from services import Services
-from bot.slack.rate_budget import SlackBudget
+from bot.slack.ack_first import ack_at_once, gate
+from bot.slack.feedback import feedback_block
 from bot.slack.format import fit_text, section_block, slack_error_message
 from bot.slack.history import channel_transcript, unescape
+from bot.slack.mrkdwn import to_mrkdwn
+from bot.slack.rate_budget import SlackBudget
 from patterns.summarize import NothingToSummarize, summarize
+from services import Services
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +29,11 @@ def register(app: App, services: Services) -> None:
     def summarize_command(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
         gate.wait_until_acks_are_out()
         meter = Meter(
-            workspace=command.get("team_id", ""), channel=command.get("channel_id", ""),
-            user=command.get("user_id", ""), pattern="summarize", trigger="command",
+            workspace=command.get("team_id", ""),
+            channel=command.get("channel_id", ""),
+            user=command.get("user_id", ""),
+            pattern="summarize",
+            trigger="command",
             request_id=command.get("trigger_id", ""),
         )
         status, error_kind = run(command, client, respond, services, meter)
@@ -40,8 +42,9 @@ def register(app: App, services: Services) -> None:
     app.command("/summarize")(ack=ack_at_once, lazy=[summarize_command])
 
 
-def run(command: dict[str, Any], client: WebClient, respond: Respond, services: Services,
-        meter: Meter) -> tuple[str, str | None]:
+def run(
+    command: dict[str, Any], client: WebClient, respond: Respond, services: Services, meter: Meter
+) -> tuple[str, str | None]:
     """Do the work after the ack; returns the ledger status and error kind."""
     channel, user = command["channel_id"], command["user_id"]
     verdict = services.spend_limits.check(workspace=command.get("team_id", ""), channel=channel, user=user)
@@ -57,12 +60,16 @@ def run(command: dict[str, Any], client: WebClient, respond: Respond, services: 
         return "error", f"slack_{code}"
 
     team = command.get("team_id", "")
-    edit: Callable[..., None] = lambda text, blocks=None: _edit(client, services.slack_calls, team, channel, ts, text,
-                                                                blocks)
+
+    def edit(text: str, blocks: list | None = None) -> None:
+        _edit(client, services.slack_calls, team, channel, ts, text, blocks)
+
     try:
         heading, source = _source(command, client)
         summary = summarize(
-            source, gateway=services.gateway, meter=meter,
+            source,
+            gateway=services.gateway,
+            meter=meter,
             context_tokens=services.settings.model_context_tokens,
             max_input_tokens=services.settings.max_input_tokens,
         )
@@ -95,9 +102,7 @@ def _source(command: dict[str, Any], client: WebClient) -> tuple[str, str]:
         return f"Summary for <@{user}>", text
     transcript = channel_transcript(client, command["channel_id"])
     if transcript.message_count == 0:
-        raise NothingToSummarize(
-            "empty_channel", "There are no messages from people in this channel to summarize yet."
-        )
+        raise NothingToSummarize("empty_channel", "There are no messages from people in this channel to summarize yet.")
     return f"Summary of the last {transcript.message_count} messages here, for <@{user}>", transcript.text
 
 
@@ -109,8 +114,15 @@ def _tell(respond: Respond, text: str) -> None:
         log.error("summarize: could not answer through the response URL (%s)", type(error).__name__)
 
 
-def _edit(client: WebClient, budget: SlackBudget, team: str, channel: str, ts: str, text: str,
-          blocks: list[dict[str, Any]] | None = None) -> None:
+def _edit(
+    client: WebClient,
+    budget: SlackBudget,
+    team: str,
+    channel: str,
+    ts: str,
+    text: str,
+    blocks: list[dict[str, Any]] | None = None,
+) -> None:
     """Edit the placeholder, paid for in the workspace's chat.update budget that streamed answers share."""
     if not budget.take(team, "chat.update", timeout=60):
         log.warning("summarize: no chat.update budget in %s for 60 s; editing anyway", team)

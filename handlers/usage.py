@@ -11,9 +11,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.ack_first import ack_at_once
+from bot.slack.usage_view import build_report, render_home, render_text
 from bot.storage.spend_limits import Budgets, describe
 from services import Services
-from bot.slack.usage_view import build_report, render_home, render_text
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,10 @@ def register(app: App, services: Services) -> None:
             respond(text="Only admins can see or change limits. Ask one of them.", response_type="ephemeral")
         elif text.lower() == "limits":
             listed = [f"• {describe(b)}" for b in budgets.list(team)]
-            respond(text="\n".join(["*Limits*", *listed]) if listed else "No limits are set. " + LIMIT_HELP,
-                    response_type="ephemeral")
+            respond(
+                text="\n".join(["*Limits*", *listed]) if listed else "No limits are set. " + LIMIT_HELP,
+                response_type="ephemeral",
+            )
         else:
             respond(text=_set_limit(budgets, team, text), response_type="ephemeral")
 
@@ -54,8 +56,7 @@ def register(app: App, services: Services) -> None:
         if event.get("tab", "home") != "home":
             return
         user = event.get("user", "")
-        report = build_report(services.ledger, workspace=body.get("team_id", ""), user=user,
-                              is_admin=user in admins)
+        report = build_report(services.ledger, workspace=body.get("team_id", ""), user=user, is_admin=user in admins)
         try:
             client.views_publish(user_id=user, view=render_home(report))
         except SlackApiError as error:
@@ -81,8 +82,15 @@ def _set_limit(budgets: Budgets, team: str, text: str) -> str:
             removed |= budgets.remove(workspace=team, scope=scope, scope_id=target, period=period, metric=metric_kind)
         return "Limit removed." if removed else "There was no such limit."
     warn = int(match["warn"] or 80) / 100
-    budgets.set(workspace=team, scope=scope, scope_id=target, period=period, metric=metric,
-                limit=float(match["amount"]), warn_fraction=min(warn, 1.0))
+    budgets.set(
+        workspace=team,
+        scope=scope,
+        scope_id=target,
+        period=period,
+        metric=metric,
+        limit=float(match["amount"]),
+        warn_fraction=min(warn, 1.0),
+    )
     return f"Limit set. {_listing(budgets, team)}"
 
 

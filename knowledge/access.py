@@ -44,9 +44,12 @@ class Visibility:
         return {"team": self.team, "channels": list(self.channels), "channel_names": list(self.names)}
 
     @classmethod
-    def from_manifest(cls, entry: dict[str, object]) -> "Visibility":
-        return cls(str(entry.get("team") or ""), tuple(entry.get("channels") or ()),  # type: ignore[arg-type]
-                   tuple(entry.get("channel_names") or ()))  # type: ignore[arg-type]
+    def from_manifest(cls, entry: dict[str, object]) -> Visibility:
+        return cls(
+            str(entry.get("team") or ""),
+            tuple(entry.get("channels") or ()),  # type: ignore[arg-type]
+            tuple(entry.get("channel_names") or ()),
+        )  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -60,19 +63,19 @@ class Audience:
     member: Callable[[str, str], bool] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def public(cls) -> "Audience":
+    def public(cls) -> Audience:
         return cls()
 
     @classmethod
-    def operator(cls, team: str | None = None) -> "Audience":
+    def operator(cls, team: str | None = None) -> Audience:
         return cls(team=team, everywhere=True)
 
     @classmethod
-    def in_channel(cls, channel: str, user: str, *, team: str | None) -> "Audience":
+    def in_channel(cls, channel: str, user: str, *, team: str | None) -> Audience:
         return cls(team=team, channel=channel, user=user)
 
     @classmethod
-    def in_dm(cls, channel: str, user: str, *, team: str | None, member: Callable[[str, str], bool]) -> "Audience":
+    def in_dm(cls, channel: str, user: str, *, team: str | None, member: Callable[[str, str], bool]) -> Audience:
         return cls(team=team, channel=channel, user=user, member=member)
 
     def may_read(self, team: str, channels: tuple[str, ...] | list[str]) -> bool:
@@ -113,5 +116,8 @@ class VisibilityChange:
         if self.channels is None:
             return Visibility(team, current.channels, current.names)
         order = sorted(range(len(self.channels)), key=lambda i: self.channels[i])  # type: ignore[index]
-        return Visibility(team, tuple(self.channels[i] for i in order),  # type: ignore[index]
-                          tuple(self.names[i] for i in order) if len(self.names) == len(self.channels) else ())
+        return Visibility(
+            team,
+            tuple(self.channels[i] for i in order),  # type: ignore[index]
+            tuple(self.names[i] for i in order) if len(self.names) == len(self.channels) else (),
+        )

@@ -26,7 +26,7 @@ HIDDEN_KEYS = ["source", "url", "position"]
 _HEADING_LINE = re.compile(r"^\s*(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
-def chunk(document: SourceText) -> list["TextNode"]:
+def chunk(document: SourceText) -> list[TextNode]:
     prepare()
     from llama_index.core import Document
     from llama_index.core.node_parser import MarkdownNodeParser, SentenceSplitter
@@ -50,12 +50,19 @@ def chunk(document: SourceText) -> list["TextNode"]:
         for piece in splitter.split_text(body.strip()):
             position = len(nodes)
             node_id = hashlib.sha1(f"{document.key}\x00{position}".encode()).hexdigest()
-            nodes.append(TextNode(
-                id_=node_id,
-                text=piece,
-                metadata={"title": document.title, "heading": heading, "source": document.key,
-                          "url": document.url or "", "position": position},
-                excluded_embed_metadata_keys=list(HIDDEN_KEYS),
-                excluded_llm_metadata_keys=list(HIDDEN_KEYS),
-            ))
+            nodes.append(
+                TextNode(
+                    id_=node_id,
+                    text=piece,
+                    metadata={
+                        "title": document.title,
+                        "heading": heading,
+                        "source": document.key,
+                        "url": document.url or "",
+                        "position": position,
+                    },
+                    excluded_embed_metadata_keys=list(HIDDEN_KEYS),
+                    excluded_llm_metadata_keys=list(HIDDEN_KEYS),
+                )
+            )
     return nodes

@@ -43,18 +43,30 @@ Z_HIGH = 4.0
 COVERAGE_HIGH = 0.75
 
 PROBES = (
-    "What is the tallest mountain in South America?", "How do I bake sourdough bread at home?",
-    "Who wrote the novel War and Peace?", "What is the boiling point of water at high altitude?",
-    "How many players are on a rugby union team?", "What causes the northern lights?",
-    "Which planet has the most moons?", "How do I remove a red wine stain from a carpet?",
-    "What year did the Berlin Wall fall?", "How long should I boil an egg for a soft yolk?",
-    "What is the population of Brazil?", "Who painted the ceiling of the Sistine Chapel?",
-    "How do bees make honey?", "What is the best way to train a puppy to sit?",
-    "Which ocean is the deepest?", "How do I change a flat bicycle tire?",
-    "What language is spoken in Mozambique?", "How far is the Moon from the Earth?",
-    "Who composed the Four Seasons?", "What is the rule for offside in football?",
-    "How do I grow tomatoes on a balcony?", "What is photosynthesis?",
-    "When was the printing press invented?", "Which film won the first Academy Award for best picture?",
+    "What is the tallest mountain in South America?",
+    "How do I bake sourdough bread at home?",
+    "Who wrote the novel War and Peace?",
+    "What is the boiling point of water at high altitude?",
+    "How many players are on a rugby union team?",
+    "What causes the northern lights?",
+    "Which planet has the most moons?",
+    "How do I remove a red wine stain from a carpet?",
+    "What year did the Berlin Wall fall?",
+    "How long should I boil an egg for a soft yolk?",
+    "What is the population of Brazil?",
+    "Who painted the ceiling of the Sistine Chapel?",
+    "How do bees make honey?",
+    "What is the best way to train a puppy to sit?",
+    "Which ocean is the deepest?",
+    "How do I change a flat bicycle tire?",
+    "What language is spoken in Mozambique?",
+    "How far is the Moon from the Earth?",
+    "Who composed the Four Seasons?",
+    "What is the rule for offside in football?",
+    "How do I grow tomatoes on a balcony?",
+    "What is photosynthesis?",
+    "When was the printing press invented?",
+    "Which film won the first Academy Award for best picture?",
 )
 
 
@@ -76,8 +88,11 @@ class Confidence:
     coverage: float  # best lexical coverage
 
     def as_json(self) -> dict[str, Any]:
-        return {"level": self.level, "z": None if self.z is None else round(self.z, 2),
-                "coverage": round(self.coverage, 4)}
+        return {
+            "level": self.level,
+            "z": None if self.z is None else round(self.z, 2),
+            "coverage": round(self.coverage, 4),
+        }
 
 
 def measure_null(best_similarity: Callable[[list[str]], list[float]]) -> NullStats:
@@ -88,7 +103,7 @@ def measure_null(best_similarity: Callable[[list[str]], list[float]]) -> NullSta
     return NullStats(mean=statistics.fmean(scores), spread=max(statistics.pstdev(scores), 1e-3))
 
 
-def assess(hits: Sequence["Hit"], null: NullStats | None, *, with_model: bool) -> Confidence:
+def assess(hits: Sequence[Hit], null: NullStats | None, *, with_model: bool) -> Confidence:
     coverage = max((h.relevance for h in hits), default=0.0)
     similarities = [h.similarity for h in hits if h.similarity is not None]
     if not hits:

@@ -17,9 +17,9 @@ import math
 import re
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,7 +40,7 @@ LEXICAL_DIMENSIONS = 512
 LEXICAL_ID = f"offline-lexical-hash-v1/{LEXICAL_DIMENSIONS}"
 BATCH = 64
 
-_current_meter: contextvars.ContextVar["Meter | None"] = contextvars.ContextVar("embedding_meter", default=None)
+_current_meter: contextvars.ContextVar[Meter | None] = contextvars.ContextVar("embedding_meter", default=None)
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 
 
@@ -52,7 +52,7 @@ def _word_features(word: str) -> tuple[np.ndarray, np.ndarray]:
         features[f"w:{stem}"] += 1.0
     padded = f" {word} "
     for i in range(max(1, len(padded) - 3)):
-        features[f"g:{padded[i:i + 4]}"] += 0.35
+        features[f"g:{padded[i : i + 4]}"] += 0.35
     hashes = [zlib.crc32(f.encode()) for f in features]
     index = np.array([h % LEXICAL_DIMENSIONS for h in hashes], dtype=np.int64)
     signs = np.array([1.0 if (h >> 31) & 1 else -1.0 for h in hashes])
@@ -60,7 +60,7 @@ def _word_features(word: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 @contextmanager
-def metered(meter: "Meter") -> Iterator[None]:
+def metered(meter: Meter) -> Iterator[None]:
     """Meter the embedding calls made inside the block (the gateway needs a meter for each call)."""
     token = _current_meter.set(meter)
     try:
@@ -139,7 +139,7 @@ class GatewayEmbedding(BaseEmbedding):
 
     _gateway: Any = PrivateAttr()
 
-    def __init__(self, gateway: "Gateway", **kwargs: Any) -> None:
+    def __init__(self, gateway: Gateway, **kwargs: Any) -> None:
         super().__init__(model_name=gateway.settings.embedding_model, embed_batch_size=BATCH, **kwargs)
         self._gateway = gateway
 
@@ -166,7 +166,7 @@ class GatewayEmbedding(BaseEmbedding):
         return self._get_query_embedding(query)
 
 
-def embedding_for(settings: "Settings", gateway: "Gateway") -> BaseEmbedding:
+def embedding_for(settings: Settings, gateway: Gateway) -> BaseEmbedding:
     """`DOCS_EMBEDDING`: `auto` uses the configured model when there is one, else the offline static model."""
     choice = settings.docs_embedding
     if choice == "model" or (choice == "auto" and not gateway.offline):
@@ -179,4 +179,4 @@ def embedding_for(settings: "Settings", gateway: "Gateway") -> BaseEmbedding:
 
 
 def embedding_id(model: BaseEmbedding) -> str:
-    return str(getattr(model, "embedding_id"))
+    return str(model.embedding_id)

@@ -35,7 +35,7 @@ class Change:
 
     removed: set[str]  # source keys whose passages go
     fresh: dict[str, dict[str, Any]]  # manifest entries of new and changed files (their passages are `nodes`)
-    nodes: list["TextNode"]  # embedded
+    nodes: list[TextNode]  # embedded
     relabelled: dict[str, dict[str, Any]]  # manifest entries of unchanged files whose visibility changed
 
     def __bool__(self) -> bool:
@@ -83,34 +83,65 @@ class IngestReport:
         return "\n".join(lines)
 
     def as_json(self) -> dict[str, Any]:
-        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged, "removed": self.removed,
-                "failed": [{"path": p, "error": e} for p, e in self.failed], "relabelled": self.relabelled,
-                "visibility": self.visibility or None, "chunks_added": self.chunks_added,
-                "chunks_total": self.chunks_total, "files_total": self.files_total,
-                "seconds": round(self.seconds, 3), "embedding": self.embedding_id}
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": [{"path": p, "error": e} for p, e in self.failed],
+            "relabelled": self.relabelled,
+            "visibility": self.visibility or None,
+            "chunks_added": self.chunks_added,
+            "chunks_total": self.chunks_total,
+            "files_total": self.files_total,
+            "seconds": round(self.seconds, 3),
+            "embedding": self.embedding_id,
+        }
 
 
-def ingest(paths: list[str], *, store: IngestTarget, embed_model: "BaseEmbedding", rebuild: bool = False,
-           progress: Progress | None = None, visibility: VisibilityChange | None = None) -> IngestReport:
+def ingest(
+    paths: list[str],
+    *,
+    store: IngestTarget,
+    embed_model: BaseEmbedding,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    visibility: VisibilityChange | None = None,
+) -> IngestReport:
     """Index `paths` into `store`; `visibility` sets who may read the files given (default: keep, or everyone)."""
     started = time.monotonic()
     try:
         built_with, manifest = store.begin(_model_id(embed_model), rebuild)
-        return _ingest(paths, store, embed_model, built_with, manifest, progress or Progress(),
-                       visibility or VisibilityChange(), started)
+        return _ingest(
+            paths,
+            store,
+            embed_model,
+            built_with,
+            manifest,
+            progress or Progress(),
+            visibility or VisibilityChange(),
+            started,
+        )
     finally:
         store.end()
 
 
-def _model_id(embed_model: "BaseEmbedding") -> str:
+def _model_id(embed_model: BaseEmbedding) -> str:
     from knowledge.embeddings import embedding_id
 
     return embedding_id(embed_model)
 
 
-def _ingest(paths: list[str], store: IngestTarget, embed_model: "BaseEmbedding", built_with: str | None,
-            manifest: dict[str, dict[str, Any]], progress: Progress, visibility: VisibilityChange, started: float
-            ) -> IngestReport:
+def _ingest(
+    paths: list[str],
+    store: IngestTarget,
+    embed_model: BaseEmbedding,
+    built_with: str | None,
+    manifest: dict[str, dict[str, Any]],
+    progress: Progress,
+    visibility: VisibilityChange,
+    started: float,
+) -> IngestReport:
     from knowledge.retrieval import EmbeddingMismatch
 
     model_id = _model_id(embed_model)
@@ -146,7 +177,7 @@ def _ingest(paths: list[str], store: IngestTarget, embed_model: "BaseEmbedding",
         else:
             todo.append(source)
 
-    new_nodes: list["TextNode"] = []
+    new_nodes: list[TextNode] = []
     fresh: dict[str, dict[str, Any]] = {}
     from knowledge.chunking import chunk
 
@@ -162,8 +193,13 @@ def _ingest(paths: list[str], store: IngestTarget, embed_model: "BaseEmbedding",
             new_nodes.extend(nodes)
             known = manifest.get(source.key)
             wanted = visibility.apply(Visibility.from_manifest(known) if known else None)
-            fresh[source.key] = {"sha256": source.digest, "title": document.title, "url": document.url,
-                                 "chunks": len(nodes), **wanted.as_manifest()}
+            fresh[source.key] = {
+                "sha256": source.digest,
+                "title": document.title,
+                "url": document.url,
+                "chunks": len(nodes),
+                **wanted.as_manifest(),
+            }
             (report.updated if source.key in manifest else report.added).append(source.key)
         progress.reading(number, len(todo), source.path.name, len(new_nodes))
 
@@ -174,14 +210,13 @@ def _ingest(paths: list[str], store: IngestTarget, embed_model: "BaseEmbedding",
     return report
 
 
-def _embed(nodes: list["TextNode"], embed_model: "BaseEmbedding", progress: Progress) -> None:
+def _embed(nodes: list[TextNode], embed_model: BaseEmbedding, progress: Progress) -> None:
     from llama_index.core.schema import MetadataMode
 
     progress.restart_clock()
     for start in range(0, len(nodes), EMBED_BATCH):
-        batch = nodes[start:start + EMBED_BATCH]
-        vectors = embed_model.get_text_embedding_batch([n.get_content(metadata_mode=MetadataMode.EMBED)
-                                                        for n in batch])
+        batch = nodes[start : start + EMBED_BATCH]
+        vectors = embed_model.get_text_embedding_batch([n.get_content(metadata_mode=MetadataMode.EMBED) for n in batch])
         for node, vector in zip(batch, vectors):
             node.embedding = vector
         progress.embedding(start + len(batch), len(nodes))

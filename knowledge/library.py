@@ -37,11 +37,11 @@ class DocsStore(Protocol):
     def current(self) -> str | None:
         """The published version, or None when nothing is indexed; cheap, asked on every message."""
 
-    def reader(self, embed_model: "BaseEmbedding") -> "DocsIndex":
+    def reader(self, embed_model: BaseEmbedding) -> DocsIndex:
         """The published index, ready for concurrent searches."""
 
 
-def open_store(settings: "Settings") -> DocsStore:
+def open_store(settings: Settings) -> DocsStore:
     """The configured store (`DOCS_STORE`); its `begin/commit/end` make it an ingest target too."""
     if settings.docs_store == "postgres":
         from knowledge.pg_store import PgIndexStore
@@ -67,14 +67,14 @@ class _LocalPointer:
 
 
 class Library:
-    def __init__(self, settings: "Settings", gateway: "Gateway") -> None:
+    def __init__(self, settings: Settings, gateway: Gateway) -> None:
         self.settings = settings
         self.gateway = gateway
         self.folder = Path(settings.docs_index_path)
         self._pointer: _LocalPointer | None = _LocalPointer(self.folder) if settings.docs_store == "local" else None
         self._store: DocsStore | None = None
         self._lock = threading.Lock()
-        self._index: "DocsIndex | None" = None
+        self._index: DocsIndex | None = None
         self._generation: str | None = None
 
     @property
@@ -86,7 +86,7 @@ class Library:
     def has_documents(self) -> bool:
         return self._current() is not None
 
-    def index(self) -> "DocsIndex":
+    def index(self) -> DocsIndex:
         """The loaded index (reloaded if a newer one was published). Raises `IndexMissing`/`EmbeddingMismatch`."""
         generation = self._current()
         with self._lock:
@@ -96,22 +96,27 @@ class Library:
 
                 if generation is None:
                     raise IndexMissing(
-                        f"No documents are indexed yet (looked in {self._where()}): run `python app.py ingest PATH`.")
+                        f"No documents are indexed yet (looked in {self._where()}): run `python app.py ingest PATH`."
+                    )
                 index = self.store.reader(embedding_for(self.settings, self.gateway))
                 self._index, self._generation = index, getattr(index, "generation", generation)
                 log.info("docs index %s opened: %d chunks", self._generation, index.size)
             return self._index
 
-    def search(self, question: str, *, meter: "Meter", audience: Audience | None = None) -> "SearchResult":
+    def search(self, question: str, *, meter: Meter, audience: Audience | None = None) -> SearchResult:
         """Search what `audience` may read (default: `Audience.public()`)."""
         from knowledge.embeddings import metered
 
         index = self.index()
         with metered(meter):
-            return index.search(question, top_k=self.settings.rag_top_k, with_model=not self.gateway.offline,
-                                audience=audience or Audience.public())
+            return index.search(
+                question,
+                top_k=self.settings.rag_top_k,
+                with_model=not self.gateway.offline,
+                audience=audience or Audience.public(),
+            )
 
-    def scoped(self, audience: Audience) -> "ScopedLibrary":
+    def scoped(self, audience: Audience) -> ScopedLibrary:
         return ScopedLibrary(self, audience)
 
     def _current(self) -> str | None:
@@ -143,9 +148,9 @@ class ScopedLibrary:
     def size(self) -> int:
         return self.library.index().visible_size(self.audience)
 
-    def index(self) -> "ScopedLibrary":
+    def index(self) -> ScopedLibrary:
         """Itself: `index().size` is the number of passages this audience may read."""
         return self
 
-    def search(self, question: str, *, meter: "Meter") -> "SearchResult":
+    def search(self, question: str, *, meter: Meter) -> SearchResult:
         return self.library.search(question, meter=meter, audience=self.audience)

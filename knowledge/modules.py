@@ -23,14 +23,14 @@ def import_docs_modules() -> None:
         from knowledge.llama import prepare
 
         prepare()
+        import llama_index.core  # noqa: F401  (what retrieval imports when an index is first loaded)
+        import llama_index.core.schema  # noqa: F401
+        import llama_index.retrievers.bm25  # noqa: F401
+
         import knowledge.embeddings  # noqa: F401
         import knowledge.library  # noqa: F401
         import knowledge.pg_store  # noqa: F401  (DOCS_STORE=postgres; only SQLAlchemy on top of retrieval)
         import knowledge.retrieval  # noqa: F401
         import knowledge.store  # noqa: F401
-        import llama_index.core  # noqa: F401  (what retrieval imports when an index is first loaded)
-        import llama_index.core.schema  # noqa: F401
-        import llama_index.retrievers.bm25  # noqa: F401
 
         _imported = True
-

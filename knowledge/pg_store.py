@@ -29,8 +29,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from knowledge.access import Visibility
-from knowledge.pgvector import PgvectorUnavailable, engine_for, index_version
 from knowledge.confidence import LazyNull
+from knowledge.pgvector import PgvectorUnavailable, engine_for, index_version
 from knowledge.retrieval import POOL, DocsIndex, check_embedding
 from knowledge.terms import Vocabulary, terms
 
@@ -102,14 +102,20 @@ SELECT x.term, x.df FROM unnest(CAST(:wanted AS text[])) AS w(t),
 HNSW = "CREATE INDEX IF NOT EXISTS docs_chunks_embedding ON docs_chunks USING hnsw (embedding vector_cosine_ops)"
 TABLES = ("docs_postings", "docs_chunks", "docs_terms", "docs_sources", "docs_scopes", "docs_index")
 
+
 def tokens(texts: list[str]) -> list[list[str]]:
     """BM25 tokens exactly as the local store's BM25 (LlamaIndex's BM25Retriever) makes them."""
     import bm25s
 
     from knowledge.terms import _stemmer
 
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False,  # type: ignore[return-value]
-                          show_progress=False)
+    return bm25s.tokenize(
+        texts,
+        stopwords="en",
+        stemmer=_stemmer(),
+        return_ids=False,  # type: ignore[return-value]
+        show_progress=False,
+    )
 
 
 class PgIndexStore:
@@ -127,7 +133,7 @@ class PgIndexStore:
         """The index's version, or None when nothing is indexed yet."""
         return index_version(self.url)
 
-    def reader(self, embed_model: "BaseEmbedding") -> "PgDocsIndex":
+    def reader(self, embed_model: BaseEmbedding) -> PgDocsIndex:
         return PgDocsIndex(self, embed_model)
 
     # As an `IngestTarget` ----------------------------------------------------------------------------------
@@ -142,7 +148,8 @@ class PgIndexStore:
             raise PgvectorUnavailable(
                 "DOCS_STORE=postgres: the pgvector extension cannot be enabled in this database "
                 f"({type(error.orig).__name__}). Install pgvector on the server and run `CREATE EXTENSION vector` "
-                "as a superuser once, or use DOCS_STORE=local.") from None
+                "as a superuser once, or use DOCS_STORE=local."
+            ) from None
         connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": INGEST_LOCK})
         connection.commit()
         self._model_id, self._rebuild = model_id, rebuild
@@ -153,16 +160,25 @@ class PgIndexStore:
                 connection.execute(text(statement))
         meta = connection.execute(text("SELECT embedding_id FROM docs_index")).first()
         manifest: dict[str, dict[str, Any]] = {}
-        for row in connection.execute(text(
+        for row in connection.execute(
+            text(
                 "SELECT s.key, s.sha256, s.title, s.url, s.chunks, c.team, c.channels, s.channel_names "
-                "FROM docs_sources s JOIN docs_scopes c ON c.id = s.scope")).mappings():
-            manifest[row["key"]] = {"sha256": row["sha256"], "title": row["title"], "url": row["url"],
-                                    "chunks": row["chunks"], "team": row["team"], "channels": list(row["channels"]),
-                                    "channel_names": list(row["channel_names"])}
+                "FROM docs_sources s JOIN docs_scopes c ON c.id = s.scope"
+            )
+        ).mappings():
+            manifest[row["key"]] = {
+                "sha256": row["sha256"],
+                "title": row["title"],
+                "url": row["url"],
+                "chunks": row["chunks"],
+                "team": row["team"],
+                "channels": list(row["channels"]),
+                "channel_names": list(row["channel_names"]),
+            }
         connection.commit()
         return (None if meta is None else meta[0]), manifest
 
-    def commit(self, change: "Change") -> tuple[int, int]:
+    def commit(self, change: Change) -> tuple[int, int]:
         connection = self._ingest
         assert connection is not None, "begin() first"
         with connection.begin():
@@ -182,8 +198,10 @@ class PgIndexStore:
                     connection.execute(text(statement))
                 has_chunks = True
             if meta is None:
-                connection.execute(text("INSERT INTO docs_index (id, embedding_id, dimensions, version) "
-                                        "VALUES (1, :m, :d, :v)"), {"m": self._model_id, "d": dimensions, "v": version})
+                connection.execute(
+                    text("INSERT INTO docs_index (id, embedding_id, dimensions, version) VALUES (1, :m, :d, :v)"),
+                    {"m": self._model_id, "d": dimensions, "v": version},
+                )
             elif not meta[0] and dimensions:
                 connection.execute(text("UPDATE docs_index SET dimensions = :d"), {"d": dimensions})
             if has_chunks:
@@ -194,17 +212,25 @@ class PgIndexStore:
                 self._upsert_source(connection, key, entry)
             if change.nodes:
                 self._add(connection, change.nodes, change.fresh)
-            connection.execute(text("DELETE FROM docs_scopes s WHERE NOT EXISTS "
-                                    "(SELECT 1 FROM docs_sources WHERE scope = s.id)"))
-            totals = ("chunks = (SELECT count(*) FROM docs_chunks), "
-                      "total_length = (SELECT coalesce(sum(length), 0) FROM docs_chunks), ") if has_chunks else ""
+            connection.execute(
+                text("DELETE FROM docs_scopes s WHERE NOT EXISTS (SELECT 1 FROM docs_sources WHERE scope = s.id)")
+            )
+            totals = (
+                (
+                    "chunks = (SELECT count(*) FROM docs_chunks), "
+                    "total_length = (SELECT coalesce(sum(length), 0) FROM docs_chunks), "
+                )
+                if has_chunks
+                else ""
+            )
             if change or meta is None or self._rebuild:
                 connection.execute(text(f"UPDATE docs_index SET {totals}version = version + 1, updated_at = now()"))
             chunks = connection.execute(text("SELECT chunks FROM docs_index")).scalar() or 0
             files = connection.execute(text("SELECT count(*) FROM docs_sources")).scalar() or 0
         if change.nodes or change.removed:
             connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text("VACUUM (ANALYZE) docs_postings, docs_chunks, docs_terms"))  # index-only scans for BM25
+                text("VACUUM (ANALYZE) docs_postings, docs_chunks, docs_terms")
+            )  # index-only scans for BM25
         return int(chunks), int(files)
 
     def end(self) -> None:
@@ -223,25 +249,45 @@ class PgIndexStore:
     def _scope(connection: Connection, entry: dict[str, Any]) -> int:
         visibility = Visibility.from_manifest(entry)
         params = {"team": visibility.team, "channels": list(visibility.channels)}
-        connection.execute(text("INSERT INTO docs_scopes (team, channels) VALUES (:team, :channels) "
-                                "ON CONFLICT DO NOTHING"), params)
-        return int(connection.execute(text("SELECT id FROM docs_scopes WHERE team = :team AND channels = :channels"),
-                                      params).scalar_one())
+        connection.execute(
+            text("INSERT INTO docs_scopes (team, channels) VALUES (:team, :channels) ON CONFLICT DO NOTHING"), params
+        )
+        return int(
+            connection.execute(
+                text("SELECT id FROM docs_scopes WHERE team = :team AND channels = :channels"), params
+            ).scalar_one()
+        )
 
     def _upsert_source(self, connection: Connection, key: str, entry: dict[str, Any]) -> None:
         scope = self._scope(connection, entry)
-        connection.execute(text(
-            "INSERT INTO docs_sources (key, sha256, title, url, chunks, scope, channel_names) "
-            "VALUES (:key, :sha, :title, :url, :chunks, :scope, :names) ON CONFLICT (key) DO UPDATE SET "
-            "sha256 = excluded.sha256, title = excluded.title, url = excluded.url, chunks = excluded.chunks, "
-            "scope = excluded.scope, channel_names = excluded.channel_names, indexed_at = now()"),
-            {"key": key, "sha": entry["sha256"], "title": entry["title"], "url": entry.get("url") or "",
-             "chunks": entry["chunks"], "scope": scope, "names": list(entry.get("channel_names") or [])})
-        connection.execute(text("UPDATE docs_chunks SET scope = :scope WHERE source = :key AND scope <> :scope"),
-                           {"scope": scope, "key": key})
-        connection.execute(text(
-            "UPDATE docs_postings p SET scope = :scope FROM docs_chunks c "
-            "WHERE c.source = :key AND p.chunk = c.id AND p.scope <> :scope"), {"scope": scope, "key": key})
+        connection.execute(
+            text(
+                "INSERT INTO docs_sources (key, sha256, title, url, chunks, scope, channel_names) "
+                "VALUES (:key, :sha, :title, :url, :chunks, :scope, :names) ON CONFLICT (key) DO UPDATE SET "
+                "sha256 = excluded.sha256, title = excluded.title, url = excluded.url, chunks = excluded.chunks, "
+                "scope = excluded.scope, channel_names = excluded.channel_names, indexed_at = now()"
+            ),
+            {
+                "key": key,
+                "sha": entry["sha256"],
+                "title": entry["title"],
+                "url": entry.get("url") or "",
+                "chunks": entry["chunks"],
+                "scope": scope,
+                "names": list(entry.get("channel_names") or []),
+            },
+        )
+        connection.execute(
+            text("UPDATE docs_chunks SET scope = :scope WHERE source = :key AND scope <> :scope"),
+            {"scope": scope, "key": key},
+        )
+        connection.execute(
+            text(
+                "UPDATE docs_postings p SET scope = :scope FROM docs_chunks c "
+                "WHERE c.source = :key AND p.chunk = c.id AND p.scope <> :scope"
+            ),
+            {"scope": scope, "key": key},
+        )
 
     @staticmethod
     def _remove(connection: Connection, keys: set[str]) -> None:
@@ -249,21 +295,27 @@ class PgIndexStore:
             return
         gone = "SELECT id FROM docs_chunks WHERE source = ANY(:keys)"
         params = {"keys": sorted(keys)}
-        connection.execute(text(
-            f"UPDATE docs_terms t SET df = t.df - d.n FROM (SELECT term, count(*) AS n FROM docs_postings "
-            f"WHERE chunk IN ({gone}) GROUP BY term) d WHERE t.term = d.term"), params)
+        connection.execute(
+            text(
+                f"UPDATE docs_terms t SET df = t.df - d.n FROM (SELECT term, count(*) AS n FROM docs_postings "
+                f"WHERE chunk IN ({gone}) GROUP BY term) d WHERE t.term = d.term"
+            ),
+            params,
+        )
         connection.execute(text(f"DELETE FROM docs_postings WHERE chunk IN ({gone})"), params)
         connection.execute(text("DELETE FROM docs_chunks WHERE source = ANY(:keys)"), params)
         connection.execute(text("DELETE FROM docs_terms WHERE df <= 0"))
 
-    def _add(self, connection: Connection, nodes: list["TextNode"], fresh: dict[str, dict[str, Any]]) -> None:
+    def _add(self, connection: Connection, nodes: list[TextNode], fresh: dict[str, dict[str, Any]]) -> None:
         from llama_index.core.schema import MetadataMode
         from pgvector.psycopg import register_vector
 
         raw = connection.connection.driver_connection
         register_vector(raw)
-        scopes = {key: int(connection.execute(text("SELECT scope FROM docs_sources WHERE key = :k"),
-                                              {"k": key}).scalar_one()) for key in fresh}
+        scopes = {
+            key: int(connection.execute(text("SELECT scope FROM docs_sources WHERE key = :k"), {"k": key}).scalar_one())
+            for key in fresh
+        }
         first = int(connection.execute(text("SELECT nextval('docs_chunks_id_seq')")).scalar_one())
         empty = not connection.execute(text("SELECT EXISTS (SELECT 1 FROM docs_chunks)")).scalar()
         if empty:  # a bulk load builds the HNSW graph once, after the rows are in: much faster
@@ -271,8 +323,10 @@ class PgIndexStore:
         counts = Counter[str]()
         postings = []
         with raw.cursor() as cursor:
-            with cursor.copy("COPY docs_chunks (id, node_id, source, scope, text, metadata, hidden, length, "
-                             "embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            with cursor.copy(
+                "COPY docs_chunks (id, node_id, source, scope, text, metadata, hidden, length, "
+                "embedding) FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy:
                 copy.set_types(["int4", "text", "text", "int4", "text", "jsonb", "text[]", "int4", "vector"])
                 all_tokens = tokens([n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes])
                 for offset, (node, chunk_tokens) in enumerate(zip(nodes, all_tokens)):
@@ -280,40 +334,64 @@ class PgIndexStore:
                     tf = Counter(chunk_tokens)
                     counts.update(tf.keys())
                     postings.append((first + offset, len(chunk_tokens), scopes[source], tf))
-                    copy.write_row([first + offset, node.node_id, source, scopes[source], node.get_content(),
-                                    node.metadata, list(node.excluded_embed_metadata_keys), len(chunk_tokens),
-                                    np.asarray(node.embedding, dtype=np.float32)])
+                    copy.write_row(
+                        [
+                            first + offset,
+                            node.node_id,
+                            source,
+                            scopes[source],
+                            node.get_content(),
+                            node.metadata,
+                            list(node.excluded_embed_metadata_keys),
+                            len(chunk_tokens),
+                            np.asarray(node.embedding, dtype=np.float32),
+                        ]
+                    )
             with cursor.copy("COPY docs_postings (term, chunk, tf, length, scope) FROM STDIN") as copy:
                 for start in range(0, len(postings), 1_000):  # tokens are \w+ words: no tab, newline or backslash
-                    copy.write("".join(f"{term}\t{chunk}\t{n}\t{length}\t{scope}\n"
-                                       for chunk, length, scope, tf in postings[start:start + 1_000]
-                                       for term, n in tf.items()))
+                    copy.write(
+                        "".join(
+                            f"{term}\t{chunk}\t{n}\t{length}\t{scope}\n"
+                            for chunk, length, scope, tf in postings[start : start + 1_000]
+                            for term, n in tf.items()
+                        )
+                    )
         connection.execute(text("SELECT setval('docs_chunks_id_seq', :last)"), {"last": first + len(nodes)})
-        connection.execute(text(
-            "INSERT INTO docs_terms (term, df) SELECT * FROM unnest(CAST(:terms AS text[]), CAST(:dfs AS int[])) "
-            "ON CONFLICT (term) DO UPDATE SET df = docs_terms.df + excluded.df"),
-            {"terms": list(counts), "dfs": list(counts.values())})
+        connection.execute(
+            text(
+                "INSERT INTO docs_terms (term, df) SELECT * FROM unnest(CAST(:terms AS text[]), CAST(:dfs AS int[])) "
+                "ON CONFLICT (term) DO UPDATE SET df = docs_terms.df + excluded.df"
+            ),
+            {"terms": list(counts), "dfs": list(counts.values())},
+        )
         connection.execute(text(HNSW))
 
 
 class PgDocsIndex(DocsIndex):
     """`DocsIndex` whose candidates come from SQL: nothing is loaded but the list of visibility scopes."""
 
-    def __init__(self, store: PgIndexStore, embed_model: "BaseEmbedding") -> None:
+    def __init__(self, store: PgIndexStore, embed_model: BaseEmbedding) -> None:
         self.store = store
         self.embed_model = embed_model
         with store.engine.connect() as connection:
-            meta = connection.execute(text("SELECT embedding_id, version, chunks, total_length FROM docs_index")
-                                      ).mappings().first()
+            meta = (
+                connection.execute(text("SELECT embedding_id, version, chunks, total_length FROM docs_index"))
+                .mappings()
+                .first()
+            )
             if meta is None:
                 from knowledge.store import IndexMissing
 
-                raise IndexMissing("No documents are indexed yet in the PostgreSQL docs store: run "
-                                   "`python app.py ingest PATH`.")
+                raise IndexMissing(
+                    "No documents are indexed yet in the PostgreSQL docs store: run `python app.py ingest PATH`."
+                )
             check_embedding(meta["embedding_id"], embed_model)
-            rows = connection.execute(text(
-                "SELECT s.id, s.team, s.channels, count(c.id) AS n FROM docs_scopes s "
-                "LEFT JOIN docs_chunks c ON c.scope = s.id GROUP BY s.id ORDER BY s.id")).all()
+            rows = connection.execute(
+                text(
+                    "SELECT s.id, s.team, s.channels, count(c.id) AS n FROM docs_scopes s "
+                    "LEFT JOIN docs_chunks c ON c.scope = s.id GROUP BY s.id ORDER BY s.id"
+                )
+            ).all()
         self.generation = str(meta["version"])
         self.size = int(meta["chunks"])
         self._average_length = float(meta["total_length"]) / self.size if self.size else 1.0
@@ -326,32 +404,50 @@ class PgDocsIndex(DocsIndex):
 
     def _best_similarities(self, probes: list[str]) -> list[float]:
         everyone = [True] * len(self._scopes)
-        return [max((float(hit.score or 0.0) for hit in self._candidates(probe, 1, everyone)[0]),
-                    default=float("nan")) for probe in probes]
+        return [
+            max((float(hit.score or 0.0) for hit in self._candidates(probe, 1, everyone)[0]), default=float("nan"))
+            for probe in probes
+        ]
 
-    def _candidates(self, question: str, pool: int, allowed: list[bool]
-                    ) -> tuple[list["NodeWithScore"], list["NodeWithScore"]]:
+    def _candidates(
+        self, question: str, pool: int, allowed: list[bool]
+    ) -> tuple[list[NodeWithScore], list[NodeWithScore]]:
         """Both rankings and their passages in one statement, and the vocabulary coverage needs in a second."""
         from llama_index.core.schema import NodeWithScore
 
         scopes = [i for i, ok in zip(self._scope_ids, allowed) if ok]
         everyone = all(allowed)
         vector = "[" + ",".join(f"{v:.7g}" for v in self.embed_model.get_query_embedding(question)) + "]"
-        params = {"q": vector, "k": min(pool, self.size), "scopes": scopes, "tokens": tokens([question])[0],
-                  "n": float(self.size), "c0": K1 * (1 - B), "c1": K1 * B / self._average_length}
+        params = {
+            "q": vector,
+            "k": min(pool, self.size),
+            "scopes": scopes,
+            "tokens": tokens([question])[0],
+            "n": float(self.size),
+            "c0": K1 * (1 - B),
+            "c1": K1 * B / self._average_length,
+        }
         with self.store.engine.connect() as connection:
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            rows = connection.execute(text(CANDIDATES.format(
-                dense_filter="" if everyone else "WHERE scope = ANY(:scopes)",
-                lexical_filter="" if everyone else "WHERE p.scope = ANY(:scopes)")), params).all()
+            rows = connection.execute(
+                text(
+                    CANDIDATES.format(
+                        dense_filter="" if everyone else "WHERE scope = ANY(:scopes)",
+                        lexical_filter="" if everyone else "WHERE p.scope = ANY(:scopes)",
+                    )
+                ),
+                params,
+            ).all()
             self._local.vocabulary = (question, self._read_vocabulary(connection, terms(question)))
-        ranked: dict[str, list[tuple[float, int, "TextNode"]]] = {"dense": [], "lexical": []}
+        ranked: dict[str, list[tuple[float, int, TextNode]]] = {"dense": [], "lexical": []}
         for kind, chunk, score, node_id, body, metadata, hidden in rows:
             ranked[kind].append((float(score), int(chunk), _node(node_id, body, metadata, hidden)))
         for pairs in ranked.values():
             pairs.sort(key=lambda item: (-item[0], item[1]))
-        return ([NodeWithScore(node=node, score=score) for score, _, node in ranked["dense"]],
-                [NodeWithScore(node=node, score=score) for score, _, node in ranked["lexical"] if score > 0])
+        return (
+            [NodeWithScore(node=node, score=score) for score, _, node in ranked["dense"]],
+            [NodeWithScore(node=node, score=score) for score, _, node in ranked["lexical"] if score > 0],
+        )
 
     def _vocabulary(self, question_terms: list[str]) -> Vocabulary:
         stashed = getattr(self._local, "vocabulary", None)
@@ -367,17 +463,23 @@ class PgDocsIndex(DocsIndex):
         vocabulary = Vocabulary()
         vocabulary.size = self.size
         if wanted:
-            rows = connection.execute(text(VOCABULARY), {"exact": exact, "top": _TOP,
-                                                         "wanted": [t for t in wanted if len(t) >= 4]}).all()
+            rows = connection.execute(
+                text(VOCABULARY), {"exact": exact, "top": _TOP, "wanted": [t for t in wanted if len(t) >= 4]}
+            ).all()
             vocabulary.df = Counter({str(term): int(df) for term, df in rows})
         return vocabulary
 
 
-def _node(node_id: str, body: str, metadata: dict[str, Any], hidden: list[str]) -> "TextNode":
+def _node(node_id: str, body: str, metadata: dict[str, Any], hidden: list[str]) -> TextNode:
     from llama_index.core.schema import TextNode
 
-    return TextNode(id_=node_id, text=body, metadata=metadata, excluded_embed_metadata_keys=list(hidden),
-                    excluded_llm_metadata_keys=list(hidden))
+    return TextNode(
+        id_=node_id,
+        text=body,
+        metadata=metadata,
+        excluded_embed_metadata_keys=list(hidden),
+        excluded_llm_metadata_keys=list(hidden),
+    )
 
 
 __all__ = ["PgIndexStore", "PgDocsIndex", "PgvectorUnavailable", "POOL"]

@@ -28,8 +28,9 @@ class PgvectorUnavailable(Exception):
 def docs_database_url(settings: Settings) -> str:
     url = settings.docs_database_url or settings.database_url
     if not url or make_url(url).get_backend_name() != "postgresql":
-        raise PgvectorUnavailable("DOCS_STORE=postgres needs DOCS_DATABASE_URL (or DATABASE_URL) to point at "
-                                  "PostgreSQL with pgvector.")
+        raise PgvectorUnavailable(
+            "DOCS_STORE=postgres needs DOCS_DATABASE_URL (or DATABASE_URL) to point at PostgreSQL with pgvector."
+        )
     return url
 
 
@@ -41,8 +42,9 @@ def engine_for(url: str) -> Engine:
     key = parsed.render_as_string(hide_password=False)
     with _engines_lock:
         if key not in _engines:
-            _engines[key] = sqlalchemy.create_engine(parsed, pool_size=8, max_overflow=8, pool_pre_ping=True,
-                                                     connect_args={"options": HNSW_OPTIONS})
+            _engines[key] = sqlalchemy.create_engine(
+                parsed, pool_size=8, max_overflow=8, pool_pre_ping=True, connect_args={"options": HNSW_OPTIONS}
+            )
         return _engines[key]
 
 
@@ -50,26 +52,29 @@ def check_pgvector(settings: Settings) -> None:
     engine = engine_for(docs_database_url(settings))
     try:
         with engine.connect() as connection:
-            available = connection.execute(sqlalchemy.text(
-                "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")).first()
+            available = connection.execute(
+                sqlalchemy.text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+            ).first()
     except sqlalchemy.exc.SQLAlchemyError as error:
-        raise PgvectorUnavailable(f"DOCS_STORE=postgres: cannot connect to the database ({type(error).__name__})."
-                                  ) from None
+        raise PgvectorUnavailable(
+            f"DOCS_STORE=postgres: cannot connect to the database ({type(error).__name__})."
+        ) from None
     if available is None:
         raise PgvectorUnavailable(
             "DOCS_STORE=postgres: this PostgreSQL server has no pgvector extension (`vector` is not in "
-            "pg_available_extensions). Install pgvector on the server, or use DOCS_STORE=local.")
+            "pg_available_extensions). Install pgvector on the server, or use DOCS_STORE=local."
+        )
 
 
 def index_version(url: str) -> str | None:
     """The pgvector docs index's version, or None when nothing is indexed there yet (one cheap query)."""
     try:
         with engine_for(url).connect() as connection:
-            row = connection.execute(sqlalchemy.text(
-                "SELECT version FROM docs_index WHERE to_regclass('docs_chunks') IS NOT NULL")).first()
+            row = connection.execute(
+                sqlalchemy.text("SELECT version FROM docs_index WHERE to_regclass('docs_chunks') IS NOT NULL")
+            ).first()
     except sqlalchemy.exc.ProgrammingError:  # no docs_index table yet
         return None
     except sqlalchemy.exc.OperationalError as error:
-        raise PgvectorUnavailable(f"DOCS_STORE=postgres: cannot reach the database ({type(error).__name__})."
-                                  ) from None
+        raise PgvectorUnavailable(f"DOCS_STORE=postgres: cannot reach the database ({type(error).__name__}).") from None
     return None if row is None else str(row[0])

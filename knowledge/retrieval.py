@@ -53,9 +53,15 @@ class Hit:
     bm25: float | None
 
     def as_json(self) -> dict[str, Any]:
-        return {"title": self.title, "heading": self.heading, "source": self.source, "url": self.url or None,
-                "score": round(self.relevance, 4), "similarity": None if self.similarity is None
-                else round(self.similarity, 4), "bm25": None if self.bm25 is None else round(self.bm25, 4)}
+        return {
+            "title": self.title,
+            "heading": self.heading,
+            "source": self.source,
+            "url": self.url or None,
+            "score": round(self.relevance, 4),
+            "similarity": None if self.similarity is None else round(self.similarity, 4),
+            "bm25": None if self.bm25 is None else round(self.bm25, 4),
+        }
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class SearchResult:
 class DocsIndex:
     """A loaded snapshot with its two retrievers and vocabulary, ready for concurrent read-only queries."""
 
-    def __init__(self, snapshot: Snapshot, embed_model: "BaseEmbedding") -> None:
+    def __init__(self, snapshot: Snapshot, embed_model: BaseEmbedding) -> None:
         prepare()
         check_embedding(snapshot.embedding_id, embed_model)
         self.snapshot = snapshot
@@ -105,12 +111,12 @@ class DocsIndex:
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
         vectors = self.embed_model.get_text_embedding_batch(probes)
-        results = [self.snapshot.store.query(VectorStoreQuery(query_embedding=v, similarity_top_k=1))
-                   for v in vectors]
+        results = [self.snapshot.store.query(VectorStoreQuery(query_embedding=v, similarity_top_k=1)) for v in vectors]
         return [max(r.similarities or [float("nan")]) for r in results]
 
-    def search(self, question: str, *, top_k: int = 4, with_model: bool = False,
-               audience: Audience | None = None) -> SearchResult:
+    def search(
+        self, question: str, *, top_k: int = 4, with_model: bool = False, audience: Audience | None = None
+    ) -> SearchResult:
         """The fused ranking of the passages `audience` may read (default: `Audience.public()`); `with_model` (a
         model will read them) lowers the bar for "not found"."""
         question_terms = terms(question)
@@ -134,13 +140,20 @@ class DocsIndex:
         for node_id in sorted(fused, key=lambda i: fused[i], reverse=True)[:top_k]:
             node = nodes[node_id]
             content = node.get_content(metadata_mode=_EMBED())
-            hits.append(Hit(
-                node_id=node_id, text=node.get_content(), title=node.metadata.get("title", ""),
-                heading=node.metadata.get("heading", ""), source=node.metadata.get("source", ""),
-                url=node.metadata.get("url", ""), fused=fused[node_id],
-                relevance=vocabulary.coverage(question_terms, content),
-                similarity=similarity.get(node_id), bm25=bm25.get(node_id),
-            ))
+            hits.append(
+                Hit(
+                    node_id=node_id,
+                    text=node.get_content(),
+                    title=node.metadata.get("title", ""),
+                    heading=node.metadata.get("heading", ""),
+                    source=node.metadata.get("source", ""),
+                    url=node.metadata.get("url", ""),
+                    fused=fused[node_id],
+                    relevance=vocabulary.coverage(question_terms, content),
+                    similarity=similarity.get(node_id),
+                    bm25=bm25.get(node_id),
+                )
+            )
         null = self.null() if similarity else None
         confidence = assess(hits, null, with_model=with_model)
         return SearchResult(question, question_terms, hits, confidence.level != "none", confidence, null)
@@ -156,8 +169,9 @@ class DocsIndex:
         allowed = self.allowed_scopes(audience)
         return int(sum(int(n) for n, ok in zip(self._scope_sizes, allowed) if ok))
 
-    def _candidates(self, question: str, pool: int, allowed: list[bool]
-                    ) -> tuple[list["NodeWithScore"], list["NodeWithScore"]]:
+    def _candidates(
+        self, question: str, pool: int, allowed: list[bool]
+    ) -> tuple[list[NodeWithScore], list[NodeWithScore]]:
         """The best `pool` passages by cosine, and by BM25 (score > 0), among the readable ones."""
         import bm25s
         from llama_index.core.schema import NodeWithScore
@@ -170,20 +184,24 @@ class DocsIndex:
         dense = [NodeWithScore(node=n, score=s) for n, s in zip(found.nodes or [], found.similarities or [])]
         lexical: list[NodeWithScore] = []
         if self._bm25 is not None and terms(question):
-            tokens = bm25s.tokenize(question, stemmer=self._bm25.stemmer, token_pattern=self._bm25.token_pattern,
-                                    show_progress=False)
+            tokens = bm25s.tokenize(
+                question, stemmer=self._bm25.stemmer, token_pattern=self._bm25.token_pattern, show_progress=False
+            )
             if tokens.vocab:
                 weights = None if mask is None else mask.astype(np.float32)
                 indexes, scores = self._bm25.bm25.retrieve(tokens, k=k, show_progress=False, weight_mask=weights)
-                lexical = [NodeWithScore(node=self.snapshot.nodes[int(i)], score=float(v))
-                           for i, v in zip(indexes[0], scores[0]) if v > 0]
+                lexical = [
+                    NodeWithScore(node=self.snapshot.nodes[int(i)], score=float(v))
+                    for i, v in zip(indexes[0], scores[0])
+                    if v > 0
+                ]
         return dense, lexical
 
     def _vocabulary(self, question_terms: list[str]) -> Vocabulary:
         return self.vocabulary
 
 
-def check_embedding(index_model: str, embed_model: "BaseEmbedding") -> None:
+def check_embedding(index_model: str, embed_model: BaseEmbedding) -> None:
     from knowledge.embeddings import embedding_id
 
     configured = embedding_id(embed_model)

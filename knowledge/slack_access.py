@@ -40,19 +40,24 @@ def resolve_channels(client: Any | None, given: list[str]) -> tuple[tuple[str, .
         try:
             cursor = None
             while True:
-                page = client.conversations_list(types="public_channel,private_channel", exclude_archived=True,
-                                                 limit=200, cursor=cursor)
+                page = client.conversations_list(
+                    types="public_channel,private_channel", exclude_archived=True, limit=200, cursor=cursor
+                )
                 known.update({c["id"]: c.get("name", c["id"]) for c in page.get("channels", [])})
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
                     break
         except SlackApiError as error:
             if needs_names:
-                raise ChannelNotFound(f"Cannot list the workspace's channels to find them by name "
-                                      f"({error.response.get('error')}): give channel ids (C…) instead.") from None
+                raise ChannelNotFound(
+                    f"Cannot list the workspace's channels to find them by name "
+                    f"({error.response.get('error')}): give channel ids (C…) instead."
+                ) from None
     elif needs_names:
-        raise ChannelNotFound("Channel names need Slack to look them up (SLACK_BOT_TOKEN, or an installed "
-                              "workspace with --team): give channel ids (C…) instead.")
+        raise ChannelNotFound(
+            "Channel names need Slack to look them up (SLACK_BOT_TOKEN, or an installed "
+            "workspace with --team): give channel ids (C…) instead."
+        )
     by_name = {name.lower(): channel for channel, name in known.items()}
     ids, shown = [], []
     for item in wanted:
@@ -63,8 +68,10 @@ def resolve_channels(client: Any | None, given: list[str]) -> tuple[tuple[str, .
             ids.append(by_name[item.lstrip("#").lower()])
             shown.append("#" + item.lstrip("#"))
         else:
-            raise ChannelNotFound(f"No channel named #{item.lstrip('#')} is visible to the bot: check the name, or "
-                                  "give the channel's id (C…, from the channel's details in Slack).")
+            raise ChannelNotFound(
+                f"No channel named #{item.lstrip('#')} is visible to the bot: check the name, or "
+                "give the channel's id (C…, from the channel's details in Slack)."
+            )
     return tuple(ids), tuple(shown)
 
 
@@ -86,8 +93,11 @@ def members(client: Any, team: str, channel: str) -> frozenset[str]:
             if not cursor:
                 break
     except SlackApiError as error:
-        log.warning("docs access: cannot read the members of %s (%s); its documents stay hidden in DMs",
-                    channel, error.response.get("error"))
+        log.warning(
+            "docs access: cannot read the members of %s (%s); its documents stay hidden in DMs",
+            channel,
+            error.response.get("error"),
+        )
         return frozenset()
     answer = frozenset(people)
     with _members_lock:

@@ -62,9 +62,14 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[SourceFile], list[tuple[
             problems.append((str(raw), "no such file or folder"))
             continue
         roots.append(path)
-        candidates = [path] if path.is_file() else sorted(
-            p for p in path.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        candidates = (
+            [path]
+            if path.is_file()
+            else sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
         )
         for candidate in candidates:
             if candidate.suffix.lower() not in SUPPORTED:
@@ -120,7 +125,7 @@ def _read_markdown(source: SourceFile, text: str) -> SourceText:
             name, sep, value = line.partition(":")
             if sep:
                 meta[name.strip().lower()] = value.strip().strip("'\"")
-        text = text[match.end():]
+        text = text[match.end() :]
     h1 = _H1.search(text)
     title = meta.get("title") or (h1.group(1) if h1 else _title_from_name(source.path))
     url = meta.get("url") or meta.get("source_url")
@@ -147,8 +152,9 @@ def _read_html(source: SourceFile, html: str) -> SourceText:
         tag.decompose()
     lines: list[str] = []
     body = soup.body or soup
-    for element in body.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "td", "th", "dt", "dd",
-                                  "blockquote"]):
+    for element in body.find_all(
+        ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "td", "th", "dt", "dd", "blockquote"]
+    ):
         if element.find_parent(["p", "li", "pre", "td", "th", "dd", "blockquote"]):
             continue  # its text is part of the enclosing block
         text = " ".join(element.get_text(" ", strip=True).split())

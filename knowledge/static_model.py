@@ -50,15 +50,17 @@ def load() -> Any:
                 import wordllama
                 from wordllama import WordLlama
             except ImportError as error:
-                raise StaticModelMissing("The offline embedding model is not installed (package wordllama): "
-                                         "pip install -r requirements.txt") from error
+                raise StaticModelMissing(
+                    "The offline embedding model is not installed (package wordllama): pip install -r requirements.txt"
+                ) from error
             package = Path(wordllama.__file__).parent
             try:
                 _model = WordLlama.load(config=CONFIG, dim=DIMENSIONS, cache_dir=package, disable_download=True)
             except FileNotFoundError as error:
-                raise StaticModelMissing(f"The offline embedding model cannot load: the wordllama package is "
-                                         f"incomplete ({error}). Reinstall it: pip install -r requirements.txt"
-                                         ) from error
+                raise StaticModelMissing(
+                    f"The offline embedding model cannot load: the wordllama package is "
+                    f"incomplete ({error}). Reinstall it: pip install -r requirements.txt"
+                ) from error
     return _model
 
 

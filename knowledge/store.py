@@ -47,7 +47,7 @@ class MatrixVectorStore(BasePydanticVectorStore):
     _matrix: np.ndarray = PrivateAttr(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
 
     @classmethod
-    def from_arrays(cls, nodes: list[TextNode], matrix: np.ndarray) -> "MatrixVectorStore":
+    def from_arrays(cls, nodes: list[TextNode], matrix: np.ndarray) -> MatrixVectorStore:
         store = cls()
         store._nodes = list(nodes)
         store._matrix = np.ascontiguousarray(matrix, dtype=np.float32)
@@ -84,8 +84,7 @@ class MatrixVectorStore(BasePydanticVectorStore):
     def delete_sources(self, keys: set[str]) -> None:
         self._keep([n.metadata.get("source") not in keys for n in self._nodes])
 
-    def query(self, query: VectorStoreQuery, mask: np.ndarray | None = None, **kwargs: Any
-              ) -> VectorStoreQueryResult:
+    def query(self, query: VectorStoreQuery, mask: np.ndarray | None = None, **kwargs: Any) -> VectorStoreQueryResult:
         """The top-k passages by cosine; with `mask`, only among the passages it marks True."""
         if not self._nodes or query.query_embedding is None:
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
@@ -103,8 +102,9 @@ class MatrixVectorStore(BasePydanticVectorStore):
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
         nodes = [self._nodes[i] for i in top]
-        return VectorStoreQueryResult(nodes=nodes, similarities=[float(scores[i]) for i in top],
-                                      ids=[n.node_id for n in nodes])
+        return VectorStoreQueryResult(
+            nodes=nodes, similarities=[float(scores[i]) for i in top], ids=[n.node_id for n in nodes]
+        )
 
     def _keep(self, mask: list[bool]) -> None:
         if all(mask):
@@ -194,12 +194,23 @@ class LocalIndexStore:
         with open(path / "nodes.jsonl", encoding="utf-8") as lines:
             for line in lines:
                 item = json.loads(line)
-                nodes.append(TextNode(id_=item["id"], text=item["text"], metadata=item["metadata"],
-                                      excluded_embed_metadata_keys=item["hidden"],
-                                      excluded_llm_metadata_keys=item["hidden"]))
+                nodes.append(
+                    TextNode(
+                        id_=item["id"],
+                        text=item["text"],
+                        metadata=item["metadata"],
+                        excluded_embed_metadata_keys=item["hidden"],
+                        excluded_llm_metadata_keys=item["hidden"],
+                    )
+                )
         matrix = np.load(path / "vectors.npy") if nodes else np.zeros((0, meta["dimensions"]), dtype=np.float32)
-        return Snapshot(embedding_id=meta["embedding_id"], dimensions=meta["dimensions"], manifest=manifest,
-                        store=MatrixVectorStore.from_arrays(nodes, matrix), generation=generation)
+        return Snapshot(
+            embedding_id=meta["embedding_id"],
+            dimensions=meta["dimensions"],
+            manifest=manifest,
+            store=MatrixVectorStore.from_arrays(nodes, matrix),
+            generation=generation,
+        )
 
     def meta(self) -> dict[str, Any] | None:
         generation = self.current()
@@ -214,15 +225,34 @@ class LocalIndexStore:
         generation = f"gen-{time.time_ns()}"
         path = self.folder / generation
         path.mkdir()
-        (path / "meta.json").write_text(json.dumps({
-            "format": FORMAT, "embedding_id": snapshot.embedding_id, "dimensions": snapshot.dimensions,
-            "chunks": len(snapshot.nodes), "files": len(snapshot.manifest), "built_at": time.time(),
-        }, indent=2))
+        (path / "meta.json").write_text(
+            json.dumps(
+                {
+                    "format": FORMAT,
+                    "embedding_id": snapshot.embedding_id,
+                    "dimensions": snapshot.dimensions,
+                    "chunks": len(snapshot.nodes),
+                    "files": len(snapshot.manifest),
+                    "built_at": time.time(),
+                },
+                indent=2,
+            )
+        )
         (path / "manifest.json").write_text(json.dumps(snapshot.manifest, indent=1, sort_keys=True))
         with open(path / "nodes.jsonl", "w", encoding="utf-8") as out:
             for node in snapshot.nodes:
-                out.write(json.dumps({"id": node.node_id, "text": node.text, "metadata": node.metadata,
-                                      "hidden": node.excluded_embed_metadata_keys}, ensure_ascii=False) + "\n")
+                out.write(
+                    json.dumps(
+                        {
+                            "id": node.node_id,
+                            "text": node.text,
+                            "metadata": node.metadata,
+                            "hidden": node.excluded_embed_metadata_keys,
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
         np.save(path / "vectors.npy", snapshot.store.matrix.astype(np.float32))
         pointer = self.folder / "CURRENT.tmp"
         pointer.write_text(generation)

@@ -17,16 +17,126 @@ from functools import lru_cache
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 # Question words and fillers on top of the usual English stop words: they say nothing about the topic.
-_EXTRA_STOPWORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "does", "do", "did",
-                    "can", "could", "should", "would", "will", "shall", "may", "might", "must", "our", "ours",
-                    "we", "us", "you", "your", "tell", "me", "please", "know", "anyone", "get", "got", "there",
-                    "is", "are", "was", "were", "be", "been", "about", "any", "need", "want", "find", "have", "has",
-                    "had", "having", "out", "long", "many", "much", "use", "used", "using", "my", "mine", "i", "it",
-                    "its", "am", "also", "very", "just", "some", "than", "then", "so", "from", "with", "without",
-                    "into", "onto", "over", "under", "up", "down", "off", "again", "more", "most", "other", "own",
-                    "same", "too", "only", "all", "each", "few", "both", "nor", "not", "no", "yes", "here", "his",
-                    "her", "hers", "him", "she", "he", "they", "them", "their", "theirs", "this", "that", "these",
-                    "those", "thanks", "thank", "hello", "hi", "hey", "ok", "okay"}
+_EXTRA_STOPWORDS = {
+    "what",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "when",
+    "where",
+    "why",
+    "how",
+    "does",
+    "do",
+    "did",
+    "can",
+    "could",
+    "should",
+    "would",
+    "will",
+    "shall",
+    "may",
+    "might",
+    "must",
+    "our",
+    "ours",
+    "we",
+    "us",
+    "you",
+    "your",
+    "tell",
+    "me",
+    "please",
+    "know",
+    "anyone",
+    "get",
+    "got",
+    "there",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "about",
+    "any",
+    "need",
+    "want",
+    "find",
+    "have",
+    "has",
+    "had",
+    "having",
+    "out",
+    "long",
+    "many",
+    "much",
+    "use",
+    "used",
+    "using",
+    "my",
+    "mine",
+    "i",
+    "it",
+    "its",
+    "am",
+    "also",
+    "very",
+    "just",
+    "some",
+    "than",
+    "then",
+    "so",
+    "from",
+    "with",
+    "without",
+    "into",
+    "onto",
+    "over",
+    "under",
+    "up",
+    "down",
+    "off",
+    "again",
+    "more",
+    "most",
+    "other",
+    "own",
+    "same",
+    "too",
+    "only",
+    "all",
+    "each",
+    "few",
+    "both",
+    "nor",
+    "not",
+    "no",
+    "yes",
+    "here",
+    "his",
+    "her",
+    "hers",
+    "him",
+    "she",
+    "he",
+    "they",
+    "them",
+    "their",
+    "theirs",
+    "this",
+    "that",
+    "these",
+    "those",
+    "thanks",
+    "thank",
+    "hello",
+    "hi",
+    "hey",
+    "ok",
+    "okay",
+}
 
 
 @lru_cache(maxsize=1)
@@ -61,14 +171,18 @@ class Vocabulary:
             self.add(text)
 
     @classmethod
-    def from_bm25(cls, bm25: object) -> "Vocabulary":
+    def from_bm25(cls, bm25: object) -> Vocabulary:
         """Document frequencies read from a built `bm25s.BM25` index (same tokens and stemmer), not recounted."""
         vocabulary = cls()
         indptr = bm25.scores["indptr"]  # type: ignore[attr-defined]
         vocabulary.size = int(bm25.scores["num_docs"])  # type: ignore[attr-defined]
-        vocabulary.df = Counter({token: int(indptr[i + 1] - indptr[i])
-                                 for token, i in bm25.vocab_dict.items()  # type: ignore[attr-defined]
-                                 if token and i + 1 < len(indptr)})
+        vocabulary.df = Counter(
+            {
+                token: int(indptr[i + 1] - indptr[i])
+                for token, i in bm25.vocab_dict.items()  # type: ignore[attr-defined]
+                if token and i + 1 < len(indptr)
+            }
+        )
         return vocabulary
 
     def add(self, text: str) -> None:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from bot.model.gateway import ChatResult, Gateway, Message
 from bot.model.metering import Meter
 from bot.text import estimate_tokens
-from patterns.agent_tools.registry import ToolContext, Toolbox, ToolOutput
+from patterns.agent_tools.registry import Toolbox, ToolContext, ToolOutput
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,13 @@ MAX_ANSWER_CHARS = 20_000
 
 
 def system_prompt(today: dt.date, database_allowed: bool) -> str:
-    database = ("Use `schema` before writing SQL, and `sql` for data (one read-only SELECT per call; aggregate "
-                "in SQL rather than reading many rows)." if database_allowed else
-                "The database tools are not enabled for this user in this channel: if the task needs the "
-                "database, say so and that an admin can enable them.")
+    database = (
+        "Use `schema` before writing SQL, and `sql` for data (one read-only SELECT per call; aggregate "
+        "in SQL rather than reading many rows)."
+        if database_allowed
+        else "The database tools are not enabled for this user in this channel: if the task needs the "
+        "database, say so and that an admin can enable them."
+    )
     return (
         "You are an agent in a team's Slack workspace. You complete the user's task by calling tools, then give "
         f"a short final answer in Markdown with the figures you found. Today is {today.isoformat()}.\n"
@@ -79,9 +82,17 @@ class Step:
         return " ".join(value.split())
 
     def as_json(self) -> dict[str, Any]:
-        return {"step": self.number, "tool": self.tool, "input": self.shown_input[:500], "ok": self.output.ok,
-                "refused": self.output.refused, "summary": self.output.summary[:300],
-                "result": self.output.content[:2_000], "ms": round(self.elapsed_ms, 2), **self.output.data}
+        return {
+            "step": self.number,
+            "tool": self.tool,
+            "input": self.shown_input[:500],
+            "ok": self.output.ok,
+            "refused": self.output.refused,
+            "summary": self.output.summary[:300],
+            "result": self.output.content[:2_000],
+            "ms": round(self.elapsed_ms, 2),
+            **self.output.data,
+        }
 
 
 @dataclass(frozen=True)
@@ -132,8 +143,11 @@ class AgentRun:
                     yield stop
                     return
                 started = time.monotonic()
-                result: ChatResult = yield from self._wait(lambda: self.gateway.chat(
-                    messages, pattern="agent", meter=self.meter, temperature=0.0, tools=specs, task="agent"))
+                result: ChatResult = yield from self._wait(
+                    lambda messages=messages: self.gateway.chat(
+                        messages, pattern="agent", meter=self.meter, temperature=0.0, tools=specs, task="agent"
+                    )
+                )
                 self.model_ms += (time.monotonic() - started) * 1000
                 self.offline = self.offline or result.offline
                 if not result.tool_calls:
@@ -142,9 +156,16 @@ class AgentRun:
                     self.status = "answered"
                     yield Answer(self.answer)
                     return
-                self.transcript.append({"role": "assistant", "content": result.text or None, "tool_calls": [
-                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                    for c in result.tool_calls]})
+                self.transcript.append(
+                    {
+                        "role": "assistant",
+                        "content": result.text or None,
+                        "tool_calls": [
+                            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                            for c in result.tool_calls
+                        ],
+                    }
+                )
                 stop = self._cost_stop() if self.meter.cost_usd >= self.limits.max_cost_usd else None
                 for call in result.tool_calls:
                     if stop is None and len(self.steps) >= self.limits.max_steps:
@@ -174,8 +195,13 @@ class AgentRun:
             parsed = json.loads(arguments or "{}")
         except ValueError:
             parsed = {"raw": arguments[:200]}
-        step = Step(len(self.steps) + 1, name, parsed if isinstance(parsed, dict) else {"raw": parsed}, output,
-                    (time.monotonic() - started) * 1000)
+        step = Step(
+            len(self.steps) + 1,
+            name,
+            parsed if isinstance(parsed, dict) else {"raw": parsed},
+            output,
+            (time.monotonic() - started) * 1000,
+        )
         self.steps.append(step)
         self._tool_message(call_id, output.content)
         self._record()
@@ -186,8 +212,12 @@ class AgentRun:
 
     def _record(self) -> None:
         """Keep the ledger's context current after every step, so even a stopped task is recorded fully."""
-        summary = {"steps": len(self.steps), "status": self.status, "model_calls": self.meter.model_calls,
-                   "model_ms": round(self.model_ms, 2)}
+        summary = {
+            "steps": len(self.steps),
+            "status": self.status,
+            "model_calls": self.meter.model_calls,
+            "model_ms": round(self.model_ms, 2),
+        }
         self.meter.context = [summary, *(step.as_json() for step in self.steps)]
 
     # Limits -----------------------------------------------------------------------------------------------
@@ -203,19 +233,30 @@ class AgentRun:
         return None
 
     def _cost_stop(self) -> Stopped:
-        return Stopped("agent_cost_cap", (
-            f"I stopped because this task reached its cost limit (${self.limits.max_cost_usd:.2f} per task; "
-            f"${self.meter.cost_usd:.4f} spent) before I had an answer. The steps above show what I found so far. "
-            "Reply in this thread to continue, or ask an admin about AGENT_MAX_COST_USD."))
+        return Stopped(
+            "agent_cost_cap",
+            (
+                f"I stopped because this task reached its cost limit (${self.limits.max_cost_usd:.2f} per task; "
+                f"${self.meter.cost_usd:.4f} spent) before I had an answer. The steps above show what I found so far. "
+                "Reply in this thread to continue, or ask an admin about AGENT_MAX_COST_USD."
+            ),
+        )
 
     def _steps_stop(self) -> Stopped:
-        return Stopped("agent_max_steps", (
-            f"I stopped after {self.limits.max_steps} tool steps, the limit for one task, before I had an answer. "
-            "The steps above show what I found so far. Reply in this thread to let me continue."))
+        return Stopped(
+            "agent_max_steps",
+            (
+                f"I stopped after {self.limits.max_steps} tool steps, the limit for one task, before I had an answer. "
+                "The steps above show what I found so far. Reply in this thread to let me continue."
+            ),
+        )
 
     def _stop(self, stop: Stopped) -> Stopped:
-        if not self.transcript or self.transcript[-1].get("role") != "assistant" or \
-                self.transcript[-1].get("tool_calls"):
+        if (
+            not self.transcript
+            or self.transcript[-1].get("role") != "assistant"
+            or self.transcript[-1].get("tool_calls")
+        ):
             self.transcript.append({"role": "assistant", "content": stop.message})
         self.status = stop.kind
         self._record()
@@ -251,5 +292,4 @@ def step_line(step: Step) -> str:
 
 def _code(text: str) -> str:
     """Text safe inside a Slack code span: no backticks, and &, <, > escaped (no @channel or links from data)."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "ˋ")
-            .replace("\n", " "))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "ˋ").replace("\n", " ")

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.model.gateway import Gateway, Message
@@ -85,7 +85,7 @@ class ChatLine:
 
     @property
     def day(self) -> str:
-        return datetime.fromtimestamp(float(self.ts), tz=timezone.utc).strftime("%Y-%m-%d")
+        return datetime.fromtimestamp(float(self.ts), tz=UTC).strftime("%Y-%m-%d")
 
 
 @dataclass
@@ -127,8 +127,12 @@ class Digest:
 
     def to_markdown(self, link: Callable[[ChatLine], str | None] = lambda line: None) -> str:
         """The digest as Markdown sections; `link` gives a URL for a referenced message (None: no link)."""
-        sections = [("Topics", self.topics), ("Decisions", self.decisions),
-                    ("Open questions", self.open_questions), ("Waiting on", self.waiting)]
+        sections = [
+            ("Topics", self.topics),
+            ("Decisions", self.decisions),
+            ("Open questions", self.open_questions),
+            ("Waiting on", self.waiting),
+        ]
         out: list[str] = []
         for heading, items in sections:
             if not items:
@@ -136,8 +140,11 @@ class Digest:
             out.append(f"**{heading}**")
             for item in items:
                 text = f"**{item.title}**: {item.text}" if item.title else item.text
-                links = [url for ref in item.refs[:MAX_LINKS_PER_ITEM]
-                         if ref in self.lines and (url := link(self.lines[ref]))]
+                links = [
+                    url
+                    for ref in item.refs[:MAX_LINKS_PER_ITEM]
+                    if ref in self.lines and (url := link(self.lines[ref]))
+                ]
                 suffix = " " + " ".join(f"[link]({url})" for url in links) if links else ""
                 out.append(f"- {text}{suffix}")
             out.append("")
@@ -171,14 +178,15 @@ class Budget:
     reduce_answer_tokens: int
 
     @classmethod
-    def for_context(cls, context_tokens: int) -> "Budget":
+    def for_context(cls, context_tokens: int) -> Budget:
         map_answer = max(200, min(800, context_tokens // 6))
         reduce_answer = max(300, min(1_200, context_tokens // 4))
         return cls(
             chunk_tokens=max(256, context_tokens - estimate_tokens(MAP_PROMPT) - map_answer - PROMPT_MARGIN_TOKENS),
             map_answer_tokens=map_answer,
-            reduce_input_tokens=max(256, context_tokens - estimate_tokens(REDUCE_PROMPT) - reduce_answer
-                                    - PROMPT_MARGIN_TOKENS),
+            reduce_input_tokens=max(
+                256, context_tokens - estimate_tokens(REDUCE_PROMPT) - reduce_answer - PROMPT_MARGIN_TOKENS
+            ),
             reduce_answer_tokens=reduce_answer,
         )
 
@@ -198,8 +206,15 @@ def digest(
 
 
 class _Run:
-    def __init__(self, gateway: Gateway, meter: Meter, budget: Budget, concurrency: int,
-                 on_progress: Callable[[Progress], None], should_stop: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        meter: Meter,
+        budget: Budget,
+        concurrency: int,
+        on_progress: Callable[[Progress], None],
+        should_stop: Callable[[], bool],
+    ) -> None:
         self.gateway, self.meter, self.budget = gateway, meter, budget
         self.concurrency = max(1, concurrency)
         self.on_progress, self.should_stop = on_progress, should_stop
@@ -213,8 +228,9 @@ class _Run:
         try:
             partials = self._map(threads, pool)
             if self.progress.messages_read == 0:
-                raise NothingToDigest("There are no messages from people in this window, so there is nothing "
-                                      "to digest.")
+                raise NothingToDigest(
+                    "There are no messages from people in this window, so there is nothing to digest."
+                )
             result = self._reduce(partials, pool)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -254,8 +270,9 @@ class _Run:
         self.on_progress(self.progress)
         return answer
 
-    def _submit(self, pool: ThreadPoolExecutor, call: Callable[[Any], dict[str, Any]],
-                work: Any) -> Future[dict[str, Any]]:
+    def _submit(
+        self, pool: ThreadPoolExecutor, call: Callable[[Any], dict[str, Any]], work: Any
+    ) -> Future[dict[str, Any]]:
         future = pool.submit(call, work)
         future.add_done_callback(self._note_failure)
         return future
@@ -305,8 +322,9 @@ class _Run:
 
     def _ask(self, system: str, text: str, max_tokens: int) -> dict[str, Any]:
         messages: list[Message] = [{"role": "system", "content": system}, {"role": "user", "content": text}]
-        result = self.gateway.chat(messages, pattern="digest", meter=self.meter, temperature=0.0,
-                                   max_tokens=max_tokens, task="summarize")
+        result = self.gateway.chat(
+            messages, pattern="digest", meter=self.meter, temperature=0.0, max_tokens=max_tokens, task="summarize"
+        )
         return parse_partial(result.text)
 
     def _digest(self, data: dict[str, Any]) -> Digest:
@@ -391,8 +409,13 @@ class _Chunker:
         lines = thread.lines
         if (cost := _cost(lines)) <= self.budget:
             return [(lines, cost)]
-        head = ChatLine(thread.parent.ref, thread.parent.ts, thread.parent.author,
-                        _clip(thread.parent.text, 400), thread.parent.thread_ts)
+        head = ChatLine(
+            thread.parent.ref,
+            thread.parent.ts,
+            thread.parent.author,
+            _clip(thread.parent.text, 400),
+            thread.parent.thread_ts,
+        )
         pieces: list[tuple[list[ChatLine], int]] = [([thread.parent], _cost([thread.parent]))]
         for reply in thread.replies:
             piece, size = pieces[-1]
@@ -450,7 +473,7 @@ def parse_partial(text: str) -> dict[str, Any]:
     data: Any = None
     if start != -1 and end > start:
         try:
-            data = json.loads(body[start:end + 1])
+            data = json.loads(body[start : end + 1])
         except ValueError:
             data = None
     if not isinstance(data, dict):

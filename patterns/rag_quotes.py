@@ -22,10 +22,16 @@ _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _HTML = re.compile(r"<[^>]{1,200}>")
 WORD_WEIGHT = 0.5
 NUMBER_WEIGHT = 0.15  # a "how much / how long / when" question is answered by a sentence with a quantity
-_QUANTITY_QUESTION = re.compile(r"\b(how (much|many|long|often|soon|far|quickly|fast)|when|after how|within how|"
-                                r"what (amount|percentage|rate)|cap|maximum|minimum|limit)\b", re.IGNORECASE)
-_QUANTITY = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|"
-                       r"hundred|half|quarter|weekly|monthly|yearly|annually|daily)\b", re.IGNORECASE)
+_QUANTITY_QUESTION = re.compile(
+    r"\b(how (much|many|long|often|soon|far|quickly|fast)|when|after how|within how|"
+    r"what (amount|percentage|rate)|cap|maximum|minimum|limit)\b",
+    re.IGNORECASE,
+)
+_QUANTITY = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|"
+    r"hundred|half|quarter|weekly|monthly|yearly|annually|daily)\b",
+    re.IGNORECASE,
+)
 MAX_QUOTE = 400
 SHORT_ITEM = 8  # words: a list of items this short reads as one sentence with the line that introduces it
 
@@ -75,13 +81,15 @@ def best_sentences(question: str, question_terms: list[str], passage: str, count
     words = [len(wanted & set(terms(s))) / len(wanted) if wanted else 0.0 for s in candidates]
     meaning = _similarities(question, candidates)
     quantity = bool(_QUANTITY_QUESTION.search(question))
-    score = [m + WORD_WEIGHT * w + (NUMBER_WEIGHT if quantity and _QUANTITY.search(c) else 0.0)
-             for m, w, c in zip(meaning, words, candidates)]
+    score = [
+        m + WORD_WEIGHT * w + (NUMBER_WEIGHT if quantity and _QUANTITY.search(c) else 0.0)
+        for m, w, c in zip(meaning, words, candidates)
+    ]
     chosen = sorted(sorted(range(len(candidates)), key=lambda i: -score[i])[:count])
     return [candidates[i] for i in chosen]
 
 
-def quote(question: str, question_terms: list[str], hit: "Hit", per_passage: int) -> str:
+def quote(question: str, question_terms: list[str], hit: Hit, per_passage: int) -> str:
     text = " ".join(best_sentences(question, question_terms, hit.text, per_passage))
     if len(text) > MAX_QUOTE:
         text = text[:MAX_QUOTE].rsplit(" ", 1)[0] + "…"

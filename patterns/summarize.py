@@ -79,5 +79,6 @@ def _ask(gateway: Gateway, meter: Meter, system: str, text: str) -> str:
 
 def _ask_result(gateway: Gateway, meter: Meter, system: str, text: str):  # type: ignore[no-untyped-def]
     messages: list[Message] = [{"role": "system", "content": system}, {"role": "user", "content": text}]
-    return gateway.chat(messages, pattern="summarize", meter=meter, temperature=0.0,
-                        max_tokens=SUMMARY_MAX_TOKENS, task="summarize")
+    return gateway.chat(
+        messages, pattern="summarize", meter=meter, temperature=0.0, max_tokens=SUMMARY_MAX_TOKENS, task="summarize"
+    )

@@ -28,11 +28,11 @@ import redis
 
 from bot.settings import Settings, load_settings
 from doubles.bot_process import ROOT, BotProcess
+from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender
 from playground.demo_workspace import ME, seed
 from playground.local_redis import LocalRedis
 from playground.relay import Relay
-from doubles.slack_sender import SlackSender
-from doubles.slack import SlackServer
 from playground.web import PlaygroundWeb
 
 SIGNING_SECRET = "playground-signing-secret"
@@ -76,9 +76,16 @@ def reachable_redis(url: str | None) -> str | None:
 class BrowserPlayground:
     """Starts and stops everything the page needs; `url` is the page."""
 
-    def __init__(self, settings: Settings, *, port: int = DEFAULT_PORT, commands: frozenset[str] = frozenset(),
-                 redis_url: str | None = None, extra_env: dict[str, str] | None = None,
-                 log: TextIO = sys.stderr) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        port: int = DEFAULT_PORT,
+        commands: frozenset[str] = frozenset(),
+        redis_url: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        log: TextIO = sys.stderr,
+    ) -> None:
         """`redis_url`: where to look for Redis (default: REDIS_URL, then the local default); `extra_env`: more
         settings for the bot (the model's are passed through from the environment anyway)."""
         self.settings, self.port, self.commands, self.log = settings, port, commands, log
@@ -105,11 +112,17 @@ class BrowserPlayground:
     def bot_env(self) -> dict[str, str]:
         """The bot's settings: the local Slack, a data folder of its own, Redis when reachable, the model as set."""
         return {
-            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_APP_TOKEN": "",
-            "SLACK_API_URL": self.slack.api_url, "DATA_DIR": str(self.data_dir), "REDIS_URL": self.redis_url or "",
-            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"), "LOG_FORMAT": "text",
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_APP_TOKEN": "",
+            "SLACK_API_URL": self.slack.api_url,
+            "DATA_DIR": str(self.data_dir),
+            "REDIS_URL": self.redis_url or "",
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+            "LOG_FORMAT": "text",
             # A queue of its own: workers of another playground or bot on the same Redis must not take its jobs.
-            "DIGEST_QUEUE": f"playground-{self.slack.port}", **self.extra_env,
+            "DIGEST_QUEUE": f"playground-{self.slack.port}",
+            **self.extra_env,
         }
 
     def start(self) -> BrowserPlayground:
@@ -128,8 +141,13 @@ class BrowserPlayground:
         self.bot = BotProcess(env, workers=1).start()
         self.start_job_worker(env)
         seeding.join()
-        self.sender = SlackSender(self.bot.url, SIGNING_SECRET, team_id=self.slack.team_id,
-                                  app_id=self.slack.app_id, bot_user_id=self.slack.bot_user_id)
+        self.sender = SlackSender(
+            self.bot.url,
+            SIGNING_SECRET,
+            team_id=self.slack.team_id,
+            app_id=self.slack.app_id,
+            bot_user_id=self.slack.bot_user_id,
+        )
         relay = Relay(self.slack, self.sender, ME)
         self.web = self._web(relay)
         self.web.start()
@@ -173,14 +191,26 @@ class BrowserPlayground:
     def start_job_worker(self, env: dict[str, str]) -> None:
         """Digests run on a job worker (`app.py worker`), on the real Redis or the in-process one."""
         if self.redis_url and "worker" in self.commands:
-            self.helpers.append(subprocess.Popen(
-                [sys.executable, str(ROOT / "app.py"), "worker", "--processes", "1"], cwd=ROOT,
-                env={**os.environ, **env}, text=True, stdout=subprocess.DEVNULL, stderr=None,
-            ))
+            self.helpers.append(
+                subprocess.Popen(
+                    [sys.executable, str(ROOT / "app.py"), "worker", "--processes", "1"],
+                    cwd=ROOT,
+                    env={**os.environ, **env},
+                    text=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=None,
+                )
+            )
 
     def _run_command(self, env: dict[str, str], *args: str) -> None:
-        result = subprocess.run([sys.executable, str(ROOT / "app.py"), *args], cwd=ROOT,
-                                env={**os.environ, **env}, text=True, capture_output=True, timeout=300)
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "app.py"), *args],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            text=True,
+            capture_output=True,
+            timeout=300,
+        )
         if result.returncode != 0:
             print(f"playground: `app.py {' '.join(args)}` failed:\n{result.stderr[-2000:]}", file=self.log)
 
@@ -212,8 +242,11 @@ def run(port: int = DEFAULT_PORT, commands: frozenset[str] = frozenset(), out: T
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
         with BrowserPlayground(load_settings(), port=port, commands=commands) as playground:
-            print(f"Playground ready ({engine_label(playground.settings)}; {playground.jobs}). Open "
-                  f"{playground.url}", file=out, flush=True)
+            print(
+                f"Playground ready ({engine_label(playground.settings)}; {playground.jobs}). Open {playground.url}",
+                file=out,
+                flush=True,
+            )
             print("Ctrl-C stops it. To connect a real Slack workspace, see README.md.", file=out, flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 while not stop.wait(1.0):

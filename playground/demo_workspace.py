@@ -14,8 +14,12 @@ from playground.relay import Person
 ME = Person("U0ALICE", "alice")
 BOT_NAME = "Team AI"
 GENERAL, ENGINEERING, RANDOM, DM = "C0GENERAL", "C0ENGINEERING", "C0RANDOM", "D0ALICE"
-PEOPLE = [("U0ALICE", "alice", "Alice Archer"), ("U0BOB", "bob", "Bob Baker"), ("U0CAROL", "carol", "Carol Chen"),
-          ("U0DAN", "dan", "Dan Diaz")]
+PEOPLE = [
+    ("U0ALICE", "alice", "Alice Archer"),
+    ("U0BOB", "bob", "Bob Baker"),
+    ("U0CAROL", "carol", "Carol Chen"),
+    ("U0DAN", "dan", "Dan Diaz"),
+]
 
 SEED_CONVERSATION = [
     ("U0BOB", "Morning all. The release is blocked: the payment form rejects some valid cards."),
@@ -26,21 +30,36 @@ SEED_CONVERSATION = [
     ("U0ALICE", "I will, and I'll ask them to reply to the customers once the release is out."),
 ]
 ENGINEERING_THREADS: list[tuple[str, str, list[tuple[str, str]]]] = [
-    ("U0DAN", "The nightly data export failed again: the job ran out of memory at 03:10.", [
-        ("U0BOB", "It loads the whole orders table at once. Streaming it in batches of 10k should fix it."),
-        ("U0DAN", "Agreed. I'll make the batch change today; can someone review it before tonight's run?"),
-        ("U0CAROL", "I'll review it after lunch."),
-    ]),
-    ("U0BOB", "Decision: we move the staging database to the new cluster on Thursday. Staging is read-only "
-              "from 14:00 to 15:00 that day.", []),
-    ("U0CAROL", "Open question: do we keep the old metrics dashboards once the new ones are live? "
-                "Finance still uses two of them.", [
-        ("U0ALICE", "Let's keep those two until finance has moved, and retire the rest next sprint."),
-    ]),
+    (
+        "U0DAN",
+        "The nightly data export failed again: the job ran out of memory at 03:10.",
+        [
+            ("U0BOB", "It loads the whole orders table at once. Streaming it in batches of 10k should fix it."),
+            ("U0DAN", "Agreed. I'll make the batch change today; can someone review it before tonight's run?"),
+            ("U0CAROL", "I'll review it after lunch."),
+        ],
+    ),
+    (
+        "U0BOB",
+        "Decision: we move the staging database to the new cluster on Thursday. Staging is read-only "
+        "from 14:00 to 15:00 that day.",
+        [],
+    ),
+    (
+        "U0CAROL",
+        "Open question: do we keep the old metrics dashboards once the new ones are live? "
+        "Finance still uses two of them.",
+        [
+            ("U0ALICE", "Let's keep those two until finance has moved, and retire the rest next sprint."),
+        ],
+    ),
     ("U0DAN", "Waiting on security for the new API keys before I can finish the partner integration.", []),
 ]
-RANDOM_MESSAGES = [("U0BOB", "Lunch at the new ramen place on Friday? :ramen:"),
-                   ("U0CAROL", "Count me in."), ("U0DAN", "Same, if we go after 12:30.")]
+RANDOM_MESSAGES = [
+    ("U0BOB", "Lunch at the new ramen place on Friday? :ramen:"),
+    ("U0CAROL", "Count me in."),
+    ("U0DAN", "Same, if we go after 12:30."),
+]
 
 
 def seed(slack: SlackServer, now: float | None = None) -> None:
@@ -54,8 +73,11 @@ def seed(slack: SlackServer, now: float | None = None) -> None:
     slack.add_channel(ENGINEERING, "engineering", members=members)
     slack.add_channel(RANDOM, "random", members=members)
     slack.add_channel(DM, "", is_im=True, user=ME.user_id)
-    for channel, topic in [(GENERAL, "Company-wide news and the release"), (ENGINEERING, "Builds, deploys, on-call"),
-                           (RANDOM, "Everything else")]:
+    for channel, topic in [
+        (GENERAL, "Company-wide news and the release"),
+        (ENGINEERING, "Builds, deploys, on-call"),
+        (RANDOM, "Everything else"),
+    ]:
         slack.channels[channel].info["topic"] = {"value": topic, "creator": "U0ALICE", "last_set": int(now)}
 
     minute = 60.0

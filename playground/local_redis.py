@@ -39,9 +39,14 @@ class _RequestHandler(TCPFakeRequestHandler):
     def setup(self) -> None:
         super().setup()  # the non-blocking socket and the reply writer; its connection is replaced before any use
         self.current_client = _Connection(
-            server=self.server.fake_server, writer=self.writer, protocol=2,  # RESP2 until the client says HELLO
-            client_info={"addr": _address(self.connection.getpeername()),
-                         "laddr": _address(self.connection.getsockname()), "fd": self.connection.fileno()},
+            server=self.server.fake_server,
+            writer=self.writer,
+            protocol=2,  # RESP2 until the client says HELLO
+            client_info={
+                "addr": _address(self.connection.getpeername()),
+                "laddr": _address(self.connection.getsockname()),
+                "fd": self.connection.fileno(),
+            },
         )
         self.server.clients[self.client_address] = self.current_client
 

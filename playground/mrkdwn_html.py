@@ -14,13 +14,42 @@ from typing import Any
 Lookup = Callable[[str], str]  # an id (user or channel) -> a display name
 
 EMOJI = {
-    "warning": "⚠️", "white_check_mark": "✅", "heavy_check_mark": "✔️", "x": "❌", "hourglass": "⌛",
-    "hourglass_flowing_sand": "⏳", "thumbsup": "👍", "+1": "👍", "thumbsdown": "👎", "-1": "👎",
-    "mag": "🔍", "books": "📚", "page_facing_up": "📄", "memo": "📝", "robot_face": "🤖", "sparkles": "✨",
-    "information_source": "ℹ️", "bulb": "💡", "calendar": "📅", "gear": "⚙️", "stopwatch": "⏱️",
-    "octagonal_sign": "🛑", "no_entry": "⛔", "rocket": "🚀", "tada": "🎉", "wave": "👋", "eyes": "👀",
-    "question": "❓", "exclamation": "❗", "link": "🔗", "chart_with_upwards_trend": "📈", "bar_chart": "📊",
-    "arrow_right": "➡️", "hammer_and_wrench": "🛠️", "speech_balloon": "💬", "clipboard": "📋",
+    "warning": "⚠️",
+    "white_check_mark": "✅",
+    "heavy_check_mark": "✔️",
+    "x": "❌",
+    "hourglass": "⌛",
+    "hourglass_flowing_sand": "⏳",
+    "thumbsup": "👍",
+    "+1": "👍",
+    "thumbsdown": "👎",
+    "-1": "👎",
+    "mag": "🔍",
+    "books": "📚",
+    "page_facing_up": "📄",
+    "memo": "📝",
+    "robot_face": "🤖",
+    "sparkles": "✨",
+    "information_source": "ℹ️",
+    "bulb": "💡",
+    "calendar": "📅",
+    "gear": "⚙️",
+    "stopwatch": "⏱️",
+    "octagonal_sign": "🛑",
+    "no_entry": "⛔",
+    "rocket": "🚀",
+    "tada": "🎉",
+    "wave": "👋",
+    "eyes": "👀",
+    "question": "❓",
+    "exclamation": "❗",
+    "link": "🔗",
+    "chart_with_upwards_trend": "📈",
+    "bar_chart": "📊",
+    "arrow_right": "➡️",
+    "hammer_and_wrench": "🛠️",
+    "speech_balloon": "💬",
+    "clipboard": "📋",
 }
 
 _FENCE = re.compile(r"```(.*?)```", re.S)
@@ -44,7 +73,7 @@ def mrkdwn_to_html(text: str, users: Lookup = _no_name, channels: Lookup = _no_n
     parts: list[str] = []
     position = 0
     for match in _FENCE.finditer(raw):
-        parts.append(_inline_block(raw[position:match.start()], users, channels))
+        parts.append(_inline_block(raw[position : match.start()], users, channels))
         code = match.group(1).strip("\n")
         parts.append(f"<pre><code>{html.escape(code, quote=False)}</code></pre>")
         position = match.end()
@@ -128,8 +157,12 @@ def text_object_html(obj: Any, users: Lookup = _no_name, channels: Lookup = _no_
     return html.escape(text).replace("\n", "<br>")
 
 
-def blocks_to_html(blocks: list[Any], button: Callable[[dict[str, Any], int], str],
-                   users: Lookup = _no_name, channels: Lookup = _no_name) -> str:
+def blocks_to_html(
+    blocks: list[Any],
+    button: Callable[[dict[str, Any], int], str],
+    users: Lookup = _no_name,
+    channels: Lookup = _no_name,
+) -> str:
     """Render the blocks Slack shows in messages and Home tabs; `button(element, index)` renders a button."""
     out: list[str] = []
     for block in blocks:
@@ -138,8 +171,9 @@ def blocks_to_html(blocks: list[Any], button: Callable[[dict[str, Any], int], st
         kind = block.get("type")
         if kind == "section":
             body = text_object_html(block.get("text"), users, channels)
-            fields = "".join(f'<div class="field">{text_object_html(f, users, channels)}</div>'
-                             for f in block.get("fields") or [])
+            fields = "".join(
+                f'<div class="field">{text_object_html(f, users, channels)}</div>' for f in block.get("fields") or []
+            )
             if fields:
                 body += f'<div class="fields">{fields}</div>'
             accessory = block.get("accessory")
@@ -151,18 +185,25 @@ def blocks_to_html(blocks: list[Any], button: Callable[[dict[str, Any], int], st
         elif kind == "divider":
             out.append('<hr class="block divider">')
         elif kind == "context":
-            items = "".join(f"<span>{text_object_html(e, users, channels)}</span>"
-                            for e in block.get("elements") or [] if isinstance(e, dict) and "text" in e)
+            items = "".join(
+                f"<span>{text_object_html(e, users, channels)}</span>"
+                for e in block.get("elements") or []
+                if isinstance(e, dict) and "text" in e
+            )
             out.append(f'<div class="block context">{items}</div>')
         elif kind == "actions":
-            buttons = "".join(button(e, i) for i, e in enumerate(block.get("elements") or [])
-                              if isinstance(e, dict) and e.get("type") == "button")
+            buttons = "".join(
+                button(e, i)
+                for i, e in enumerate(block.get("elements") or [])
+                if isinstance(e, dict) and e.get("type") == "button"
+            )
             out.append(f'<div class="block actions">{buttons}</div>')
         elif kind == "rich_text":
             out.append(f'<div class="block section">{html.escape(_rich_text_plain(block))}</div>')
         elif kind == "markdown":
-            out.append(f'<div class="block section">{mrkdwn_to_html(str(block.get("text", "")), users, channels)}'
-                       "</div>")
+            out.append(
+                f'<div class="block section">{mrkdwn_to_html(str(block.get("text", "")), users, channels)}</div>'
+            )
     return "".join(out)
 
 
@@ -173,4 +214,5 @@ def _rich_text_plain(block: dict[str, Any]) -> str:
                 return node["text"]
             return "".join(walk(e) for e in node.get("elements") or [])
         return ""
+
     return walk(block)

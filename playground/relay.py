@@ -20,8 +20,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from doubles.slack_sender import SlackResponse, SlackSender
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackResponse, SlackSender
 
 _BOT_WORD = re.compile(r"(?<![\w<])@bot\b", re.I)
 
@@ -107,32 +107,46 @@ class Relay:
         payload: dict[str, Any] = {
             "type": "block_actions",
             "team": {"id": self.slack.team_id, "domain": self.slack.team_domain},
-            "user": {"id": self.person.user_id, "username": self.person.name, "name": self.person.name,
-                     "team_id": self.slack.team_id},
+            "user": {
+                "id": self.person.user_id,
+                "username": self.person.name,
+                "name": self.person.name,
+                "team_id": self.slack.team_id,
+            },
             "api_app_id": self.slack.app_id,
             "token": "verification_token",
             "container": container,
             "trigger_id": f"{next(self._ids)}.{int(time.time())}.playground",
             "response_url": self.slack.response_url(name),
-            "actions": [{
-                "action_id": str(action.get("action_id", "")), "block_id": str(action.get("block_id", "")),
-                "value": str(action.get("value", "")), "type": "button",
-                "text": {"type": "plain_text", "text": str(action.get("text", ""))},
-                "action_ts": f"{time.time():.6f}",
-            }],
+            "actions": [
+                {
+                    "action_id": str(action.get("action_id", "")),
+                    "block_id": str(action.get("block_id", "")),
+                    "value": str(action.get("value", "")),
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": str(action.get("text", ""))},
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
         }
         if message is not None:
             payload["channel"] = {"id": channel, "name": self._channel_name(channel)}
             payload["message"] = message
         else:
             payload["view"] = self.slack.views.get(self.person.user_id) or {}
-        self._check(self.sender.post(urlencode({"payload": json.dumps(payload)}).encode(),
-                                     "application/x-www-form-urlencoded"))
+        self._check(
+            self.sender.post(urlencode({"payload": json.dumps(payload)}).encode(), "application/x-www-form-urlencoded")
+        )
 
     def open_home(self) -> None:
         """The person opened the bot's Home tab: Slack tells the bot, which may publish a view."""
-        event = {"type": "app_home_opened", "user": self.person.user_id, "channel": self.dm_channel() or "",
-                 "tab": "home", "event_ts": f"{time.time():.6f}"}
+        event = {
+            "type": "app_home_opened",
+            "user": self.person.user_id,
+            "channel": self.dm_channel() or "",
+            "tab": "home",
+            "event_ts": f"{time.time():.6f}",
+        }
         view = self.slack.views.get(self.person.user_id)
         if view:
             event["view"] = view
@@ -151,8 +165,13 @@ class Relay:
         command, _, text = line.partition(" ")
         name = self._response_name(channel, thread_ts)
         response = self.sender.slash_command(
-            command, text.strip(), user=self.person.user_id, user_name=self.person.name, channel=channel,
-            channel_name=self._channel_name(channel), response_url=self.slack.response_url(name),
+            command,
+            text.strip(),
+            user=self.person.user_id,
+            user_name=self.person.name,
+            channel=channel,
+            channel_name=self._channel_name(channel),
+            response_url=self.slack.response_url(name),
         )
         self._check(response)
         if response.body.strip():
@@ -164,12 +183,27 @@ class Relay:
         self.advance_clock()
         ts = self.slack.post(channel, slack_text, user=self.person.user_id, thread_ts=thread_ts)
         is_im = bool(info.get("is_im"))
-        self._check(self.sender.message(slack_text, user=self.person.user_id, channel=channel, ts=ts,
-                                        thread_ts=thread_ts, channel_type="im" if is_im else "channel",
-                                        event_id=_event_id()))
+        self._check(
+            self.sender.message(
+                slack_text,
+                user=self.person.user_id,
+                channel=channel,
+                ts=ts,
+                thread_ts=thread_ts,
+                channel_type="im" if is_im else "channel",
+                event_id=_event_id(),
+            )
+        )
         if not is_im and f"<@{self.slack.bot_user_id}>" in slack_text:
-            event = {"type": "app_mention", "user": self.person.user_id, "text": slack_text, "ts": ts,
-                     "channel": channel, "event_ts": ts, "team": self.slack.team_id}
+            event = {
+                "type": "app_mention",
+                "user": self.person.user_id,
+                "text": slack_text,
+                "ts": ts,
+                "channel": channel,
+                "event_ts": ts,
+                "team": self.slack.team_id,
+            }
             if thread_ts:
                 event["thread_ts"] = thread_ts
             self._check(self.sender.event(event, event_id=_event_id()))

@@ -21,16 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from doubles.http_server import BackgroundServer, Request, Response, json_response
-from playground.relay import Relay, RelayError
 from doubles.slack import SlackServer
+from playground.relay import Relay, RelayError
 from playground.workspace_view import Snapshot, changes, snapshot
 
 STATIC = Path(__file__).resolve().parent / "static"
-CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
-                 ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -62,8 +66,12 @@ class PlaygroundWeb(BackgroundServer):
             if request.path.startswith("/static/"):
                 return self._static(request.path.removeprefix("/static/"))
             if request.path == "/events":
-                return Response(200, self._events(), "text/event-stream; charset=utf-8",
-                                {**SECURITY_HEADERS, "X-Accel-Buffering": "no"})
+                return Response(
+                    200,
+                    self._events(),
+                    "text/event-stream; charset=utf-8",
+                    {**SECURITY_HEADERS, "X-Accel-Buffering": "no"},
+                )
             if request.path == "/api/state":
                 return json_response(self._snapshot().as_json(), headers=SECURITY_HEADERS)
             if request.path == "/healthz":
@@ -73,8 +81,7 @@ class PlaygroundWeb(BackgroundServer):
         return json_response({"ok": False, "error": "not found"}, status=404, headers=SECURITY_HEADERS)
 
     def error_response(self, exc: Exception) -> Response:
-        return json_response({"ok": False, "error": f"The playground failed: {type(exc).__name__}: {exc}"},
-                             status=500)
+        return json_response({"ok": False, "error": f"The playground failed: {type(exc).__name__}: {exc}"}, status=500)
 
     def _refuse(self, request: Request) -> Response | None:
         """Requests from other sites (CSRF) or other host names (DNS rebinding) are refused."""
@@ -84,8 +91,7 @@ class PlaygroundWeb(BackgroundServer):
             return json_response({"ok": False, "error": "unknown host"}, status=403)
         origin = request.headers.get("origin")
         if request.method != "GET" and origin not in {f"http://{h}" for h in allowed_hosts}:
-            return json_response({"ok": False, "error": "requests must come from the playground page"},
-                                 status=403)
+            return json_response({"ok": False, "error": "requests must come from the playground page"}, status=403)
         return None
 
     def _static(self, name: str) -> Response:
@@ -108,10 +114,16 @@ class PlaygroundWeb(BackgroundServer):
             if name == "send":
                 self.relay.send(_field(body, "channel"), str(body.get("text", "")), body.get("thread_ts") or None)
             elif name == "action":
-                self.relay.click(str(body.get("channel") or ""), str(body.get("ts") or ""), {
-                    "action_id": _field(body, "action_id"), "value": str(body.get("value", "")),
-                    "block_id": str(body.get("block_id", "")), "text": str(body.get("text", "")),
-                })
+                self.relay.click(
+                    str(body.get("channel") or ""),
+                    str(body.get("ts") or ""),
+                    {
+                        "action_id": _field(body, "action_id"),
+                        "value": str(body.get("value", "")),
+                        "block_id": str(body.get("block_id", "")),
+                        "text": str(body.get("text", "")),
+                    },
+                )
             elif name == "home":
                 self.relay.open_home()
             else:
@@ -132,7 +144,7 @@ class PlaygroundWeb(BackgroundServer):
         while not self._closing.is_set():
             previous = current
 
-            def changed() -> tuple[Snapshot, dict[str, Any]] | None:
+            def changed(previous: Snapshot = previous) -> tuple[Snapshot, dict[str, Any]] | None:
                 after = self._snapshot()
                 patch = changes(previous, after)
                 return (after, patch) if patch else None

@@ -14,9 +14,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from doubles.slack import SlackServer
 from playground.mrkdwn_html import blocks_to_html, mrkdwn_to_html
 from playground.relay import Relay
-from doubles.slack import SlackServer
 
 Payload = dict[str, Any]
 
@@ -42,8 +42,14 @@ class Snapshot:
     jobs: str = ""  # which job queue digests use
 
     def as_json(self) -> Payload:
-        return {"engine": self.engine, "jobs": self.jobs, "me": self.me, "conversations": self.conversations,
-                "items": [asdict(item) for item in self.items.values()], "home": self.home}
+        return {
+            "engine": self.engine,
+            "jobs": self.jobs,
+            "me": self.me,
+            "conversations": self.conversations,
+            "items": [asdict(item) for item in self.items.values()],
+            "home": self.home,
+        }
 
 
 def snapshot(slack: SlackServer, relay: Relay, engine: str, jobs: str = "") -> Snapshot:
@@ -58,9 +64,14 @@ def snapshot(slack: SlackServer, relay: Relay, engine: str, jobs: str = "") -> S
             continue
         if not info.get("is_im") and me not in conversation.members:
             continue
-        conversations.append({"id": channel_id, "is_im": bool(info.get("is_im")),
-                              "name": names.user(slack.bot_user_id) if info.get("is_im") else info.get("name", ""),
-                              "topic": (info.get("topic") or {}).get("value", "")})
+        conversations.append(
+            {
+                "id": channel_id,
+                "is_im": bool(info.get("is_im")),
+                "name": names.user(slack.bot_user_id) if info.get("is_im") else info.get("name", ""),
+                "topic": (info.get("topic") or {}).get("value", ""),
+            }
+        )
         for message in slack.messages(channel_id):
             _add(items, _message_item(slack, names, channel_id, message, None))
             if message.get("reply_count"):
@@ -68,22 +79,42 @@ def snapshot(slack: SlackServer, relay: Relay, engine: str, jobs: str = "") -> S
                     _add(items, _message_item(slack, names, channel_id, reply, message["ts"]))
     for index, ephemeral in enumerate(list(slack.ephemerals)):
         if ephemeral.get("user") == me:
-            _add(items, _ephemeral_item(names, f"e{index}", ephemeral["channel"], ephemeral.get("thread_ts"),
-                                        ephemeral["ts"], ephemeral.get("text", ""), ephemeral.get("blocks")))
+            _add(
+                items,
+                _ephemeral_item(
+                    names,
+                    f"e{index}",
+                    ephemeral["channel"],
+                    ephemeral.get("thread_ts"),
+                    ephemeral["ts"],
+                    ephemeral.get("text", ""),
+                    ephemeral.get("blocks"),
+                ),
+            )
     for index, response in enumerate(list(slack.responses)):
         target = relay.targets.get(str(response.get("name", "")))
         if target is not None:
             shown_to_all = response.get("response_type") == "in_channel"
-            _add(items, _ephemeral_item(names, f"r{index}", target.channel, target.thread_ts,
-                                        _after(target.sort, index), str(response.get("text", "")),
-                                        response.get("blocks"), only_you=not shown_to_all))
+            _add(
+                items,
+                _ephemeral_item(
+                    names,
+                    f"r{index}",
+                    target.channel,
+                    target.thread_ts,
+                    _after(target.sort, index),
+                    str(response.get("text", "")),
+                    response.get("blocks"),
+                    only_you=not shown_to_all,
+                ),
+            )
     for index, note in enumerate(list(relay.notes)):
-        _add(items, _ephemeral_item(names, f"n{index}", note.channel, note.thread_ts, note.sort, note.text,
-                                    note.blocks))
+        _add(
+            items, _ephemeral_item(names, f"n{index}", note.channel, note.thread_ts, note.sort, note.text, note.blocks)
+        )
     view = slack.views.get(me)
     home = _home_html(view, names) if view else ""
-    return Snapshot(engine=engine, me=names.user(me), conversations=conversations, items=items, home=home,
-                    jobs=jobs)
+    return Snapshot(engine=engine, me=names.user(me), conversations=conversations, items=items, home=home, jobs=jobs)
 
 
 def changes(before: Snapshot | None, after: Snapshot) -> Payload:
@@ -145,14 +176,18 @@ def _button_renderer(channel: str, ts: str):  # type: ignore[no-untyped-def]
         label = html.escape(str((element.get("text") or {}).get("text", "Button")))
         style = str(element.get("style") or "")
         attributes = {
-            "data-channel": channel, "data-ts": ts, "data-action-id": str(element.get("action_id", "")),
-            "data-value": str(element.get("value", "")), "data-block-id": str(element.get("block_id", "")),
+            "data-channel": channel,
+            "data-ts": ts,
+            "data-action-id": str(element.get("action_id", "")),
+            "data-value": str(element.get("value", "")),
+            "data-block-id": str(element.get("block_id", "")),
             "data-label": str((element.get("text") or {}).get("text", "")),
             "data-focus-key": f"{channel}:{ts}:{element.get('action_id', '')}:{element.get('value', '')}",
         }
         rendered = " ".join(f'{name}="{html.escape(value, quote=True)}"' for name, value in attributes.items())
         css = f"action {html.escape(style)}".strip()
         return f'<button type="button" class="{css}" {rendered}>{label}</button>'
+
     return button
 
 
@@ -181,37 +216,53 @@ def _message_item(slack: SlackServer, names: _Names, channel: str, message: Payl
     shown, iso = _time(ts)
     edited = len(slack.edits(channel, ts)) > 1
     streaming = slack.stream_state(channel, ts) == "streaming"
-    header = (f'<span class="author">{html.escape(author)}</span>'
-              + ('<span class="badge">App</span>' if is_bot else "")
-              + f' <time datetime="{iso}">{shown}</time>'
-              + (' <span class="edited">(edited)</span>' if edited else "")
-              + (' <span class="edited">(writing…)</span>' if streaming else ""))
-    body = _body(str(message.get("text") or ""), message.get("blocks"), message.get("attachments"), names,
-                 channel, ts)
+    header = (
+        f'<span class="author">{html.escape(author)}</span>'
+        + ('<span class="badge">App</span>' if is_bot else "")
+        + f' <time datetime="{iso}">{shown}</time>'
+        + (' <span class="edited">(edited)</span>' if edited else "")
+        + (' <span class="edited">(writing…)</span>' if streaming else "")
+    )
+    body = _body(str(message.get("text") or ""), message.get("blocks"), message.get("attachments"), names, channel, ts)
     footer = ""
     count = int(message.get("reply_count") or 0)
     if count and thread is None:
         word = "reply" if count == 1 else "replies"
-        footer = (f'<button type="button" class="replies" data-open-thread="{html.escape(ts)}" '
-                  f'data-channel="{html.escape(channel)}" data-focus-key="thread:{html.escape(ts)}">'
-                  f"{count} {word}</button>")
+        footer = (
+            f'<button type="button" class="replies" data-open-thread="{html.escape(ts)}" '
+            f'data-channel="{html.escape(channel)}" data-focus-key="thread:{html.escape(ts)}">'
+            f"{count} {word}</button>"
+        )
     css = "msg bot" if is_bot else "msg"
-    item_html = (f'<article class="{css}" data-key="m:{channel}:{ts}" aria-label="{html.escape(author)} at {shown}">'
-                 f'<div class="meta">{header}</div><div class="body">{body}</div>{footer}</article>')
+    item_html = (
+        f'<article class="{css}" data-key="m:{channel}:{ts}" aria-label="{html.escape(author)} at {shown}">'
+        f'<div class="meta">{header}</div><div class="body">{body}</div>{footer}</article>'
+    )
     return Item(key=f"m:{channel}:{ts}", channel=channel, thread=thread, sort=ts, html=item_html)
 
 
-def _ephemeral_item(names: _Names, key: str, channel: str, thread: str | None, sort: str, text: str,
-                    blocks: Any, *, only_you: bool = True) -> Item:
+def _ephemeral_item(
+    names: _Names,
+    key: str,
+    channel: str,
+    thread: str | None,
+    sort: str,
+    text: str,
+    blocks: Any,
+    *,
+    only_you: bool = True,
+) -> Item:
     shown, iso = _time(sort)
     body = _body(text, blocks, None, names, channel, sort)
     label = '<span class="only-you">Only visible to you</span>' if only_you else ""
     css = "msg bot ephemeral" if only_you else "msg bot"
     author = names.user(names.bot)
-    item_html = (f'<article class="{css}" data-key="{key}" aria-label="{html.escape(author)} at {shown}">'
-                 f'<div class="meta"><span class="author">{html.escape(author)}</span>'
-                 f'<span class="badge">App</span> <time datetime="{iso}">{shown}</time> {label}</div>'
-                 f'<div class="body">{body}</div></article>')
+    item_html = (
+        f'<article class="{css}" data-key="{key}" aria-label="{html.escape(author)} at {shown}">'
+        f'<div class="meta"><span class="author">{html.escape(author)}</span>'
+        f'<span class="badge">App</span> <time datetime="{iso}">{shown}</time> {label}</div>'
+        f'<div class="body">{body}</div></article>'
+    )
     return Item(key=key, channel=channel, thread=thread, sort=sort, html=item_html)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from server import request_guard
 from bot.slack.ack_first import gate
+from server import request_guard
 
 log = logging.getLogger(__name__)
 

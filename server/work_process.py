@@ -29,8 +29,8 @@ from typing import Any
 from slack_bolt import App, BoltContext, BoltRequest
 from slack_bolt.lazy_listener import LazyListenerRunner
 
-from bot.storage.ledger_writer import close_all
 from bot.settings import Settings
+from bot.storage.ledger_writer import close_all
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,13 @@ class WorkProcess:
         self._alive = True
         self._stopped = False
 
-    def start(self) -> "WorkProcess":
+    def start(self) -> WorkProcess:
         """Fork the work process; call before this process starts threads of its own (fork copies one thread)."""
         context = multiprocessing.get_context("fork")
         reader, writer = context.Pipe(duplex=False)
-        self._process = context.Process(target=_work_main, args=(self._app_factory, reader, writer, self.settings),
-                                        name="work")
+        self._process = context.Process(
+            target=_work_main, args=(self._app_factory, reader, writer, self.settings), name="work"
+        )
         self._process.start()
         reader.close()
         self._pipe = writer
@@ -79,8 +80,7 @@ class WorkProcess:
         self._sender.join(STOP_TIMEOUT_SECONDS)
         self._process.join(STOP_TIMEOUT_SECONDS)
         if self._process.is_alive():
-            log.error("work process %d did not finish in %.0f s; stopping it", self._process.pid,
-                      STOP_TIMEOUT_SECONDS)
+            log.error("work process %d did not finish in %.0f s; stopping it", self._process.pid, STOP_TIMEOUT_SECONDS)
             self._process.terminate()
 
     def _send_all(self) -> None:
@@ -92,8 +92,12 @@ class WorkProcess:
                     continue
                 except (OSError, ValueError) as error:
                     self._alive = False
-                    log.error("work process %s is gone (%s); post-ack work now runs in web process %d",
-                              self._process.pid, type(error).__name__, os.getpid())
+                    log.error(
+                        "work process %s is gone (%s); post-ack work now runs in web process %d",
+                        self._process.pid,
+                        type(error).__name__,
+                        os.getpid(),
+                    )
             run_here()
         self._pipe.close()
 
@@ -107,13 +111,15 @@ class WorkProcessLazyRunner(LazyListenerRunner):
         self.local = local
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
-        message = json.dumps({
-            "function": request.lazy_function_name,
-            "body": request.raw_body,
-            "query": request.query,
-            "headers": request.headers,
-            "context": handed_over_context(request.context),
-        }).encode()
+        message = json.dumps(
+            {
+                "function": request.lazy_function_name,
+                "body": request.raw_body,
+                "query": request.query,
+                "headers": request.headers,
+                "context": handed_over_context(request.context),
+            }
+        ).encode()
         self.work.submit(message, lambda: self.local.start(function, request))
 
 

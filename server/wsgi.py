@@ -16,8 +16,9 @@ from services import Services
 def build_wsgi_app(settings: Settings):  # type: ignore[no-untyped-def]
     work = None
     if settings.work_process:  # forked first, while this worker has no threads of its own yet
-        work = WorkProcess(settings, lambda: create_app(Services.build(settings, write_behind=True),
-                                                        verify_requests=False)).start()
+        work = WorkProcess(
+            settings, lambda: create_app(Services.build(settings, write_behind=True), verify_requests=False)
+        ).start()
     services = Services.build(settings, write_behind=True)
     bolt_app = create_app(services)
     if work is not None:

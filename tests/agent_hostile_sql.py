@@ -8,7 +8,10 @@ by the over-HTTP test that has a scripted model send them all.
 HOSTILE_SQL: list[tuple[str, str]] = [
     ("delete", "DELETE FROM sales"),
     ("update", "UPDATE sales SET amount = 0"),
-    ("insert", "INSERT INTO sales (sale_date, customer_id, product_id, quantity, amount) VALUES ('2020-01-01', 1, 1, 1, 1)"),
+    (
+        "insert",
+        "INSERT INTO sales (sale_date, customer_id, product_id, quantity, amount) VALUES ('2020-01-01', 1, 1, 1, 1)",
+    ),
     ("replace", "REPLACE INTO regions (id, name) VALUES (1, 'pwned')"),
     ("drop table", "DROP TABLE sales"),
     ("create table", "CREATE TABLE pwned (x INTEGER)"),

@@ -23,15 +23,24 @@ def demo_sqlite(folder: Path) -> Path:
 
 
 @contextmanager
-def reader_role(schema: str, name: str, tables: tuple[str, ...] = TABLES, *, grants: tuple[str, ...] = (),
-                temp_file_limit: bool = True) -> Iterator[str]:
+def reader_role(
+    schema: str,
+    name: str,
+    tables: tuple[str, ...] = TABLES,
+    *,
+    grants: tuple[str, ...] = (),
+    temp_file_limit: bool = True,
+) -> Iterator[str]:
     """A login role that may only read `tables` in `schema` (README's steps); yields its URL; dropped afterwards.
 
     `grants` are extra statements run as the admin (with {role} filled in), to make a role that is not safe."""
     role = f"agent_reader_{name}_{os.getpid()}"
     engine = sqlalchemy.create_engine(POSTGRES_URL)
-    statements = [f"CREATE ROLE {role} LOGIN", f"GRANT USAGE ON SCHEMA {schema} TO {role}",
-                  f"GRANT SELECT ON {', '.join(f'{schema}.{t}' for t in tables)} TO {role}"]
+    statements = [
+        f"CREATE ROLE {role} LOGIN",
+        f"GRANT USAGE ON SCHEMA {schema} TO {role}",
+        f"GRANT SELECT ON {', '.join(f'{schema}.{t}' for t in tables)} TO {role}",
+    ]
     if temp_file_limit:
         statements.append(f"GRANT SET ON PARAMETER temp_file_limit TO {role}")
     with engine.begin() as connection:
@@ -76,8 +85,12 @@ def demo_postgres(source: Path, name: str, *, as_admin: bool = False) -> Iterato
                 cursor = lite.execute(f"SELECT * FROM {table}")
                 columns = [d[0] for d in cursor.description]
                 rows = [dict(zip(columns, row)) for row in cursor]
-                connection.execute(sqlalchemy.text(
-                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"), rows)
+                connection.execute(
+                    sqlalchemy.text(
+                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+                    ),
+                    rows,
+                )
         connection.exec_driver_sql("SELECT setval('sales_id_seq', (SELECT max(id) FROM sales))")
     try:
         if as_admin:

@@ -16,12 +16,14 @@ import sqlalchemy
 
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender
 
 SIGNING_SECRET = "test-signing-secret-8f2a"
 BOT_TOKEN = "xoxb-test-token-5d1c"
 MODEL_KEY = "sk-test-key-93be"
+
+
 def _redis_url() -> str:
     """A Redis database of this test process's own: parallel workers (pytest -n) never share dedupe or cache keys."""
     base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -93,8 +95,9 @@ def bot_env(slack: SlackServer, model: ModelServer | None, database_url: str, **
 
 
 @pytest.fixture(scope="session")
-def bots(slack: SlackServer, model: ModelServer, postgres_url: str, redis_client: redis.Redis
-         ) -> Iterator[tuple[BotProcess, BotProcess]]:
+def bots(
+    slack: SlackServer, model: ModelServer, postgres_url: str, redis_client: redis.Redis
+) -> Iterator[tuple[BotProcess, BotProcess]]:
     """Two bot processes sharing PostgreSQL and Redis, as in a deployment behind a load balancer."""
     redis_client.flushdb()
     env = bot_env(slack, model, postgres_url)
@@ -147,8 +150,10 @@ def ledger_rows(database_url: str, **where: str) -> list[dict]:
     engine = sqlalchemy.create_engine(database_url)
     clauses = " AND ".join(f"{column} = :{column}" for column in where) or "1 = 1"
     with engine.connect() as connection:
-        rows = connection.execute(
-            sqlalchemy.text(f"SELECT * FROM requests WHERE {clauses} ORDER BY id"), where
-        ).mappings().all()
+        rows = (
+            connection.execute(sqlalchemy.text(f"SELECT * FROM requests WHERE {clauses} ORDER BY id"), where)
+            .mappings()
+            .all()
+        )
     engine.dispose()
     return [dict(row) for row in rows]

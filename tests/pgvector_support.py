@@ -27,5 +27,8 @@ def store_env(store: str, index_dir: Path, server: PgvectorServer | None) -> dic
         return {"DOCS_STORE": "local", "DOCS_INDEX_DIR": str(index_dir)}
     assert server is not None
     name = f"docs_{os.getpid()}_{next(_databases)}"
-    return {"DOCS_STORE": "postgres", "DOCS_DATABASE_URL": server.create_database(name),
-            "DOCS_INDEX_DIR": str(index_dir)}
+    return {
+        "DOCS_STORE": "postgres",
+        "DOCS_DATABASE_URL": server.create_database(name),
+        "DOCS_INDEX_DIR": str(index_dir),
+    }

@@ -18,8 +18,14 @@ def copy_corpus(target: Path) -> Path:
     return target
 
 
-def cli_env(index_dir: Path, *, model_url: str | None = None, model_key: str = "sk-test-key-93be",
-            database_url: str | None = None, **extra: str) -> dict[str, str]:
+def cli_env(
+    index_dir: Path,
+    *,
+    model_url: str | None = None,
+    model_key: str = "sk-test-key-93be",
+    database_url: str | None = None,
+    **extra: str,
+) -> dict[str, str]:
     """Settings for a CLI run: its own index and SQLite ledger; a model only when `model_url` is given."""
     env = {
         "DOCS_INDEX_DIR": str(index_dir),
@@ -29,15 +35,23 @@ def cli_env(index_dir: Path, *, model_url: str | None = None, model_key: str = "
         "OPENAI_BASE_URL": model_url or "",
         "OPENAI_API_KEY": model_key if model_url else "",
         "MODEL": "test-model",
-        "SLACK_BOT_TOKEN": "", "SLACK_SIGNING_SECRET": "", "SLACK_APP_TOKEN": "",
+        "SLACK_BOT_TOKEN": "",
+        "SLACK_SIGNING_SECRET": "",
+        "SLACK_APP_TOKEN": "",
         "LOG_LEVEL": "WARNING",
     }
     return {**env, **extra}
 
 
 def run_app(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "app.py"), *args], cwd=ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def ingest(env: dict[str, str], *paths: str | Path, rebuild: bool = False) -> dict:

@@ -18,8 +18,15 @@ def cli_env(**settings: str) -> dict[str, str]:
 
 
 def run_sql(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "app.py", "sql", *args], cwd=ROOT, input=stdin, capture_output=True,
-                          text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "app.py", "sql", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 class SqlBatch:
@@ -28,9 +35,15 @@ class SqlBatch:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
         self._stderr = log.open("w")
-        self.process = subprocess.Popen([sys.executable, "app.py", "sql", "--batch", "-", "--json"], cwd=ROOT,
-                                        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self._stderr, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "app.py", "sql", "--batch", "-", "--json"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
 
     def ask(self, sql: str) -> tuple[dict[str, Any], str, float]:
         """The answer, its raw line, and the wall-clock seconds from sending the query to reading the answer."""

@@ -29,8 +29,11 @@ from tests.sql_cli import ROOT, SqlBatch, cli_env, run_sql
 TIMEOUT = 1.0
 ROW_LIMIT = 20
 GROWTH_LIMIT_KB = 50 * 1024
-WARM_UP = ("SELECT count(*) AS n FROM sales", "SELECT * FROM pg_authid",
-           "SELECT c.name, sum(s.amount) FROM sales s JOIN customers c ON c.id = s.customer_id GROUP BY 1")
+WARM_UP = (
+    "SELECT count(*) AS n FROM sales",
+    "SELECT * FROM pg_authid",
+    "SELECT c.name, sum(s.amount) FROM sales s JOIN customers c ON c.id = s.customer_id GROUP BY 1",
+)
 
 
 @dataclass
@@ -84,8 +87,13 @@ def sqlite_target(home: Path, secret_file: tuple[Path, str]) -> Target:
         connection.execute("CREATE TABLE tokens (token TEXT)")
         connection.execute("INSERT INTO tokens VALUES (?)", (other,))
     out = Path(f"/tmp/agent-out-sqlite-{os.getpid()}")
-    fill = {"schema": "leak", "victim": "victim", "file": str(secret_file[0]), "out": str(out),
-            "secret_db": str(secret_db)}
+    fill = {
+        "schema": "leak",
+        "victim": "victim",
+        "file": str(secret_file[0]),
+        "out": str(out),
+        "secret_db": str(secret_db),
+    }
     return Target("sqlite", f"sqlite:///{path}", [token, other, secret_file[1]], fill, [out])
 
 
@@ -99,25 +107,44 @@ def postgres_target(home: Path, secret_file: tuple[Path, str]) -> Iterator[Targe
     with demo_postgres(demo_sqlite(home / "pg-source"), "allow", as_admin=True) as admin:
         schema = sqlalchemy.engine.make_url(admin).query["options"].split("=")[1]
         with engine.begin() as connection:
-            for statement in (f"DROP SCHEMA IF EXISTS {secret_schema} CASCADE", f"CREATE SCHEMA {secret_schema}",
-                              f"CREATE TABLE {secret_schema}.tokens (token text)",
-                              f"INSERT INTO {secret_schema}.tokens VALUES ('{token}')",
-                              f"CREATE TABLE {schema}.secret_tokens (token text)",
-                              f"INSERT INTO {schema}.secret_tokens VALUES ('{beside}')",
-                              f"DROP ROLE IF EXISTS {victim}", f"CREATE ROLE {victim} LOGIN PASSWORD '{password}'"):
+            for statement in (
+                f"DROP SCHEMA IF EXISTS {secret_schema} CASCADE",
+                f"CREATE SCHEMA {secret_schema}",
+                f"CREATE TABLE {secret_schema}.tokens (token text)",
+                f"INSERT INTO {secret_schema}.tokens VALUES ('{token}')",
+                f"CREATE TABLE {schema}.secret_tokens (token text)",
+                f"INSERT INTO {schema}.secret_tokens VALUES ('{beside}')",
+                f"DROP ROLE IF EXISTS {victim}",
+                f"CREATE ROLE {victim} LOGIN PASSWORD '{password}'",
+            ):
                 connection.exec_driver_sql(statement)
             hashed = connection.exec_driver_sql(
-                f"SELECT rolpassword FROM pg_authid WHERE rolname = '{victim}'").scalar()
-        grants = (f"GRANT USAGE ON SCHEMA {secret_schema} TO {{role}}",  # readable: only the allow-list stops it
-                  f"GRANT SELECT ON {secret_schema}.tokens, {schema}.secret_tokens TO {{role}}",
-                  f"ALTER ROLE {{role}} IN DATABASE test SET agent.api_token = '{setting}'")
+                f"SELECT rolpassword FROM pg_authid WHERE rolname = '{victim}'"
+            ).scalar()
+        grants = (
+            f"GRANT USAGE ON SCHEMA {secret_schema} TO {{role}}",  # readable: only the allow-list stops it
+            f"GRANT SELECT ON {secret_schema}.tokens, {schema}.secret_tokens TO {{role}}",
+            f"ALTER ROLE {{role}} IN DATABASE test SET agent.api_token = '{setting}'",
+        )
         try:
             with reader_role(schema, "allow", grants=grants) as url:
                 out = Path(f"/tmp/agent-out-pg-{pid}")
-                fill = {"schema": secret_schema, "victim": victim, "file": str(secret_file[0]), "out": str(out),
-                        "secret_db": str(home / "secrets.db")}
-                yield Target("postgres", url, [token, beside, setting, password, str(hashed), secret_file[1]], fill,
-                             [out], admin=admin, extra={"role": sqlalchemy.engine.make_url(url).username})
+                fill = {
+                    "schema": secret_schema,
+                    "victim": victim,
+                    "file": str(secret_file[0]),
+                    "out": str(out),
+                    "secret_db": str(home / "secrets.db"),
+                }
+                yield Target(
+                    "postgres",
+                    url,
+                    [token, beside, setting, password, str(hashed), secret_file[1]],
+                    fill,
+                    [out],
+                    admin=admin,
+                    extra={"role": sqlalchemy.engine.make_url(url).username},
+                )
         finally:
             with engine.begin() as connection:
                 connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {secret_schema} CASCADE")
@@ -135,21 +162,29 @@ def postgres_state(target: Target, victim: psycopg.Connection) -> dict[str, obje
     role = target.extra["role"]
     with admin_connection(target) as admin:
         return {
-            "role settings": admin.execute("SELECT setdatabase, setrole, setconfig FROM pg_db_role_setting "
-                                           "ORDER BY 1, 2").fetchall(),
-            "advisory locks": admin.execute("SELECT pid, objid FROM pg_locks WHERE locktype = 'advisory' "
-                                            "ORDER BY 1, 2").fetchall(),
+            "role settings": admin.execute(
+                "SELECT setdatabase, setrole, setconfig FROM pg_db_role_setting ORDER BY 1, 2"
+            ).fetchall(),
+            "advisory locks": admin.execute(
+                "SELECT pid, objid FROM pg_locks WHERE locktype = 'advisory' ORDER BY 1, 2"
+            ).fetchall(),
             "busy reader sessions": admin.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND state <> 'idle'", [role]).fetchone(),
-            "victim": victim.execute("SELECT pg_backend_pid(), current_setting('application_name'), "
-                                     "current_setting('search_path')").fetchone(),
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND state <> 'idle'", [role]
+            ).fetchone(),
+            "victim": victim.execute(
+                "SELECT pg_backend_pid(), current_setting('application_name'), current_setting('search_path')"
+            ).fetchone(),
             "files": [admin.execute("SELECT pg_stat_file(%s, true)", [str(p)]).fetchone() for p in target.out_paths],
         }
 
 
 def run_catalogue(target: Target, home: Path) -> tuple[list[tuple[str, dict, str, float]], int, str]:
-    env = cli_env(AGENT_DATABASE_URL=target.url, AGENT_SQL_TIMEOUT_SECONDS=str(TIMEOUT),
-                  AGENT_SQL_ROW_LIMIT=str(ROW_LIMIT), DATA_DIR=str(home / "data"))
+    env = cli_env(
+        AGENT_DATABASE_URL=target.url,
+        AGENT_SQL_TIMEOUT_SECONDS=str(TIMEOUT),
+        AGENT_SQL_ROW_LIMIT=str(ROW_LIMIT),
+        DATA_DIR=str(home / "data"),
+    )
     batch = SqlBatch(env, home / f"{target.dialect}-stderr.log")
     try:
         for sql in WARM_UP:  # imports, the demo check, the first connection: what any first query pays
@@ -229,31 +264,33 @@ def test_postgres_hostile_catalogue_as_a_reader_leaks_nothing_and_leaves_no_sess
     assert fingerprint(postgres_target.url) == before
 
 
-def test_a_superuser_is_refused_at_start_by_the_cli_the_agent_and_doctor(
-    postgres_target: Target, home: Path
-) -> None:
+def test_a_superuser_is_refused_at_start_by_the_cli_the_agent_and_doctor(postgres_target: Target, home: Path) -> None:
     admin = postgres_target.admin
     assert admin is not None
     env = cli_env(AGENT_DATABASE_URL=admin, DATA_DIR=str(home / "data"))
     lines = "".join(json.dumps({"sql": c.sql.format(**postgres_target.fill)}) + "\n" for c in CASES)
     result = run_sql(env, "--batch", "-", "--json", stdin=lines)
-    message = ("the database tools cannot be used: the agent's database role postgres is a superuser: it could "
-               "read any table, server files and settings. Connect as a role that can only read (see README, "
-               "'A read-only role for the agent').")
+    message = (
+        "the database tools cannot be used: the agent's database role postgres is a superuser: it could "
+        "read any table, server files and settings. Connect as a role that can only read (see README, "
+        "'A read-only role for the agent')."
+    )
     assert result.returncode == 2 and result.stdout == "" and message in result.stderr
     assert not leaked(result.stdout + result.stderr, postgres_target)
 
     single = run_sql(env, "SELECT count(*) FROM sales")
     assert single.returncode == 2 and message in single.stderr
 
-    toolbox = Toolbox(database=lambda: ReadOnlyDatabase(admin), library=lambda: None, permissions=Permissions(),
-                      row_limit=ROW_LIMIT)
+    toolbox = Toolbox(
+        database=lambda: ReadOnlyDatabase(admin), library=lambda: None, permissions=Permissions(), row_limit=ROW_LIMIT
+    )
     for tool, arguments in (("sql", {"query": "SELECT count(*) FROM sales"}), ("schema", {})):
         output = toolbox.run(tool, json.dumps(arguments), ToolContext("C1", "U1"))
         assert output.refused and json.loads(output.content) == {"error": message}
 
-    doctor = subprocess.run([sys.executable, "app.py", "doctor"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60, env=env)
+    doctor = subprocess.run(
+        [sys.executable, "app.py", "doctor"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
+    )
     assert f"[FAIL] agent database: {message}" in doctor.stdout.splitlines() and doctor.returncode == 1
 
 
@@ -271,12 +308,17 @@ def test_the_reader_role_starts_and_the_cli_shows_what_the_agent_may_read(postgr
 
 
 def test_the_cli_runs_a_batch_file_one_json_object_per_line(sqlite_target: Target, home: Path) -> None:
-    queries = ["SELECT count(*) AS n FROM regions", "SELECT token FROM secret_tokens",
-               "SELECT name FROM regions WHERE sum(id) > 1", "SELECT count(*) FROM sales a, sales b, sales c"]
+    queries = [
+        "SELECT count(*) AS n FROM regions",
+        "SELECT token FROM secret_tokens",
+        "SELECT name FROM regions WHERE sum(id) > 1",
+        "SELECT count(*) FROM sales a, sales b, sales c",
+    ]
     batch = home / "batch.jsonl"
-    batch.write_text("".join(json.dumps({"sql": q}) + "\n" for q in queries) + "{\"query\": 1}\n")
-    env = cli_env(AGENT_DATABASE_URL=sqlite_target.url, AGENT_SQL_TIMEOUT_SECONDS=str(TIMEOUT),
-                  DATA_DIR=str(home / "data"))
+    batch.write_text("".join(json.dumps({"sql": q}) + "\n" for q in queries) + '{"query": 1}\n')
+    env = cli_env(
+        AGENT_DATABASE_URL=sqlite_target.url, AGENT_SQL_TIMEOUT_SECONDS=str(TIMEOUT), DATA_DIR=str(home / "data")
+    )
     result = run_sql(env, "--batch", str(batch), "--json")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -300,12 +342,12 @@ def target(request: pytest.FixtureRequest) -> Target:
 def test_column_allow_list_hides_the_other_columns_everywhere(target: Target) -> None:
     tables = "sales, customers.id, customers.name"
     database = ReadOnlyDatabase(target.url, tables=tables, row_limit=ROW_LIMIT, timeout_seconds=TIMEOUT)
-    toolbox = Toolbox(database=lambda: database, library=lambda: None, permissions=Permissions(),
-                      row_limit=ROW_LIMIT)
+    toolbox = Toolbox(database=lambda: database, library=lambda: None, permissions=Permissions(), row_limit=ROW_LIMIT)
     listed = json.loads(toolbox.run("schema", "{}", ToolContext()).content)["tables"]
     assert [(t["name"], [c.split()[0] for c in t["columns"]]) for t in listed] == [
         ("sales", ["id", "sale_date", "customer_id", "product_id", "quantity", "amount"]),
-        ("customers", ["id", "name"])]
+        ("customers", ["id", "name"]),
+    ]
 
     def sql(query: str) -> dict:
         return json.loads(toolbox.run("sql", json.dumps({"query": query}), ToolContext()).content)
@@ -314,8 +356,10 @@ def test_column_allow_list_hides_the_other_columns_everywhere(target: Target) ->
     assert star == {"columns": ["id", "name"], "rows": [[1, "Acme Corp"]], "row_count": 1}
     assert "segment" in sql("SELECT segment FROM customers")["error"]
     assert "it may read only: customers, sales" in sql("SELECT name FROM regions")["error"]
-    joined = sql("SELECT c.name, count(*) AS n FROM sales s JOIN customers c ON c.id = s.customer_id "
-                 "GROUP BY c.name ORDER BY c.name LIMIT 1")
+    joined = sql(
+        "SELECT c.name, count(*) AS n FROM sales s JOIN customers c ON c.id = s.customer_id "
+        "GROUP BY c.name ORDER BY c.name LIMIT 1"
+    )
     assert joined["columns"] == ["name", "n"] and joined["rows"][0][0] == "Acme Corp"
     if target.dialect == "sqlite":  # SQLite's authorizer stops it without the guard (PostgreSQL: column grants)
         with pytest.raises(QueryFailed, match="only reading is allowed"):

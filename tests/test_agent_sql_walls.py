@@ -68,23 +68,31 @@ def growth_kb(action) -> int:  # type: ignore[no-untyped-def]
 # PostgreSQL: the role --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("label,grants,temp_limit,message", [
-    ("reads server files", ("GRANT pg_read_server_files TO {role}",), True, "member of pg_read_server_files"),
-    ("writes server files", ("GRANT pg_write_server_files TO {role}",), True, "member of pg_write_server_files"),
-    ("runs programs", ("GRANT pg_execute_server_program TO {role}",), True, "member of pg_execute_server_program"),
-    ("signals backends", ("GRANT pg_signal_backend TO {role}",), True, "member of pg_signal_backend"),
-    ("reads every setting", ("GRANT pg_read_all_settings TO {role}",), True, "member of pg_read_all_settings"),
-    ("inherits through a group", ("CREATE ROLE {role}_group", "GRANT pg_signal_backend TO {role}_group",
-                                  "GRANT {role}_group TO {role}"), True, "member of pg_signal_backend"),
-    ("inserts", ("GRANT INSERT ON {schema}.sales TO {role}",), True, "can write to sales, which it reads"),
-    ("updates one column", ("GRANT UPDATE (amount) ON {schema}.sales TO {role}",), True, "can write to sales"),
-    ("truncates", ("GRANT TRUNCATE ON {schema}.regions TO {role}",), True, "can write to regions"),
-    ("writes every table", ("GRANT pg_write_all_data TO {role}",), True, "member of pg_write_all_data"),
-    ("creates roles", ("ALTER ROLE {role} CREATEROLE",), True, "has CREATEROLE"),
-    ("unbounded temporary files", (), False, "may use unlimited temporary files"),
-])
-def test_a_role_that_can_do_more_than_read_is_refused_at_start(schema: str, label: str, grants: tuple[str, ...],
-                                                              temp_limit: bool, message: str) -> None:
+@pytest.mark.parametrize(
+    "label,grants,temp_limit,message",
+    [
+        ("reads server files", ("GRANT pg_read_server_files TO {role}",), True, "member of pg_read_server_files"),
+        ("writes server files", ("GRANT pg_write_server_files TO {role}",), True, "member of pg_write_server_files"),
+        ("runs programs", ("GRANT pg_execute_server_program TO {role}",), True, "member of pg_execute_server_program"),
+        ("signals backends", ("GRANT pg_signal_backend TO {role}",), True, "member of pg_signal_backend"),
+        ("reads every setting", ("GRANT pg_read_all_settings TO {role}",), True, "member of pg_read_all_settings"),
+        (
+            "inherits through a group",
+            ("CREATE ROLE {role}_group", "GRANT pg_signal_backend TO {role}_group", "GRANT {role}_group TO {role}"),
+            True,
+            "member of pg_signal_backend",
+        ),
+        ("inserts", ("GRANT INSERT ON {schema}.sales TO {role}",), True, "can write to sales, which it reads"),
+        ("updates one column", ("GRANT UPDATE (amount) ON {schema}.sales TO {role}",), True, "can write to sales"),
+        ("truncates", ("GRANT TRUNCATE ON {schema}.regions TO {role}",), True, "can write to regions"),
+        ("writes every table", ("GRANT pg_write_all_data TO {role}",), True, "member of pg_write_all_data"),
+        ("creates roles", ("ALTER ROLE {role} CREATEROLE",), True, "has CREATEROLE"),
+        ("unbounded temporary files", (), False, "may use unlimited temporary files"),
+    ],
+)
+def test_a_role_that_can_do_more_than_read_is_refused_at_start(
+    schema: str, label: str, grants: tuple[str, ...], temp_limit: bool, message: str
+) -> None:
     name = re.sub(r"\W", "_", label)[:20]
     try:
         with reader_role(schema, name, grants=grants, temp_file_limit=temp_limit) as url:
@@ -96,8 +104,9 @@ def test_a_role_that_can_do_more_than_read_is_refused_at_start(schema: str, labe
 
 
 def test_a_role_with_a_bounded_temp_file_limit_of_its_own_starts(schema: str) -> None:
-    with reader_role(schema, "templimit", temp_file_limit=False,
-                     grants=("ALTER ROLE {role} SET temp_file_limit = '32MB'",)) as url:
+    with reader_role(
+        schema, "templimit", temp_file_limit=False, grants=("ALTER ROLE {role} SET temp_file_limit = '32MB'",)
+    ) as url:
         database = ReadOnlyDatabase(url, timeout_seconds=TIMEOUT)
         assert database.query("SELECT current_setting('temp_file_limit') AS t").rows == [["32MB"]]
 
@@ -124,7 +133,8 @@ def test_each_query_runs_read_only_with_its_limits_from_a_server_side_cursor(rea
         "SELECT current_setting('transaction_read_only') AS read_only, current_setting('statement_timeout') AS st, "
         "current_setting('lock_timeout') AS lt, current_setting('idle_in_transaction_session_timeout') AS idle, "
         "current_setting('work_mem') AS wm, current_setting('temp_file_limit') AS tf, "
-        "(SELECT count(*) FROM pg_cursors WHERE name = 'agent_rows') AS cursors")
+        "(SELECT count(*) FROM pg_cursors WHERE name = 'agent_rows') AS cursors"
+    )
     read_only, statement_timeout, lock_timeout, idle, work_mem, temp_file_limit, cursors = result.rows[0]
     assert (read_only, lock_timeout, idle, work_mem, temp_file_limit, cursors) == ("on", "1s", "6s", "4MB", "64MB", 1)
     assert 0 < int(statement_timeout.removesuffix("ms")) <= 1000  # what is left of the query's one second
@@ -140,21 +150,29 @@ def test_the_timeout_covers_the_whole_query_across_fetches(reader: ReadOnlyDatab
 
 
 def test_no_setting_or_lock_survives_a_query(reader: ReadOnlyDatabase) -> None:
-    assert reader.query("SELECT set_config('search_path', 'pg_temp', false) AS path, pg_advisory_lock(4244) AS lock, "
-                        "pg_advisory_lock_shared(4245) AS shared").rows == [["pg_temp", "", ""]]
+    assert reader.query(
+        "SELECT set_config('search_path', 'pg_temp', false) AS path, pg_advisory_lock(4244) AS lock, "
+        "pg_advisory_lock_shared(4245) AS shared"
+    ).rows == [["pg_temp", "", ""]]
     with admin() as other:
         assert other.execute("SELECT pg_try_advisory_lock(4244), pg_try_advisory_lock(4245)").fetchone() == (True, True)
         other.execute("SELECT pg_advisory_unlock_all()")
-        assert other.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND state <> 'idle'",
-                             [reader.url.username]).fetchone() == (0,)
+        assert other.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND state <> 'idle'", [reader.url.username]
+        ).fetchone() == (0,)
     assert reader.query("SELECT current_setting('search_path') AS path").rows[0][0].startswith("agent_walls_")
 
 
 def test_cells_are_cut_in_the_query_so_big_values_never_reach_the_bot(reader: ReadOnlyDatabase) -> None:
     database = ReadOnlyDatabase(reader.url, row_limit=20, timeout_seconds=10)
     results = []
-    grown = growth_kb(lambda: results.append(database.query(
-        "SELECT repeat('x', 10000000) AS big, repeat('9', 400)::numeric AS digits FROM generate_series(1, 20)")))
+    grown = growth_kb(
+        lambda: results.append(
+            database.query(
+                "SELECT repeat('x', 10000000) AS big, repeat('9', 400)::numeric AS digits FROM generate_series(1, 20)"
+            )
+        )
+    )
     result = results[0]
     assert len(result.rows) == 20 and result.clipped_cells == 40
     assert all(len(big) == 201 and big.endswith("…") and len(digits) == 201 for big, digits in result.rows)
@@ -182,8 +200,11 @@ def _busy_children() -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and b"sqlite_child.py" in (entry / "cmdline").read_bytes() \
-                    and f"PPid:\t{os.getpid()}\n" in (entry / "status").read_text():
+            if (
+                entry.name.isdigit()
+                and b"sqlite_child.py" in (entry / "cmdline").read_bytes()
+                and f"PPid:\t{os.getpid()}\n" in (entry / "status").read_text()
+            ):
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
                 if (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") > 0.5:  # utime + stime
                     found.append(int(entry.name))
@@ -204,17 +225,25 @@ def test_sqlite_timeout_holds_inside_one_slow_step(lite: ReadOnlyDatabase) -> No
     assert _busy_children() == []
 
 
-@pytest.mark.parametrize("sql,reason", [
-    ("SELECT token FROM secret_tokens", "only reading is allowed"),
-    ("SELECT hex(name) FROM regions", "not authorized to use function: hex"),
-    ("SELECT * FROM sqlite_master", "only reading is allowed"),
-    ("SELECT * FROM pragma_table_info('secret_tokens')", "only reading is allowed"),
-    ("ATTACH DATABASE ':memory:' AS other", "only reading is allowed"),
-    ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n", "only reading"),
-    (("SELECT length(replace(replace(replace(replace(replace(replace(replace('aaaaaaaaaa', 'a', 'aaaaaaaaaa'), "
-      "'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', "
-      "'aa'))"), "too big"),
-])
+@pytest.mark.parametrize(
+    "sql,reason",
+    [
+        ("SELECT token FROM secret_tokens", "only reading is allowed"),
+        ("SELECT hex(name) FROM regions", "not authorized to use function: hex"),
+        ("SELECT * FROM sqlite_master", "only reading is allowed"),
+        ("SELECT * FROM pragma_table_info('secret_tokens')", "only reading is allowed"),
+        ("ATTACH DATABASE ':memory:' AS other", "only reading is allowed"),
+        ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n", "only reading"),
+        (
+            (
+                "SELECT length(replace(replace(replace(replace(replace(replace(replace('aaaaaaaaaa', 'a', 'aaaaaaaaaa'), "
+                "'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', "
+                "'aa'))"
+            ),
+            "too big",
+        ),
+    ],
+)
 def test_sqlite_authorizer_and_limits_refuse_without_the_guard(lite: ReadOnlyDatabase, sql: str, reason: str) -> None:
     with pytest.raises(QueryFailed, match=reason):
         lite.query(sql)
@@ -225,8 +254,11 @@ def test_sqlite_results_are_bounded_in_the_child(lite: ReadOnlyDatabase) -> None
     for _ in range(4):
         grow = f"replace({grow}, 'e', '{'e' * 30}')"  # about 900 kB per cell for names with an e
     results = []
-    grown = growth_kb(lambda: results.append(lite.query(
-        f"SELECT {grow} AS big, {grow} AS big2 FROM customers, sales WHERE name LIKE '%e%'")))
+    grown = growth_kb(
+        lambda: results.append(
+            lite.query(f"SELECT {grow} AS big, {grow} AS big2 FROM customers, sales WHERE name LIKE '%e%'")
+        )
+    )
     result = results[0]
     assert len(result.rows) == 20 and result.truncated
     assert all(len(cell) == 201 for row in result.rows for cell in row)

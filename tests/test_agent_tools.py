@@ -14,7 +14,7 @@ import pytest
 from patterns.agent_history import AgentRunRecord, agent_history
 from patterns.agent_tools.calculator import CalculationError, calculate, evaluate
 from patterns.agent_tools.database import QueryFailed, ReadOnlyDatabase
-from patterns.agent_tools.registry import Permissions, ToolContext, Toolbox
+from patterns.agent_tools.registry import Permissions, Toolbox, ToolContext
 from patterns.agent_tools.sql_guard import check_query
 from patterns.chat import Turn
 from tests.agent_hostile_sql import HOSTILE_SQL
@@ -60,8 +60,9 @@ def test_the_catalogue_is_large_and_varied() -> None:
 
 
 @pytest.mark.parametrize("label,sql", HOSTILE_SQL, ids=[label for label, _ in HOSTILE_SQL])
-def test_every_hostile_query_is_refused_or_bounded(database: ReadOnlyDatabase, database_url: str, original: str,
-                                                   label: str, sql: str) -> None:
+def test_every_hostile_query_is_refused_or_bounded(
+    database: ReadOnlyDatabase, database_url: str, original: str, label: str, sql: str
+) -> None:
     started = time.monotonic()
     output = toolbox(database).run("sql", json.dumps({"query": sql}), ToolContext("C1", "U1"))
     elapsed = time.monotonic() - started
@@ -70,16 +71,27 @@ def test_every_hostile_query_is_refused_or_bounded(database: ReadOnlyDatabase, d
         assert result["row_count"] <= ROW_LIMIT and len(result["rows"]) <= ROW_LIMIT
         assert all(len(str(cell)) <= 201 for row in result["rows"] for cell in row)
     else:
-        assert "error" in result and (output.refused or "longer than" in result["error"]
-                                      or "only reading" in result["error"] or "too big" in result["error"]), result
+        assert "error" in result and (
+            output.refused
+            or "longer than" in result["error"]
+            or "only reading" in result["error"]
+            or "too big" in result["error"]
+        ), result
     assert elapsed < TIMEOUT + 2.0
     assert fingerprint(database_url) == original
 
 
-@pytest.mark.parametrize("sql", [
-    "DELETE FROM sales", "UPDATE sales SET amount = 0", "DROP TABLE sales", "CREATE TABLE pwned (x INTEGER)",
-    "INSERT INTO regions (id, name) VALUES (99, 'x')", "ALTER TABLE sales ADD COLUMN pwned TEXT",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM sales",
+        "UPDATE sales SET amount = 0",
+        "DROP TABLE sales",
+        "CREATE TABLE pwned (x INTEGER)",
+        "INSERT INTO regions (id, name) VALUES (99, 'x')",
+        "ALTER TABLE sales ADD COLUMN pwned TEXT",
+    ],
+)
 def test_the_database_refuses_writes_even_when_the_parser_is_bypassed(
     database: ReadOnlyDatabase, database_url: str, original: str, sql: str
 ) -> None:
@@ -97,8 +109,10 @@ def test_the_database_stops_a_slow_query_at_the_timeout_without_the_parser(datab
 
 
 def test_fetched_rows_and_cells_are_bounded_without_the_parser(database: ReadOnlyDatabase) -> None:
-    result = database.query("SELECT s.id, c.name || repeat_me.x AS long FROM sales s, customers c, "
-                            "(SELECT '" + "y" * 1_000 + "' AS x) repeat_me")
+    result = database.query(
+        "SELECT s.id, c.name || repeat_me.x AS long FROM sales s, customers c, "
+        "(SELECT '" + "y" * 1_000 + "' AS x) repeat_me"
+    )
     assert len(result.rows) == ROW_LIMIT and result.truncated
     assert all(len(row[1]) == 201 and row[1].endswith("…") for row in result.rows)
 
@@ -129,23 +143,47 @@ def test_permissions_need_both_lists_and_empty_means_everyone(database: ReadOnly
     assert refused.refused and "not enabled for you in this channel" in refused.content
 
 
-@pytest.mark.parametrize("expression,expected", [
-    ("0.1 + 0.2", "0.3"), ("1/3", "≈ 0.3333333333"), ("growth(1000, 1250)", "25"), ("percent(3, 8)", "37.5"),
-    ("round(2.675, 2)", "2.68"), ("2 ** 10", "1024"), ("2 ^ 3", "8"), ("-(4 - 10) * 1.5", "9"),
-    ("7 // 2 + 7 % 2", "4"), ("max(3, 9, 4) - min(3, 9, 4)", "6"), ("abs(-12.50)", "12.5"),
-    ("(245516.34 - 278193.96) / 278193.96 * 100", "≈ -11.7463441694"),
-])
+@pytest.mark.parametrize(
+    "expression,expected",
+    [
+        ("0.1 + 0.2", "0.3"),
+        ("1/3", "≈ 0.3333333333"),
+        ("growth(1000, 1250)", "25"),
+        ("percent(3, 8)", "37.5"),
+        ("round(2.675, 2)", "2.68"),
+        ("2 ** 10", "1024"),
+        ("2 ^ 3", "8"),
+        ("-(4 - 10) * 1.5", "9"),
+        ("7 // 2 + 7 % 2", "4"),
+        ("max(3, 9, 4) - min(3, 9, 4)", "6"),
+        ("abs(-12.50)", "12.5"),
+        ("(245516.34 - 278193.96) / 278193.96 * 100", "≈ -11.7463441694"),
+    ],
+)
 def test_calculate_is_exact(expression: str, expected: str) -> None:
     assert calculate(expression) == expected
 
 
-@pytest.mark.parametrize("expression,reason", [
-    ("__import__('os')", "unknown function"), ("__import__('os').system('id')", "found Call"), ("(1).real", "Attribute"), ("x + 1", "name 'x'"),
-    ("9 ** 9 ** 9", "exponents are limited"), ("2 ** 0.5", "whole-number"), ("1 / 0", "division by zero"),
-    ("'a' * 3", "constant 'a'"), ("[1, 2]", "List"), ("lambda: 1", "Lambda"), ("1e300 * 1e300", "400 digits"),
-    ("growth(0, 5)", "undefined"), ("round(1, 2, 3)", "takes 1 to 2"), ("1 +", "not valid"),
-    ("x" * 600, "longer than"),
-])
+@pytest.mark.parametrize(
+    "expression,reason",
+    [
+        ("__import__('os')", "unknown function"),
+        ("__import__('os').system('id')", "found Call"),
+        ("(1).real", "Attribute"),
+        ("x + 1", "name 'x'"),
+        ("9 ** 9 ** 9", "exponents are limited"),
+        ("2 ** 0.5", "whole-number"),
+        ("1 / 0", "division by zero"),
+        ("'a' * 3", "constant 'a'"),
+        ("[1, 2]", "List"),
+        ("lambda: 1", "Lambda"),
+        ("1e300 * 1e300", "400 digits"),
+        ("growth(0, 5)", "undefined"),
+        ("round(1, 2, 3)", "takes 1 to 2"),
+        ("1 +", "not valid"),
+        ("x" * 600, "longer than"),
+    ],
+)
 def test_calculate_refuses_anything_but_arithmetic(expression: str, reason: str) -> None:
     with pytest.raises(CalculationError, match=reason):
         evaluate(expression)
@@ -156,15 +194,25 @@ def test_calculate_uses_fractions_not_floats() -> None:
 
 
 def test_history_puts_each_runs_tool_calls_after_its_task_and_drops_its_text_answer() -> None:
-    calls = [{"role": "assistant", "content": None, "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "calculate", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "{\"result\": \"2\"}"},
-        {"role": "assistant", "content": "It is 2."}]
-    run = AgentRunRecord(task="what is 1+1", transcript=json.dumps(calls), channel="C", thread_ts="1", steps=1,
-                         status="answered")
-    turns = [Turn("user", "hello"), Turn("assistant", "hi!"), Turn("user", "what is 1+1"),
-             Turn("assistant", "It is 2.")]
+    calls = [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "calculate", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": '{"result": "2"}'},
+        {"role": "assistant", "content": "It is 2."},
+    ]
+    run = AgentRunRecord(
+        task="what is 1+1", transcript=json.dumps(calls), channel="C", thread_ts="1", steps=1, status="answered"
+    )
+    turns = [
+        Turn("user", "hello"),
+        Turn("assistant", "hi!"),
+        Turn("user", "what is 1+1"),
+        Turn("assistant", "It is 2."),
+    ]
     messages = agent_history(turns, [run], budget_tokens=4_000)
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant", "tool", "assistant"]
-    assert messages[4]["content"] == "{\"result\": \"2\"}"
+    assert messages[4]["content"] == '{"result": "2"}'
     assert agent_history(turns, [run], budget_tokens=80)[0]["content"] == "what is 1+1"  # oldest dropped first

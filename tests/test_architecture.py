@@ -7,13 +7,24 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Lower layers never import higher ones (same rank: not each other either, unless the same package).
 LAYERS = {
-    "bot": 0, "knowledge": 1, "patterns": 2, "services": 3, "answering": 4, "digests": 4, "handlers": 5,
-    "server": 6, "playground": 6, "cli": 7, "app": 8,
+    "bot": 0,
+    "knowledge": 1,
+    "patterns": 2,
+    "services": 3,
+    "answering": 4,
+    "digests": 4,
+    "handlers": 5,
+    "server": 6,
+    "playground": 6,
+    "cli": 7,
+    "app": 8,
 }
 PRODUCT = [*LAYERS, "doubles"]
 MAX_LINES = 500
@@ -48,15 +59,30 @@ def test_no_layer_imports_a_higher_one() -> None:
 
 
 def test_no_product_module_is_over_500_lines() -> None:
-    long = {str(path.relative_to(ROOT)): n for path in product_files()
-            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in product_files()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
     assert long == {}
 
 
 def test_the_architecture_note_names_every_folder_and_every_folder_it_names_exists() -> None:
     note = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
     named = set(re.findall(r"^\| `([a-z_]+/?(?:[a-z_]+/)?)`", note, flags=re.MULTILINE))
-    packages = {f"{p.relative_to(ROOT).as_posix()}/" for p in [*ROOT.glob("*/"), *ROOT.glob("*/*/")]
-                if (p / "__init__.py").exists() and p.parts[len(ROOT.parts)] in PRODUCT}
+    packages = {
+        f"{p.relative_to(ROOT).as_posix()}/"
+        for p in [*ROOT.glob("*/"), *ROOT.glob("*/*/")]
+        if (p / "__init__.py").exists() and p.parts[len(ROOT.parts)] in PRODUCT
+    }
     assert packages - named == set(), "packages missing from docs/ARCHITECTURE.md"
     assert {n for n in named if not (ROOT / n).is_dir()} == set(), "the note names folders that do not exist"
+
+
+def test_the_tree_passes_the_linter_and_is_formatted() -> None:
+    """CI enforces the ruff configuration in pyproject.toml: lint findings and unformatted files fail the suite."""
+    ruff = [sys.executable, "-m", "ruff"]
+    lint = subprocess.run([*ruff, "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    style = subprocess.run([*ruff, "format", "--check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True)
+    assert style.returncode == 0, "run `ruff format .`:\n" + style.stdout + style.stderr

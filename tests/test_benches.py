@@ -24,10 +24,22 @@ FIGURES: dict[str, list[str]] = {
     "digests": ["token_ratio_vs_naive", "wall_vs_ideal"],
     "streaming": ["n5_429s", "n5_first_text_p99_ms", "n5_updates_per_stream_min", "all_final_exact"],  # N=5 quick
     "load": ["ack_p99_ms_5x", "lost", "duplicates", "slack_429s"],
-    "rag_eval": [f"{corpus}_{figure}" for corpus in ("sourcegraph_handbook", "tts_handbook")
-                 for figure in ("hit_at_3", "mrr", "fact_rate", "no_answer_precision", "no_answer_recall", "p99_ms")],
-    "rag": ["hit_at_1", "hit_at_3", "mrr", "not_in_docs_precision", "p99_ms_1k", "ingest_chunks_per_s",
-            "postgres_hit_at_3", "postgres_p99_ms_1k", "postgres_ingest_chunks_per_s"],
+    "rag_eval": [
+        f"{corpus}_{figure}"
+        for corpus in ("sourcegraph_handbook", "tts_handbook")
+        for figure in ("hit_at_3", "mrr", "fact_rate", "no_answer_precision", "no_answer_recall", "p99_ms")
+    ],
+    "rag": [
+        "hit_at_1",
+        "hit_at_3",
+        "mrr",
+        "not_in_docs_precision",
+        "p99_ms_1k",
+        "ingest_chunks_per_s",
+        "postgres_hit_at_3",
+        "postgres_p99_ms_1k",
+        "postgres_ingest_chunks_per_s",
+    ],
 }
 RUN_TIMEOUT = 240  # seconds; a quick run takes seconds to tens of seconds on a busy machine
 
@@ -48,11 +60,16 @@ def test_bench_quick_mode_ends_with_its_figures(name: str) -> None:
         "BENCH_REDIS_URL": bench_redis_url(),
         # PostgreSQL ledgers get a schema of the run's own (named by its pid); temporary folders are the bench's own
         # (the pgvector server runs as an unprivileged user, who cannot enter pytest's private tmp_path).
-        "BENCH_DATABASE_URL": os.environ.get("TEST_POSTGRES_URL",
-                                             "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        "BENCH_DATABASE_URL": os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
     }
-    result = subprocess.run([sys.executable, f"bench/{name}.py", "--quick"], cwd=ROOT, env=env, text=True,
-                            capture_output=True, timeout=RUN_TIMEOUT)
+    result = subprocess.run(
+        [sys.executable, f"bench/{name}.py", "--quick"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=RUN_TIMEOUT,
+    )
     output = f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
     assert result.returncode == 0, output
     lines = result.stdout.strip().splitlines()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from bot.storage.ledger import Ledger
 from bot.model.metering import Meter
+from bot.storage.ledger import Ledger
 from tests.conftest import POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,8 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_app(*args: str, env: dict[str, str] | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
     base = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
-    return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, env={**base, **(env or {})}, input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "app.py", *args],
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_help_lists_every_command_and_each_has_help() -> None:
@@ -50,8 +57,10 @@ def test_an_invalid_setting_stops_with_one_line_naming_it_and_no_secret() -> Non
 
 
 def test_cli_summarize_works_offline(tmp_path: Path) -> None:
-    text = ("The payment service timed out twice overnight. The on-call engineer restarted the workers at 2am. "
-            "Root cause is a slow database query on the invoices table. A fix with a new index ships today.")
+    text = (
+        "The payment service timed out twice overnight. The on-call engineer restarted the workers at 2am. "
+        "Root cause is a slow database query on the invoices table. A fix with a new index ships today."
+    )
     result = run_app("summarize", "-", env={"DATA_DIR": str(tmp_path)}, stdin=text)
     assert result.returncode == 0, result.stderr
     assert "• The payment service timed out twice overnight." in result.stdout
@@ -78,11 +87,16 @@ def test_ledger_and_stats_table_on_both_databases(database_url: str) -> None:
     ledger = Ledger(database_url)
     ledger.migrate()
     ledger.migrate()  # idempotent
-    for latency_ms, tokens, cached, status in [(100, 10, False, "ok"), (300, 20, True, "ok"), (200, 30, False, "error")]:
+    for latency_ms, tokens, cached, status in [
+        (100, 10, False, "ok"),
+        (300, 20, True, "ok"),
+        (200, 30, False, "error"),
+    ]:
         meter = Meter(workspace="T1", channel="C1", user="U1", pattern="summarize", trigger="command")
         meter.started -= latency_ms / 1000
-        meter.add_call(model="m", prompt_tokens=tokens, completion_tokens=tokens // 2, cost_usd=tokens / 1000,
-                       cached=cached)
+        meter.add_call(
+            model="m", prompt_tokens=tokens, completion_tokens=tokens // 2, cost_usd=tokens / 1000, cached=cached
+        )
         ledger.record(meter, status=status, error_kind="timeout" if status == "error" else None)
     chat = Meter(pattern="chat", trigger="dm")
     chat.add_call(model="m", prompt_tokens=5, completion_tokens=5, cost_usd=0.005, cached=False)
@@ -90,7 +104,12 @@ def test_ledger_and_stats_table_on_both_databases(database_url: str) -> None:
 
     stats = {s.pattern: s for s in ledger.stats(since=timedelta(days=7))}
     summarize = stats["summarize"]
-    assert (summarize.requests, summarize.errors, summarize.prompt_tokens, summarize.completion_tokens) == (3, 1, 60, 30)
+    assert (summarize.requests, summarize.errors, summarize.prompt_tokens, summarize.completion_tokens) == (
+        3,
+        1,
+        60,
+        30,
+    )
     assert summarize.cost_usd == pytest.approx(0.06)
     assert summarize.cache_hit_rate == pytest.approx(1 / 3)
     assert 190 <= summarize.avg_latency_ms <= 260 and 290 <= summarize.p95_latency_ms <= 360
@@ -100,8 +119,25 @@ def test_ledger_and_stats_table_on_both_databases(database_url: str) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "Usage over the last 7 days"
-    assert lines[1].split() == ["pattern", "requests", "errors", "avg", "ms", "p95", "ms", "tokens", "in",
-                                "tokens", "out", "cost", "$", "cache", "hit", "up", "down"]
+    assert lines[1].split() == [
+        "pattern",
+        "requests",
+        "errors",
+        "avg",
+        "ms",
+        "p95",
+        "ms",
+        "tokens",
+        "in",
+        "tokens",
+        "out",
+        "cost",
+        "$",
+        "cache",
+        "hit",
+        "up",
+        "down",
+    ]
     summarize_line = next(line.split() for line in lines if line.startswith("summarize"))
     assert summarize_line[1:3] == ["3", "1"] and summarize_line[5:9] == ["60", "30", "0.0600", "33%"]
     assert lines[-1] == "total: 4 requests, $0.0650"

@@ -14,25 +14,24 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis
 import sqlalchemy
-
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.settings import load_settings
 from bot.slack.client import slack_client
+from digests.grammar import NEEDS_REDIS, USAGE
 from digests.reader import REPLY_FETCHERS, ChannelReader, Window, history_budget
 from doubles.bot_process import BotProcess
 from doubles.digest_responder import digest_responder
 from doubles.model_server import ModelServer, Reply
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
-from digests.grammar import NEEDS_REDIS, USAGE
+from doubles.slack_sender import SlackSender
 from doubles.worker_process import WorkerProcess, alive
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, bot_env, ledger_rows
 
@@ -110,12 +109,14 @@ def bot_messages(slack: SlackServer, channel: str) -> list[dict]:
 
 def wait_final(slack: SlackServer, channel: str, job_id: str, timeout: float = 90) -> dict:
     """The bot message of this job once it no longer shows progress (digest, error, cancellation)."""
+
     def final() -> dict | None:
         for message in bot_messages(slack, channel):
             text = message["text"]
             if job_id in slack.edits(channel, message["ts"])[0] and not text.startswith(":hourglass"):
                 return message
         return None
+
     return slack.wait_for(final, timeout=timeout)
 
 
@@ -127,13 +128,19 @@ def seed_discussion(slack: SlackServer, channel: str = "C111", *, filler: int = 
     slack.post(channel, "Build #4411 passed", bot_id="BCI", subtype="bot_message")
     ts["question"] = slack.post(channel, "Who tells marketing about the new date?", user="W333")
     for i in range(filler):
-        slack.post(channel, f"Status update {i}: the {['billing', 'search', 'mobile'][i % 3]} work is on track "
-                            f"and nothing is blocked today, more details in the tracker.", user="W222")
+        slack.post(
+            channel,
+            f"Status update {i}: the {['billing', 'search', 'mobile'][i % 3]} work is on track "
+            f"and nothing is blocked today, more details in the tracker.",
+            user="W222",
+        )
     ts["thread"] = slack.post(channel, "Card validation fix: is it ready for review?", user="W111")
-    ts["reply"] = slack.post(channel, "We decided to keep the old checkout behind a flag for a week.", user="W222",
-                             thread_ts=ts["thread"])
-    ts["waiting"] = slack.post(channel, "I'm waiting on bob for the card validation fix.", user="W111",
-                               thread_ts=ts["thread"])
+    ts["reply"] = slack.post(
+        channel, "We decided to keep the old checkout behind a flag for a week.", user="W222", thread_ts=ts["thread"]
+    )
+    ts["waiting"] = slack.post(
+        channel, "I'm waiting on bob for the card validation fix.", user="W111", thread_ts=ts["thread"]
+    )
     return ts
 
 
@@ -161,17 +168,22 @@ def test_digest_acks_at_once_shows_progress_and_posts_a_digest_with_threads_and_
     message = wait_final(slack, "C111", job_id)
     assert len(bot_messages(slack, "C111")) == 1  # the progress message became the digest
     edits = slack.edits("C111", message["ts"])
-    assert edits[0] == (f":hourglass_flowing_sand: Digest of <#C111> for the last 24 hours (requested by <@W111>) is "
-                        f"queued… · id `{job_id}`")
-    assert any("messages so far" in e for e in edits) and any(re.search(r"summarized \d+ of \d+ parts", e)
-                                                            for e in edits)
+    assert edits[0] == (
+        f":hourglass_flowing_sand: Digest of <#C111> for the last 24 hours (requested by <@W111>) is "
+        f"queued… · id `{job_id}`"
+    )
+    assert any("messages so far" in e for e in edits) and any(
+        re.search(r"summarized \d+ of \d+ parts", e) for e in edits
+    )
     final = message["text"]
     assert FINAL.match(final) and "requested by <@W111>" in final
     assert "\n_1,005 messages, 1 thread_\n" in final
     for heading in ("*Topics*", "*Decisions*", "*Open questions*", "*Waiting on*"):
         assert heading in final
-    assert f"We decided to keep the old checkout behind a flag for a week. <{permalink('C111', ts['reply'])}|link>" \
+    assert (
+        f"We decided to keep the old checkout behind a flag for a week. <{permalink('C111', ts['reply'])}|link>"
         in final
+    )
     assert f"<{permalink('C111', ts['question'])}|link>" in final
     assert "alice is waiting on bob" in final
     assert message["blocks"][0]["text"]["text"].startswith("*Digest of <#C111>")
@@ -188,9 +200,13 @@ def test_digest_acks_at_once_shows_progress_and_posts_a_digest_with_threads_and_
 
     row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id=job_id))[0]
     assert (row["pattern"], row["trigger"], row["status"], row["channel"], row["user"]) == (
-        "digest", "command", "ok", "C111", "W111")
+        "digest",
+        "command",
+        "ok",
+        "C111",
+        "W111",
+    )
     assert row["prompt_tokens"] == sum(c.usage["prompt_tokens"] for c in calls)
-
 
 
 def _job_client(slack: SlackServer) -> WebClient:
@@ -271,14 +287,18 @@ def test_calls_bought_several_at_a_time_draw_on_the_budget_single_calls_use(redi
     assert budget.take_up_to(team, "conversations.replies", 8, timeout=0) == 0
 
 
-def test_a_reader_call_that_slack_refuses_raises_slack_api_error(slack: SlackServer, redis_client: redis.Redis
-                                                                 ) -> None:
+def test_a_reader_call_that_slack_refuses_raises_slack_api_error(slack: SlackServer, redis_client: redis.Redis) -> None:
     ts = slack.post("C111", "Is the release branch frozen?", user="W111")
     slack.post("C111", "Yes, since this morning.", user="W222", thread_ts=ts)
     slack.fail("conversations.replies", "channel_not_found")
     now = time.time()
-    reader = ChannelReader(_job_client(slack), history_budget(redis_client, 100_000), team="T111", channel="C111",
-                           window=Window(now - 86_400, now))
+    reader = ChannelReader(
+        _job_client(slack),
+        history_budget(redis_client, 100_000),
+        team="T111",
+        channel="C111",
+        window=Window(now - 86_400, now),
+    )
     with pytest.raises(SlackApiError) as raised:
         list(reader.threads())
     assert raised.value.response["error"] == "channel_not_found" and raised.value.response.status_code == 200
@@ -296,8 +316,10 @@ def test_several_channels_and_a_window_give_one_job_each_delivered_by_dm(
 
     text = ack_text(sender.slash_command("/digest", "<#C111|general> #quiet since 7d dm", user="W111"))
     first, second = job_ids(text)
-    assert text == (f"Queued 2 digests of the last 7 days: <#C111> (id `{first}`), #quiet (id `{second}`). I'll show "
-                    "progress by direct message and replace it with the digest. `/digest status` shows your jobs.")
+    assert text == (
+        f"Queued 2 digests of the last 7 days: <#C111> (id `{first}`), #quiet (id `{second}`). I'll show "
+        "progress by direct message and replace it with the digest. `/digest status` shows your jobs."
+    )
 
     general, quiet = wait_final(slack, "DW111", first), wait_final(slack, "DW111", second)
     assert general["text"].startswith("*Digest of <#C111> for the last 7 days · requested by <@W111>*\n_1 message_")
@@ -325,18 +347,23 @@ def test_status_lists_the_users_jobs_and_cancel_stops_queued_and_running_ones(
         status = ack_text(sender.slash_command("/digest", "status", user="W111"))
         assert status.startswith("*Your digests* (newest first):\n")
         assert f"• `{queued}` <#C444>, the last 24 hours: queued · queued just now" in status
-        assert re.search(rf"• `{running}` <#C111>, the last 24 hours: summarizing \(1 message read, 0 of 1 parts\)",
-                         status)
+        assert re.search(
+            rf"• `{running}` <#C111>, the last 24 hours: summarizing \(1 message read, 0 of 1 parts\)", status
+        )
         assert status.endswith("Cancel one that is still running with `/digest cancel <id>`.")
         assert ack_text(sender.slash_command("/digest", "status", user="W222")) == (
-            "You have no digest jobs from the last 7 days. Start one with `/digest`.")
+            "You have no digest jobs from the last 7 days. Start one with `/digest`."
+        )
 
         assert ack_text(sender.slash_command("/digest", f"cancel {running}", user="W222")) == (
-            f"I have no digest job `{running}` of yours. `/digest status` lists them.")
+            f"I have no digest job `{running}` of yours. `/digest status` lists them."
+        )
         assert ack_text(sender.slash_command("/digest", f"cancel {queued}", user="W111")) == (
-            f"Cancelled digest `{queued}` before it started.")
+            f"Cancelled digest `{queued}` before it started."
+        )
         assert ack_text(sender.slash_command("/digest", f"cancel {running}", user="W111")) == (
-            f"Stopping digest `{running}`; its progress message will say when it has stopped.")
+            f"Stopping digest `{running}`; its progress message will say when it has stopped."
+        )
         cancelled = ":no_entry_sign: Digest of <#{}> for the last 24 hours: cancelled by <@W111>."
         assert wait_final(slack, "C111", running)["text"] == cancelled.format("C111")
         assert wait_final(slack, "C444", queued)["text"] == cancelled.format("C444")
@@ -344,14 +371,23 @@ def test_status_lists_the_users_jobs_and_cancel_stops_queued_and_running_ones(
         release.set()
     assert wait_final(slack, "C222", other)["text"].startswith("*Digest of <#C222>")
 
-    status = slack.wait_for(lambda: (text := ack_text(sender.slash_command("/digest", "status", user="W111")))
-                            and f"`{other}` <#C222>, the last 24 hours: done" in text and text)
+    status = slack.wait_for(
+        lambda: (
+            (text := ack_text(sender.slash_command("/digest", "status", user="W111")))
+            and f"`{other}` <#C222>, the last 24 hours: done" in text
+            and text
+        )
+    )
     assert f"`{running}` <#C111>, the last 24 hours: cancelled" in status
     assert f"`{queued}` <#C444>, the last 24 hours: cancelled" in status
-    assert re.search(rf"`{other}` <#C222>, the last 24 hours: done · <https://playground.slack.com/archives/C222/p\d+"
-                     r"\|open>", status)
+    assert re.search(
+        rf"`{other}` <#C222>, the last 24 hours: done · <https://playground.slack.com/archives/C222/p\d+"
+        r"\|open>",
+        status,
+    )
     assert ack_text(sender.slash_command("/digest", f"cancel {other}", user="W111")) == (
-        f"Digest `{other}` has already finished, so there is nothing to cancel.")
+        f"Digest `{other}` has already finished, so there is nothing to cancel."
+    )
     for channel in ("C111", "C222", "C444"):
         assert len(bot_messages(slack, channel)) == 1
     row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id=running))[0]
@@ -366,26 +402,33 @@ def test_a_transient_model_failure_is_retried_and_a_lasting_one_is_explained_in_
     job_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111")))[0]
     message = wait_final(slack, "C111", job_id)
     assert message["text"].startswith("*Digest of <#C111>") and "move the launch to Friday" in message["text"]
-    assert (":hourglass_flowing_sand: Digest of <#C111> for the last 24 hours: that attempt failed. The language "
-            "model service had an error. Please try again in a minute. Trying again now… · id "
-            f"`{job_id}`") in slack.edits("C111", message["ts"])
+    assert (
+        ":hourglass_flowing_sand: Digest of <#C111> for the last 24 hours: that attempt failed. The language "
+        "model service had an error. Please try again in a minute. Trying again now… · id "
+        f"`{job_id}`"
+    ) in slack.edits("C111", message["ts"])
     assert len(bot_messages(slack, "C111")) == 1
     assert len(model.calls_to("/chat/completions")) == 4
 
     slack.post("C222", "Is anyone using the staging database this week?", user="W333")
     model.responder = lambda request: Reply(status=500, error="still down")
-    job_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111", channel="C222",
-                                                   channel_name="quiet")))[0]
+    job_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111", channel="C222", channel_name="quiet")))[
+        0
+    ]
     message = wait_final(slack, "C222", job_id, timeout=60)
-    assert message["text"] == (f":warning: <@W111> I couldn't make the digest of <#C222> for the last 24 hours. The "
-                               "language model service had an error. Please try again in a minute. (id "
-                               f"`{job_id}`)")
+    assert message["text"] == (
+        f":warning: <@W111> I couldn't make the digest of <#C222> for the last 24 hours. The "
+        "language model service had an error. Please try again in a minute. (id "
+        f"`{job_id}`)"
+    )
     assert "still down" not in message["text"]
     edits = slack.edits("C222", message["ts"])
     assert len([e for e in edits if "that attempt failed" in e]) == 3  # three retries, then the last word
     assert len(bot_messages(slack, "C222")) == 1
-    assert (f"`{job_id}` <#C222>, the last 24 hours: failed: The language model service had an error. Please try "
-            "again in a minute.") in ack_text(sender.slash_command("/digest", "status", user="W111"))
+    assert (
+        f"`{job_id}` <#C222>, the last 24 hours: failed: The language model service had an error. Please try "
+        "again in a minute."
+    ) in ack_text(sender.slash_command("/digest", "status", user="W111"))
     row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id=job_id))[0]
     assert (row["pattern"], row["status"], row["error_kind"]) == ("digest", "error", "server_error")
 
@@ -400,15 +443,21 @@ def test_a_window_without_messages_from_people_says_so(
     slack.post("C222", "", user="W333", subtype="channel_join")
     slack.post("C222", "Deploy finished", bot_id="BCI", subtype="bot_message")
 
-    job_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111", channel="C222",
-                                                   channel_name="quiet")))[0]
+    job_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111", channel="C222", channel_name="quiet")))[
+        0
+    ]
     message = wait_final(slack, "C222", job_id)
     assert message["text"] == "No messages from people in <#C222> in the last 24 hours, so there is no digest."
     assert model.calls_to("/chat/completions") == []
     row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id=job_id))[0]
     assert (row["status"], row["error_kind"]) == ("refused", "empty_window")
-    status = slack.wait_for(lambda: (text := ack_text(sender.slash_command("/digest", "status", user="W111")))
-                            and "done: no messages in the window" in text and text)
+    status = slack.wait_for(
+        lambda: (
+            (text := ack_text(sender.slash_command("/digest", "status", user="W111")))
+            and "done: no messages in the window" in text
+            and text
+        )
+    )
     assert f"`{job_id}` <#C222>, the last 24 hours: done: no messages in the window" in status
 
 
@@ -417,7 +466,7 @@ def test_bad_input_gets_a_clear_ephemeral_reply_and_queues_nothing(
 ) -> None:
     cases = {
         "since yesterdayish": "I don't understand the time 'yesterdayish'. Use a duration like 24h or 7d, or a date "
-                              "like 2024-05-01.",
+        "like 2024-05-01.",
         "since 3000-01-01": "'3000-01-01' is in the future, so there is nothing to digest yet.",
         "since 400d": "'400d' reaches back too far. The longest window is 366 days.",
         "#general please": "I don't understand `please`.\n" + USAGE,
@@ -432,8 +481,10 @@ def test_bad_input_gets_a_clear_ephemeral_reply_and_queues_nothing(
         ack = sender.slash_command("/digest", text, user="W111", trigger_id=f"bad-input-{len(text)}")
         assert ack_text(ack) == reply, text
     # Channels are checked after the ack (Slack calls stay off it); a refusal follows by response_url, by job id.
-    not_in_private = ("I'm not in #private-stuff, so I can't read it. Invite me with `/invite @teamai` in "
-                      "#private-stuff, then try again.")
+    not_in_private = (
+        "I'm not in #private-stuff, so I can't read it. Invite me with `/invite @teamai` in "
+        "#private-stuff, then try again."
+    )
     channel_cases = [
         ("#nope", "C111", "#nope", "I can't find the channel #nope. If it is private, invite me to it first."),
         ("<#C999|gone>", "C111", "<#C999>", "I can't find the channel #gone. If it is private, invite me to it first."),
@@ -443,21 +494,27 @@ def test_bad_input_gets_a_clear_ephemeral_reply_and_queues_nothing(
     refused = []
     for n, (text, here, shown, reason) in enumerate(channel_cases):
         name = f"bad-channel-{n}"
-        ack = sender.slash_command("/digest", text, user="W111", channel=here, trigger_id=name,
-                                   response_url=slack.response_url(name))
+        ack = sender.slash_command(
+            "/digest", text, user="W111", channel=here, trigger_id=name, response_url=slack.response_url(name)
+        )
         [job_id] = job_ids(ack_text(ack))
-        response = slack.wait_for(lambda: [r for r in slack.responses if r["name"] == name])[0]
+        response = slack.wait_for(lambda name=name: [r for r in slack.responses if r["name"] == name])[0]
         assert response["text"] == f"Digest of {shown} (id `{job_id}`) was not queued: {reason}", text
         assert response["response_type"] == "ephemeral"
         refused.append(job_id)
     assert followed_up(slack, sender, "daily #nope 09:00", name="bad-schedule") == (
-        "I can't find the channel #nope. If it is private, invite me to it first.")
+        "I can't find the channel #nope. If it is private, invite me to it first."
+    )
     assert slack.calls_to("chat.postMessage") == []
     status = ack_text(sender.slash_command("/digest", "status", user="W111"))
     assert not [job_id for job_id in refused if job_id in status]
     row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id="bad-channel-0"))[0]
     assert (row["pattern"], row["trigger"], row["status"], row["error_kind"]) == (
-        "digest", "command", "refused", "channel_not_found")
+        "digest",
+        "command",
+        "refused",
+        "channel_not_found",
+    )
 
 
 def test_without_redis_digests_say_they_need_it(slack: SlackServer, model: ModelServer, postgres_url: str) -> None:
@@ -475,16 +532,23 @@ def test_without_redis_digests_say_they_need_it(slack: SlackServer, model: Model
 def _make_due(database_url: str, schedule_id: str) -> None:
     engine = sqlalchemy.create_engine(database_url)
     with engine.begin() as connection:
-        connection.execute(sqlalchemy.text("UPDATE digest_schedules SET next_run_at = :at WHERE id = :id"),
-                           {"at": datetime.now(timezone.utc) - timedelta(minutes=1), "id": int(schedule_id)})
+        connection.execute(
+            sqlalchemy.text("UPDATE digest_schedules SET next_run_at = :at WHERE id = :id"),
+            {"at": datetime.now(UTC) - timedelta(minutes=1), "id": int(schedule_id)},
+        )
     engine.dispose()
 
 
 def _schedule_row(database_url: str, schedule_id: str) -> dict:
     engine = sqlalchemy.create_engine(database_url)
     with engine.connect() as connection:
-        row = connection.execute(sqlalchemy.text("SELECT * FROM digest_schedules WHERE id = :id"),
-                                 {"id": int(schedule_id)}).mappings().one()
+        row = (
+            connection.execute(
+                sqlalchemy.text("SELECT * FROM digest_schedules WHERE id = :id"), {"id": int(schedule_id)}
+            )
+            .mappings()
+            .one()
+        )
     engine.dispose()
     return dict(row)
 
@@ -493,7 +557,7 @@ def followed_up(slack: SlackServer, sender: SlackSender, text: str, *, name: str
     """The reply that follows an empty ack (the command checks a channel with Slack after acking)."""
     ack = sender.slash_command("/digest", text, user="W111", response_url=slack.response_url(name))
     assert ack.status == 200 and ack.body == "", ack.body
-    response = slack.wait_for(lambda: [r for r in slack.responses if r["name"] == name])[0]
+    response = slack.wait_for(lambda name=name: [r for r in slack.responses if r["name"] == name])[0]
     assert response["response_type"] == "ephemeral"
     return response["text"]
 
@@ -502,16 +566,21 @@ def test_schedules_are_stored_survive_a_restart_run_on_the_workers_and_can_be_re
     slack: SlackServer, model: ModelServer, workers: WorkerProcess, sender: SlackSender, postgres_url: str
 ) -> None:
     text = followed_up(slack, sender, "daily #general 09:00", name="daily")
-    match = re.fullmatch(r"Scheduled: a digest of <#C111> daily at 09:00 \(UTC\), posted in <#C111>\. The first one "
-                         r"comes <!date\^(\d+)\^\{date_short_pretty\} at \{time\}\|[^>]+>\. Schedule id `(\d+)`; "
-                         r"remove it with `/digest unschedule \d+`\.", text)
+    match = re.fullmatch(
+        r"Scheduled: a digest of <#C111> daily at 09:00 \(UTC\), posted in <#C111>\. The first one "
+        r"comes <!date\^(\d+)\^\{date_short_pretty\} at \{time\}\|[^>]+>\. Schedule id `(\d+)`; "
+        r"remove it with `/digest unschedule \d+`\.",
+        text,
+    )
     assert match, text
-    first_run, daily = datetime.fromtimestamp(int(match.group(1)), timezone.utc), match.group(2)
-    assert (first_run.hour, first_run.minute) == (9, 0) and timedelta(0) < first_run - datetime.now(timezone.utc) \
-        <= timedelta(days=1)
+    first_run, daily = datetime.fromtimestamp(int(match.group(1)), UTC), match.group(2)
+    assert (first_run.hour, first_run.minute) == (9, 0) and timedelta(0) < first_run - datetime.now(UTC) <= timedelta(
+        days=1
+    )
     weekly_text = followed_up(slack, sender, "weekly <#C222|quiet> fri 17:30 dm", name="weekly")
-    assert weekly_text.startswith("Scheduled: a digest of <#C222> weekly on Friday at 17:30 (UTC), posted to you by "
-                                  "direct message.")
+    assert weekly_text.startswith(
+        "Scheduled: a digest of <#C222> weekly on Friday at 17:30 (UTC), posted to you by direct message."
+    )
     weekly = re.search(r"Schedule id `(\d+)`", weekly_text).group(1)  # type: ignore[union-attr]
     listing = ack_text(sender.slash_command("/digest", "schedules", user="W111"))
     assert f"• `{daily}` <#C111> daily at 09:00 (UTC), in the channel; next <!date^" in listing
@@ -521,23 +590,27 @@ def test_schedules_are_stored_survive_a_restart_run_on_the_workers_and_can_be_re
     slack.post("C111", "We agreed to freeze the release branch on Thursday.", user="W222")
     _make_due(postgres_url, daily)  # 09:00 came while no worker ran
     workers.start()
-    digest = slack.wait_for(lambda: [m for m in bot_messages(slack, "C111") if m["text"].startswith("*Digest")],
-                            timeout=30)[0]
+    digest = slack.wait_for(
+        lambda: [m for m in bot_messages(slack, "C111") if m["text"].startswith("*Digest")], timeout=30
+    )[0]
     assert digest["text"].startswith("*Digest of <#C111> for the last 24 hours · scheduled by <@W111>*")
     assert "We agreed to freeze the release branch on Thursday." in digest["text"]
     row = _schedule_row(postgres_url, daily)
-    assert row["next_run_at"] > datetime.now(timezone.utc) and row["last_job_id"]
+    assert row["next_run_at"] > datetime.now(UTC) and row["last_job_id"]
     ledger = slack.wait_for(lambda: ledger_rows(postgres_url, request_id=row["last_job_id"]))[0]
     assert (ledger["trigger"], ledger["status"]) == ("schedule", "ok")
     assert len(bot_messages(slack, "C111")) == 1  # one occurrence, one digest
 
     assert ack_text(sender.slash_command("/digest", f"unschedule {weekly}", user="W222")) == (
-        f"I have no digest schedule `{weekly}` of yours. `/digest schedules` lists them.")
+        f"I have no digest schedule `{weekly}` of yours. `/digest schedules` lists them."
+    )
     assert ack_text(sender.slash_command("/digest", f"unschedule {daily}", user="W111")) == (
-        f"Removed schedule `{daily}`: the daily at 09:00 (UTC) digest of <#C111>.")
+        f"Removed schedule `{daily}`: the daily at 09:00 (UTC) digest of <#C111>."
+    )
     assert ack_text(sender.slash_command("/digest", f"unschedule {weekly}", user="W111")).startswith("Removed")
     assert ack_text(sender.slash_command("/digest", "schedules", user="W111")) == (
-        "You have no digest schedules. Set one up with `/digest daily #channel 09:00`.")
+        "You have no digest schedules. Set one up with `/digest daily #channel 09:00`."
+    )
 
 
 def test_operators_digest_a_channel_from_the_command_line(
@@ -546,16 +619,24 @@ def test_operators_digest_a_channel_from_the_command_line(
     ts = seed_discussion(slack)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "app.py", "digest", *args], cwd=ROOT, env={**os.environ, **env},
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "app.py", "digest", *args],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     result = run("--channel", "C111", "--since", "7d")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "# Digest of #general for the last 7 days"
     assert re.fullmatch(r"5 messages, 1 thread, 1 model call, [\d,]+ tokens", lines[2])
-    assert f"- We decided to keep the old checkout behind a flag for a week. [link]({permalink('C111', ts['reply'])})" \
+    assert (
+        f"- We decided to keep the old checkout behind a flag for a week. [link]({permalink('C111', ts['reply'])})"
         in lines
+    )
     assert "**Waiting on**" in lines
     row = ledger_rows(postgres_url, pattern="digest", trigger="cli")[-1]
     assert row["status"] == "ok" and row["prompt_tokens"] > 0
@@ -575,8 +656,12 @@ def _hold_first_attempt(model: ModelServer, release: threading.Event) -> None:
 
 
 def test_a_worker_killed_mid_job_leaves_it_to_another_worker_which_posts_one_digest(
-    slack: SlackServer, model: ModelServer, env: dict[str, str], workers: WorkerProcess, sender: SlackSender,
-    postgres_url: str
+    slack: SlackServer,
+    model: ModelServer,
+    env: dict[str, str],
+    workers: WorkerProcess,
+    sender: SlackSender,
+    postgres_url: str,
 ) -> None:
     workers.stop()  # this test runs its own workers
     seed_discussion(slack, filler=60)
@@ -599,9 +684,10 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker_which_posts_one_dig
         survivor.stop()
     assert message["ts"] == progress["ts"] and len(bot_messages(slack, "C111")) == 1
     assert message["text"].startswith("*Digest of <#C111> for the last 24 hours · requested by <@W111>*")
-    assert (":hourglass_flowing_sand: Digest of <#C111> for the last 24 hours: that attempt failed. The worker "
-            f"running it stopped before it finished. Trying again now… · id `{job_id}`") in slack.edits(
-                "C111", message["ts"])
+    assert (
+        ":hourglass_flowing_sand: Digest of <#C111> for the last 24 hours: that attempt failed. The worker "
+        f"running it stopped before it finished. Trying again now… · id `{job_id}`"
+    ) in slack.edits("C111", message["ts"])
     assert len(ledger_rows(postgres_url, request_id=job_id)) == 1
     status = ack_text(sender.slash_command("/digest", "status", user="W111"))
     assert f"`{job_id}` <#C111>, the last 24 hours: done" in status
@@ -609,8 +695,12 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker_which_posts_one_dig
 
 
 def test_a_job_process_outliving_its_worker_and_the_retry_post_one_digest_between_them(
-    slack: SlackServer, model: ModelServer, env: dict[str, str], workers: WorkerProcess, sender: SlackSender,
-    postgres_url: str
+    slack: SlackServer,
+    model: ModelServer,
+    env: dict[str, str],
+    workers: WorkerProcess,
+    sender: SlackSender,
+    postgres_url: str,
 ) -> None:
     workers.stop()
     seed_discussion(slack, filler=60)

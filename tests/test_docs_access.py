@@ -12,8 +12,8 @@ import pytest
 
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer, Reply, content_text
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, bot_env
 from tests.pgvector_support import pgvector_fixture, store_env  # noqa: F401  (the `pgvector` fixture)
 from tests.rag_support import FIXTURE_DOCS, cli_env, ingest, run_app
@@ -37,30 +37,35 @@ def add_hr(slack: SlackServer) -> None:
 
 
 @pytest.fixture(scope="module", params=["local", "postgres"])
-def docs_env(request: pytest.FixtureRequest, slack: SlackServer, tmp_path_factory: pytest.TempPathFactory
-             ) -> dict[str, str]:
+def docs_env(
+    request: pytest.FixtureRequest, slack: SlackServer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
     """The fixture corpus for everyone, and the salaries document limited to #hr (named, as an operator would)."""
     server = request.getfixturevalue("pgvector") if request.param == "postgres" else None
     root = tmp_path_factory.mktemp(f"access-{request.param}")
     env = {**store_env(request.param, root / "index", server), "DOCS_EMBEDDING": "lexical"}
     add_hr(slack)
     ingest(cli_env(root / "index", **env), FIXTURE_DOCS)
-    limited = ingest(cli_env(root / "index", SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=slack.api_url, **env),
-                     RESTRICTED, "--channel", "#hr")
+    limited = ingest(
+        cli_env(root / "index", SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=slack.api_url, **env),
+        RESTRICTED,
+        "--channel",
+        "#hr",
+    )
     assert limited["added"] == [str(RESTRICTED / "salaries.md")] and limited["visibility"] == "limited to #hr"
     return env
 
 
 @pytest.fixture(scope="module")
-def access_bot(slack: SlackServer, model: ModelServer, postgres_url: str, docs_env: dict[str, str]
-               ) -> Iterator[BotProcess]:
+def access_bot(
+    slack: SlackServer, model: ModelServer, postgres_url: str, docs_env: dict[str, str]
+) -> Iterator[BotProcess]:
     with BotProcess(bot_env(slack, model, postgres_url, **docs_env)) as bot:
         yield bot
 
 
 @pytest.fixture
-def asker(access_bot: BotProcess, slack: SlackServer, model: ModelServer, fresh_servers: None
-          ) -> Iterator[SlackSender]:
+def asker(access_bot: BotProcess, slack: SlackServer, model: ModelServer, fresh_servers: None) -> Iterator[SlackSender]:
     add_hr(slack)
     model.responder = echo_passages
     client = SlackSender(access_bot.url, SIGNING_SECRET, bot_user_id="UBOT")
@@ -87,12 +92,14 @@ def test_a_limited_document_answers_in_its_channel_and_in_the_channels_threads(
     (reply,) = final_reply(slack, HR, "1740000000.000100")
     assert SECRET in reply["text"] and "Salary bands — Engineering levels" in reply["text"]  # answer and citation
 
-    asker.message("And when are the salary bands reviewed?", channel=HR, ts="1740000000.000200",
-                  thread_ts="1740000000.000100")
+    asker.message(
+        "And when are the salary bands reviewed?", channel=HR, ts="1740000000.000200", thread_ts="1740000000.000100"
+    )
     first, follow_up = final_reply(slack, HR, "1740000000.000100", count=2)
     assert "compensation committee" in follow_up["text"]
-    assert "compensation committee" in content_text(model.calls_to("/chat/completions")[-1].body["messages"][-1]
-                                                    ["content"])
+    assert "compensation committee" in content_text(
+        model.calls_to("/chat/completions")[-1].body["messages"][-1]["content"]
+    )
 
 
 def test_elsewhere_a_limited_passage_never_reaches_the_model_the_answer_citations_or_closest_passages(
@@ -157,13 +164,23 @@ def test_the_agents_search_docs_reads_only_what_the_channel_may(
 
 
 @pytest.fixture(scope="module")
-def oauth_docs(request: pytest.FixtureRequest, docs_env: dict[str, str], slack: SlackServer, model: ModelServer,
-               postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
+def oauth_docs(
+    request: pytest.FixtureRequest,
+    docs_env: dict[str, str],
+    slack: SlackServer,
+    model: ModelServer,
+    postgres_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[BotProcess]:
     """An OAuth deployment: the fixture corpus belongs to T111, the salaries document to T222."""
     server = request.getfixturevalue("pgvector") if docs_env["DOCS_STORE"] == "postgres" else None
     root = tmp_path_factory.mktemp("oauth-docs")
-    oauth = {"SLACK_BOT_TOKEN": "", "SLACK_CLIENT_ID": "111.333", "SLACK_CLIENT_SECRET": "oauth-docs-secret-19",
-             "SLACK_OAUTH_AUTHORIZE_URL": slack.api_url.replace("/api/", "/oauth/v2/authorize")}
+    oauth = {
+        "SLACK_BOT_TOKEN": "",
+        "SLACK_CLIENT_ID": "111.333",
+        "SLACK_CLIENT_SECRET": "oauth-docs-secret-19",
+        "SLACK_OAUTH_AUTHORIZE_URL": slack.api_url.replace("/api/", "/oauth/v2/authorize"),
+    }
     env = {**store_env(docs_env["DOCS_STORE"], root / "index", server), "DOCS_EMBEDDING": "lexical", **oauth}
     missing = ingest_failure(cli_env(root / "index", **env), FIXTURE_DOCS)
     assert "belongs to one workspace: give it with --team" in missing
@@ -205,8 +222,13 @@ def test_visibility_is_kept_when_ingest_runs_again_and_changes_only_when_asked(
     request: pytest.FixtureRequest, docs_env: dict[str, str], slack: SlackServer, tmp_path: Path
 ) -> None:
     server = request.getfixturevalue("pgvector") if docs_env["DOCS_STORE"] == "postgres" else None
-    env = cli_env(tmp_path / "index", SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=slack.api_url, DOCS_EMBEDDING="lexical",
-                  **store_env(docs_env["DOCS_STORE"], tmp_path / "index", server))
+    env = cli_env(
+        tmp_path / "index",
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_API_URL=slack.api_url,
+        DOCS_EMBEDDING="lexical",
+        **store_env(docs_env["DOCS_STORE"], tmp_path / "index", server),
+    )
     add_hr(slack)
     unknown = run_app(env, "ingest", str(RESTRICTED), "--channel", "#payroll")
     assert unknown.returncode == 2 and "No channel named #payroll is visible to the bot" in unknown.stderr
@@ -218,8 +240,11 @@ def test_visibility_is_kept_when_ingest_runs_again_and_changes_only_when_asked(
 
     assert ingest(env, RESTRICTED, "--channel", "hr")["added"]
     again = ingest(env, RESTRICTED)  # no flags: an operator re-indexing never widens who may read a file
-    assert (again["unchanged"], again["relabelled"], again["visibility"]) == ([str(RESTRICTED / "salaries.md")], [],
-                                                                              None)
+    assert (again["unchanged"], again["relabelled"], again["visibility"]) == (
+        [str(RESTRICTED / "salaries.md")],
+        [],
+        None,
+    )
     assert (found_in(HR), found_in("C111")) == (True, False)
     assert ingest(env, RESTRICTED, "--workspace-wide")["relabelled"] == [str(RESTRICTED / "salaries.md")]
     assert (found_in(HR), found_in("C111")) == (True, True)

@@ -12,8 +12,8 @@ import pytest
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer
 from doubles.pgvector_server import PgvectorServer
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender
 from tests.conftest import SIGNING_SECRET, bot_env
 from tests.pgvector_support import pgvector_fixture, store_env  # noqa: F401  (the `pgvector` fixture)
 from tests.rag_support import ask, cli_env, copy_corpus, ingest, run_app
@@ -21,29 +21,42 @@ from tests.test_streaming import final_reply
 
 pytestmark = pytest.mark.timeout(400)  # each test runs `app.py` as a real process a dozen times
 
-QUESTIONS = ["How long do card refunds take?", "How much are meals reimbursed during business travel?",
-             "refund window for damaged products", "What is the capital of France?"]
+QUESTIONS = [
+    "How long do card refunds take?",
+    "How much are meals reimbursed during business travel?",
+    "refund window for damaged products",
+    "What is the capital of France?",
+]
 
 
 def both(tmp_path: Path, server: PgvectorServer, **extra: str) -> dict[str, dict[str, str]]:
-    return {store: cli_env(tmp_path / store / "index", **store_env(store, tmp_path / store / "index", server),
-                           **extra) for store in ("local", "postgres")}
+    return {
+        store: cli_env(tmp_path / store / "index", **store_env(store, tmp_path / store / "index", server), **extra)
+        for store in ("local", "postgres")
+    }
 
 
 def retrieval(result: dict) -> dict:
     """What retrieval decided: found or not, the citations and the nearest passages with their scores."""
-    return {"found": result["found"], "answer": result["answer"], "citations": result["citations"],
-            "chunks": result["searched"]["chunks"], "nearest": result["searched"]["nearest"]}
+    return {
+        "found": result["found"],
+        "answer": result["answer"],
+        "citations": result["citations"],
+        "chunks": result["searched"]["chunks"],
+        "nearest": result["searched"]["nearest"],
+    }
 
 
-def test_the_postgres_store_ranks_and_declines_exactly_like_the_local_store(tmp_path: Path, pgvector: PgvectorServer
-                                                                            ) -> None:
+def test_the_postgres_store_ranks_and_declines_exactly_like_the_local_store(
+    tmp_path: Path, pgvector: PgvectorServer
+) -> None:
     docs = copy_corpus(tmp_path / "docs")
     envs = both(tmp_path, pgvector)
     reports = {store: ingest(env, docs) for store, env in envs.items()}
     assert reports["postgres"]["chunks_total"] == reports["local"]["chunks_total"] > 6
     assert {k: v for k, v in reports["postgres"].items() if k != "seconds"} == {
-        k: v for k, v in reports["local"].items() if k != "seconds"}
+        k: v for k, v in reports["local"].items() if k != "seconds"
+    }
     assert not (tmp_path / "postgres" / "index").exists()  # nothing of it is kept in files
 
     for question in QUESTIONS:
@@ -52,8 +65,9 @@ def test_the_postgres_store_ranks_and_declines_exactly_like_the_local_store(tmp_
     assert not ask(envs["postgres"], "What is the capital of France?")["found"]
 
 
-def test_the_postgres_store_ingests_incrementally_like_the_local_store(tmp_path: Path, pgvector: PgvectorServer
-                                                                       ) -> None:
+def test_the_postgres_store_ingests_incrementally_like_the_local_store(
+    tmp_path: Path, pgvector: PgvectorServer
+) -> None:
     docs = copy_corpus(tmp_path / "docs")
     env = both(tmp_path, pgvector)["postgres"]
     first = ingest(env, docs)
@@ -68,7 +82,10 @@ def test_the_postgres_store_ingests_incrementally_like_the_local_store(tmp_path:
     (docs / "handbook" / "parking.md").write_text("# Parking\n\nVisitor parking is on level -2 of the garage.\n")
     third = ingest(env, docs)
     assert (third["updated"], third["removed"], third["added"]) == (
-        [str(refunds)], [str(docs / "security.txt")], [str(docs / "handbook" / "parking.md")])
+        [str(refunds)],
+        [str(docs / "security.txt")],
+        [str(docs / "handbook" / "parking.md")],
+    )
 
     window = ask(env, "What is the refund window?")["answer"]
     assert "45 days" in window and "30 days" not in window
@@ -76,14 +93,16 @@ def test_the_postgres_store_ingests_incrementally_like_the_local_store(tmp_path:
     assert not gone["found"] and gone["citations"] == []
     assert ask(env, "Where is visitor parking?")["citations"][0]["title"] == "Parking"
     assert ingest(env, docs / "handbook", "--channel", "C0HR0001")["relabelled"] == [
-        str(docs / "handbook" / p) for p in ("oncall.md", "parking.md", "refunds.md")]
+        str(docs / "handbook" / p) for p in ("oncall.md", "parking.md", "refunds.md")
+    ]
     assert ask(env, "Where is visitor parking?")["citations"][0]["title"] == "Parking"  # the operator reads all
     hidden = run_app(env, "ask", "--json", "--channel", "C0GENERAL", "Where is visitor parking?")
     assert hidden.returncode == 0 and not json.loads(hidden.stdout.splitlines()[-1])["found"]
 
 
-def test_the_postgres_index_refuses_another_embedding_model(tmp_path: Path, pgvector: PgvectorServer,
-                                                             model: ModelServer) -> None:
+def test_the_postgres_index_refuses_another_embedding_model(
+    tmp_path: Path, pgvector: PgvectorServer, model: ModelServer
+) -> None:
     docs = copy_corpus(tmp_path / "docs")
     offline = both(tmp_path, pgvector)["postgres"]
     ingest(offline, docs)

@@ -9,8 +9,8 @@ import pytest
 from bot.slack.mrkdwn import to_mrkdwn
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer, Reply
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender
 from doubles.tcp_proxy import TcpProxy
 from tests.conftest import REDIS_URL, SIGNING_SECRET, bot_env, ledger_rows
 from tests.test_streaming import ANSWER, bot_messages, final_reply
@@ -32,8 +32,9 @@ def redis_proxy() -> Iterator[TcpProxy]:
 
 
 @pytest.fixture(scope="module")
-def fragile_bot(slack: SlackServer, model: ModelServer, postgres_url: str, database_proxy: TcpProxy,
-                redis_proxy: TcpProxy) -> Iterator[tuple[BotProcess, str]]:
+def fragile_bot(
+    slack: SlackServer, model: ModelServer, postgres_url: str, database_proxy: TcpProxy, redis_proxy: TcpProxy
+) -> Iterator[tuple[BotProcess, str]]:
     """A bot whose database and Redis connections go through proxies the tests can cut."""
     database_url = postgres_url.replace(":5432/", f":{database_proxy.port}/")
     redis_url = REDIS_URL.replace(":6379/", f":{redis_proxy.port}/")
@@ -42,7 +43,10 @@ def fragile_bot(slack: SlackServer, model: ModelServer, postgres_url: str, datab
 
 
 def test_a_database_outage_loses_no_reply_and_the_ledger_rows_are_written_once_it_is_back(
-    slack: SlackServer, model: ModelServer, fragile_bot: tuple[BotProcess, str], database_proxy: TcpProxy,
+    slack: SlackServer,
+    model: ModelServer,
+    fragile_bot: tuple[BotProcess, str],
+    database_proxy: TcpProxy,
     postgres_url: str,
 ) -> None:
     bot, _ = fragile_bot
@@ -87,4 +91,3 @@ def test_redis_going_away_mid_stream_still_finishes_the_answer(
         assert texts[-1].startswith("*Summary for <@W111>*")
     finally:
         redis_proxy.restore()
-

@@ -9,9 +9,8 @@ from pathlib import Path
 
 from bot.slack.feedback import DOWN, UP
 from doubles.model_server import ModelServer, Reply
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
-from tests.conftest import SIGNING_SECRET
+from doubles.slack_sender import SlackSender
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +27,9 @@ def test_votes_are_stored_shown_in_stats_and_disliked_answers_exported(
     assert buttons == {UP: "777.888.feedback", DOWN: "777.888.feedback"}
 
     for user, action in (("W111", DOWN), ("W222", DOWN), ("W333", UP), ("W222", DOWN)):  # W222 votes twice
-        response = sender.block_action(action, buttons[action], user=user, message_ts=ts,
-                                       response_url=slack.response_url(f"vote-{user}"))
+        response = sender.block_action(
+            action, buttons[action], user=user, message_ts=ts, response_url=slack.response_url(f"vote-{user}")
+        )
         assert response.status == 200
     thanks = slack.wait_for(lambda: len(slack.responses) == 4 and slack.responses)
     assert all(r["response_type"] == "ephemeral" for r in thanks)
@@ -37,13 +37,27 @@ def test_votes_are_stored_shown_in_stats_and_disliked_answers_exported(
     assert "reviewed" in by_voter["vote-W111"] and "glad it helped" in by_voter["vote-W333"]
 
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "DATABASE_URL": postgres_url}
-    stats = subprocess.run([sys.executable, "app.py", "stats", "--since", "1d"], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=60, check=True).stdout
+    stats = subprocess.run(
+        [sys.executable, "app.py", "stats", "--since", "1d"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     summarize_line = next(line.split() for line in stats.splitlines() if line.startswith("summarize"))
     assert summarize_line[-2:] == ["1", "2"]  # one 👍, two 👎 (a second vote replaces the first)
 
-    export = subprocess.run([sys.executable, "app.py", "export-feedback"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60, check=True)
+    export = subprocess.run(
+        [sys.executable, "app.py", "export-feedback"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     items = [json.loads(line) for line in export.stdout.splitlines()]
     item = next(i for i in items if i["request_id"] == "777.888.feedback")
     assert item["votes"] == {"up": 1, "down": 2}

@@ -15,8 +15,14 @@ from tests.conftest import MODEL_KEY, PRICES
 def gateway(model: ModelServer) -> Gateway:
     import json
 
-    settings = load_settings(openai_base_url=model.base_url, openai_api_key=MODEL_KEY, model="test-model",
-                             model_prices=json.dumps(PRICES), model_max_retries=1, model_timeout_seconds=5)
+    settings = load_settings(
+        openai_base_url=model.base_url,
+        openai_api_key=MODEL_KEY,
+        model="test-model",
+        model_prices=json.dumps(PRICES),
+        model_max_retries=1,
+        model_timeout_seconds=5,
+    )
     return Gateway(settings)
 
 
@@ -29,7 +35,10 @@ def test_streamed_chat_is_metered_exactly_from_the_usage_chunk(gateway: Gateway,
     assert len(deltas) > 1 and "".join(deltas) == "Streaming answers grow in place, chunk by chunk, until the end."
     call = model.calls_to("/chat/completions")[0]
     assert call.body["stream"] is True and call.body["stream_options"] == {"include_usage": True}
-    assert (meter.prompt_tokens, meter.completion_tokens) == (call.usage["prompt_tokens"], call.usage["completion_tokens"])
+    assert (meter.prompt_tokens, meter.completion_tokens) == (
+        call.usage["prompt_tokens"],
+        call.usage["completion_tokens"],
+    )
     assert meter.cost_usd == (call.usage["prompt_tokens"] * 2.0 + call.usage["completion_tokens"] * 8.0) / 1e6
     assert meter.ttft_ms is not None
 
@@ -75,8 +84,13 @@ def test_deterministic_requests_are_cached_and_cost_nothing_the_second_time(mode
     from bot.model.cache import ResponseCache
     from tests.conftest import REDIS_URL
 
-    settings = load_settings(openai_base_url=model.base_url, openai_api_key=MODEL_KEY, model="test-model",
-                             model_prices=json.dumps(PRICES), cache_ttl_seconds=60)
+    settings = load_settings(
+        openai_base_url=model.base_url,
+        openai_api_key=MODEL_KEY,
+        model="test-model",
+        model_prices=json.dumps(PRICES),
+        cache_ttl_seconds=60,
+    )
     gateway = Gateway(settings, ResponseCache(redis.Redis.from_url(REDIS_URL), 60))
     first, second = Meter(), Meter()
     gateway.embed(["refund policy"], meter=first)

@@ -11,17 +11,22 @@ from hypothesis import strategies as st
 
 from doubles.bot_process import READY_LINE, BotProcess
 from doubles.model_server import ModelServer
-from doubles.slack_sender import sign
 from doubles.slack import SlackServer
+from doubles.slack_sender import sign
 from tests.conftest import SIGNING_SECRET
 from tests.hostile_payloads import Hostile, corpus
 
 
 def send(bot: BotProcess, item: Hostile, client: httpx.Client) -> int:
     timestamp = str(int(time.time()) + item.timestamp_offset)
-    headers = {"Content-Type": item.content_type, "X-Slack-Request-Timestamp": timestamp,
-               "X-Slack-Signature": item.signature if item.signature is not None
-               else sign(SIGNING_SECRET, timestamp, item.body), **item.headers}
+    headers = {
+        "Content-Type": item.content_type,
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": item.signature
+        if item.signature is not None
+        else sign(SIGNING_SECRET, timestamp, item.body),
+        **item.headers,
+    }
     if not item.content_type:
         headers.pop("Content-Type")
     return client.post(bot.url, content=item.body, headers=headers).status_code
@@ -50,11 +55,18 @@ def test_a_corpus_of_over_200_hostile_requests(slack: SlackServer, model: ModelS
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    body=st.one_of(st.binary(max_size=2_000), st.text(max_size=2_000).map(str.encode),
-                   st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=50),
-                                lambda inner: st.lists(inner, max_size=5) | st.dictionaries(
-                                    st.text(string.ascii_letters, max_size=10), inner, max_size=5),
-                                max_leaves=30).map(lambda v: __import__("json").dumps(v).encode())),
+    body=st.one_of(
+        st.binary(max_size=2_000),
+        st.text(max_size=2_000).map(str.encode),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=50),
+            lambda inner: (
+                st.lists(inner, max_size=5)
+                | st.dictionaries(st.text(string.ascii_letters, max_size=10), inner, max_size=5)
+            ),
+            max_leaves=30,
+        ).map(lambda v: __import__("json").dumps(v).encode()),
+    ),
     content_type=st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/plain"]),
     signed=st.booleans(),
 )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.storage.ledger import Ledger
 from bot.storage.digest_journal import DigestJournal
+from bot.storage.ledger import Ledger
 
 GRACE = timedelta(seconds=30)
 
@@ -25,7 +25,7 @@ def test_a_digest_redis_forgot_is_queued_again_once_it_has_been_missing_for_the_
     first.closed("finished")
     in_redis = {"known"}
     requeued: list[dict] = []
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
 
     def look(who: DigestJournal, after: timedelta) -> list[str]:
         return who.requeue_forgotten(in_redis.__contains__, requeued.append, now=start + after, grace=GRACE)
@@ -42,11 +42,13 @@ def test_a_digest_that_reappears_in_redis_is_not_queued_again(tmp_path: Path) ->
     book.opened("running", {"job_id": "running"})
     in_redis: set[str] = set()
     requeued: list[dict] = []
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     book.requeue_forgotten(in_redis.__contains__, requeued.append, now=start, grace=GRACE)
     in_redis.add("running")  # its job wrote itself back when Redis answered again
     book.requeue_forgotten(in_redis.__contains__, requeued.append, now=start + timedelta(seconds=5), grace=GRACE)
     in_redis.clear()
-    assert book.requeue_forgotten(in_redis.__contains__, requeued.append, now=start + timedelta(seconds=31),
-                                  grace=GRACE) == []  # missing again, counted afresh
+    assert (
+        book.requeue_forgotten(in_redis.__contains__, requeued.append, now=start + timedelta(seconds=31), grace=GRACE)
+        == []
+    )  # missing again, counted afresh
     assert requeued == []

@@ -6,8 +6,21 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT = frozenset({"answering", "app", "bot", "cli", "digests", "handlers", "knowledge", "patterns", "playground",
-                     "server", "services"})
+PRODUCT = frozenset(
+    {
+        "answering",
+        "app",
+        "bot",
+        "cli",
+        "digests",
+        "handlers",
+        "knowledge",
+        "patterns",
+        "playground",
+        "server",
+        "services",
+    }
+)
 
 
 def imported_modules(source: str, package: str) -> list[tuple[int, str]]:
@@ -28,8 +41,9 @@ def test_doubles_import_nothing_from_the_product() -> None:
     offending = [
         f"{path.relative_to(ROOT)}:{line} imports {module}"
         for path in files
-        for line, module in imported_modules(path.read_text(encoding="utf-8"),
-                                             ".".join(path.relative_to(ROOT).parent.parts))
+        for line, module in imported_modules(
+            path.read_text(encoding="utf-8"), ".".join(path.relative_to(ROOT).parent.parts)
+        )
         if module.split(".")[0] in PRODUCT
     ]
     assert offending == []
@@ -38,5 +52,7 @@ def test_doubles_import_nothing_from_the_product() -> None:
 def test_imports_inside_functions_and_relative_ones_are_seen() -> None:
     source = "from . import http_server\nfrom ..slack import paging\n\n\ndef f():\n    import bot.settings\n"
     assert imported_modules(source, "doubles.slack") == [
-        (1, "doubles.slack"), (2, "doubles.slack"), (6, "bot.settings")
+        (1, "doubles.slack"),
+        (2, "doubles.slack"),
+        (6, "bot.settings"),
     ]

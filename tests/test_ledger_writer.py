@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from bot.model.metering import Meter
 from bot.storage.ledger import Ledger
 from bot.storage.ledger_writer import RowWriter
-from bot.model.metering import Meter
 
 
 class Table:
@@ -96,9 +96,14 @@ def test_rows_that_cannot_be_written_before_the_process_stops_are_counted_lost()
 def test_a_write_behind_ledger_writes_every_row_to_the_database(tmp_path: Path) -> None:
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", write_behind=True)
     ledger.migrate()
-    threads = [threading.Thread(target=lambda i=i: ledger.record(
-        Meter(workspace="T1", pattern="chat", trigger="mention", request_id=f"r{i}"), status="ok"))
-        for i in range(40)]
+    threads = [
+        threading.Thread(
+            target=lambda i=i: ledger.record(
+                Meter(workspace="T1", pattern="chat", trigger="mention", request_id=f"r{i}"), status="ok"
+            )
+        )
+        for i in range(40)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

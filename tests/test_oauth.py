@@ -14,8 +14,8 @@ import pytest
 from doubles.bot_process import BotProcess
 from doubles.digest_responder import digest_responder
 from doubles.model_server import ModelServer
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender
 from doubles.worker_process import WorkerProcess
 from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
 from tests.test_digest import DIGEST_SETTINGS, ack_text, job_ids, wait_final
@@ -25,10 +25,16 @@ from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 @pytest.fixture(scope="module")
 def oauth_env(slack: SlackServer, model: ModelServer, postgres_url: str) -> dict[str, str]:
     """No SLACK_BOT_TOKEN: every Slack call must carry the token of the workspace it acts in."""
-    return bot_env(slack, model, postgres_url, SLACK_BOT_TOKEN="", SLACK_CLIENT_ID="111.222",
-                   SLACK_CLIENT_SECRET="oauth-client-secret-77",
-                   SLACK_OAUTH_AUTHORIZE_URL=slack.api_url.replace("/api/", "/oauth/v2/authorize"),
-                   **{**DIGEST_SETTINGS, "DIGEST_QUEUE": f"digest-oauth-{os.getpid()}"})
+    return bot_env(
+        slack,
+        model,
+        postgres_url,
+        SLACK_BOT_TOKEN="",
+        SLACK_CLIENT_ID="111.222",
+        SLACK_CLIENT_SECRET="oauth-client-secret-77",
+        SLACK_OAUTH_AUTHORIZE_URL=slack.api_url.replace("/api/", "/oauth/v2/authorize"),
+        **{**DIGEST_SETTINGS, "DIGEST_QUEUE": f"digest-oauth-{os.getpid()}"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +58,7 @@ def install(bot: BotProcess, slack: SlackServer, team_id: str, team_name: str) -
         state, cookie, _ = start_install(browser)
         code = f"code-for-{team_id}"
         slack.oauth_grant(code, team_id=team_id, team_name=team_name, user_id="W900")
-        done = browser.get("/slack/oauth_redirect", params={"code": code, "state": state},
-                           headers={"Cookie": cookie})
+        done = browser.get("/slack/oauth_redirect", params={"code": code, "state": state}, headers={"Cookie": cookie})
         assert done.status_code == 200, done.text
 
 
@@ -66,13 +71,17 @@ def test_install_flow_stores_the_workspace_and_its_requests_use_its_token(
         assert cookie.startswith("slack-app-oauth-state=")  # (a Secure cookie: sent by hand over plain http)
 
         slack.oauth_grant("code-for-beta", team_id="T222", team_name="Beta Corp", user_id="W900")
-        done = browser.get("/slack/oauth_redirect", params={"code": "code-for-beta", "state": state},
-                           headers={"Cookie": cookie})
+        done = browser.get(
+            "/slack/oauth_redirect", params={"code": "code-for-beta", "state": state}, headers={"Cookie": cookie}
+        )
         assert done.status_code == 200, done.text
         assert slack.calls_to("oauth.v2.access")[0].response["ok"] is True
 
-        forged = browser.get("/slack/oauth_redirect", params={"code": "code-for-beta", "state": "forged"},
-                             headers={"Cookie": "slack-app-oauth-state=forged"})
+        forged = browser.get(
+            "/slack/oauth_redirect",
+            params={"code": "code-for-beta", "state": "forged"},
+            headers={"Cookie": "slack-app-oauth-state=forged"},
+        )
         assert forged.status_code >= 400  # a state the bot did not issue is refused
 
     beta = SlackSender(oauth_bot.url, SIGNING_SECRET, team_id="T222")
@@ -83,8 +92,9 @@ def test_install_flow_stores_the_workspace_and_its_requests_use_its_token(
     assert row["workspace"] == "T222"
 
     stranger = SlackSender(oauth_bot.url, SIGNING_SECRET, team_id="T999")
-    response = stranger.slash_command("/summarize", MEETING_NOTES, trigger_id="oauth.stranger",
-                                      response_url=slack.response_url("stranger"))
+    response = stranger.slash_command(
+        "/summarize", MEETING_NOTES, trigger_id="oauth.stranger", response_url=slack.response_url("stranger")
+    )
     assert response.status == 200
     told = slack.wait_for(lambda: [r for r in slack.responses if r["name"] == "stranger"])[0]
     assert "install" in told["text"].lower()  # not installed in that workspace: the user is told so

@@ -8,8 +8,8 @@ import pytest
 
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender
 from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 
@@ -42,7 +42,12 @@ def test_offline_summary_quotes_the_input_and_says_no_model_is_configured(
 def test_offline_chat_is_honest(slack: SlackServer, offline_bot: tuple[BotProcess, str]) -> None:
     bot, _ = offline_bot
     SlackSender(bot.url, SIGNING_SECRET).mention("write me a poem", ts="1700000001.000100")
-    reply = slack.wait_for(lambda: [m for m in slack.replies("C111", "1700000001.000100")
-                                    if m.get("bot_id") and "No model is configured" in m["text"]])[0]
+    reply = slack.wait_for(
+        lambda: [
+            m
+            for m in slack.replies("C111", "1700000001.000100")
+            if m.get("bot_id") and "No model is configured" in m["text"]
+        ]
+    )[0]
     assert "no language model is configured" in reply["text"]
     assert "No model is configured" in reply["text"]

@@ -12,8 +12,8 @@ import httpx
 
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender
 from tests.conftest import BOT_TOKEN, MODEL_KEY, REDIS_URL
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 
@@ -48,8 +48,9 @@ def test_metrics_count_requests_tokens_and_cost_across_worker_processes(
     prompt = metric(after, "bot_tokens_total", pattern="summarize", direction="prompt")
     prompt -= metric(before, "bot_tokens_total", pattern="summarize", direction="prompt")
     assert prompt == sum(u["prompt_tokens"] for u in usage)
-    assert metric(after, "bot_cost_usd_total", pattern="summarize") > metric(before, "bot_cost_usd_total",
-                                                                             pattern="summarize")
+    assert metric(after, "bot_cost_usd_total", pattern="summarize") > metric(
+        before, "bot_cost_usd_total", pattern="summarize"
+    )
     assert metric(after, "bot_request_latency_seconds_count", pattern="summarize") >= 4
     assert "bot_queue_depth" in after
 
@@ -76,17 +77,30 @@ def test_logs_are_json_lines_with_the_request_id(
 
 
 def run_doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "app.py", "doctor"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **env})
+    return subprocess.run(
+        [sys.executable, "app.py", "doctor"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **env},
+    )
 
 
-def test_doctor_on_a_broken_configuration_says_what_is_wrong(slack: SlackServer, model: ModelServer,
-                                                             tmp_path: Path) -> None:
-    result = run_doctor({
-        "SLACK_BOT_TOKEN": "xoxb-wrong-token", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": slack.api_url,
-        "OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": "sk-wrong-key",
-        "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/nowhere", "REDIS_URL": "redis://127.0.0.1:1/0",
-    })
+def test_doctor_on_a_broken_configuration_says_what_is_wrong(
+    slack: SlackServer, model: ModelServer, tmp_path: Path
+) -> None:
+    result = run_doctor(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-wrong-token",
+            "SLACK_SIGNING_SECRET": "s",
+            "SLACK_API_URL": slack.api_url,
+            "OPENAI_BASE_URL": model.base_url,
+            "OPENAI_API_KEY": "sk-wrong-key",
+            "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/nowhere",
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+        }
+    )
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[0].startswith("[FAIL] slack: Slack rejected SLACK_BOT_TOKEN (invalid_auth)")
@@ -98,12 +112,25 @@ def test_doctor_on_a_broken_configuration_says_what_is_wrong(slack: SlackServer,
 
 def test_doctor_on_a_working_configuration(slack: SlackServer, model: ModelServer, tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'ledger.db'}"
-    subprocess.run([sys.executable, "app.py", "migrate"], cwd=ROOT, env={"PATH": "/usr/bin:/bin",
-                   "DATABASE_URL": database}, check=True, capture_output=True, timeout=60)
-    result = run_doctor({
-        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": slack.api_url,
-        "OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": MODEL_KEY, "MODEL": "playground-chat",
-        "DATABASE_URL": database, "REDIS_URL": REDIS_URL,
-    })
+    subprocess.run(
+        [sys.executable, "app.py", "migrate"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": database},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    result = run_doctor(
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": "s",
+            "SLACK_API_URL": slack.api_url,
+            "OPENAI_BASE_URL": model.base_url,
+            "OPENAI_API_KEY": MODEL_KEY,
+            "MODEL": "playground-chat",
+            "DATABASE_URL": database,
+            "REDIS_URL": REDIS_URL,
+        }
+    )
     assert result.returncode == 0, result.stdout
     assert all(line.startswith("[ok  ]") for line in result.stdout.splitlines()), result.stdout

@@ -11,24 +11,31 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from selenium.webdriver.common.by import By
 
-from cli import command_names
 from bot.settings import load_settings
 from bot.slack.rate_budget import SlackBudget
+from cli import command_names
 from doubles.bot_process import free_port
-from playground.browser import BrowserPlayground, jobs_label
 from doubles.chromium import chromium
+from doubles.model_server import ModelServer, Reply
+from playground.browser import BrowserPlayground, jobs_label
 from playground.demo_workspace import ENGINEERING, RANDOM
 from playground.local_redis import LocalRedis
-from doubles.model_server import ModelServer, Reply
 from tests.test_playground_web import (
-    SHOTS, WAIT, bot_message_with, open_page, record_bot_texts, say, shot, texts_of, wait,
+    SHOTS,
+    WAIT,
+    bot_message_with,
+    open_page,
+    record_bot_texts,
+    say,
+    shot,
+    texts_of,
+    wait,
 )
 
 MODEL_KEY = "sk-playground-queue"
@@ -44,11 +51,20 @@ def digest_model() -> Iterator[ModelServer]:
 def no_redis(tmp_path_factory: pytest.TempPathFactory, digest_model: ModelServer) -> Iterator[BrowserPlayground]:
     nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     model = {"OPENAI_BASE_URL": digest_model.base_url, "OPENAI_API_KEY": MODEL_KEY, "MODEL": "test-model"}
-    settings = load_settings(data_dir=tmp_path_factory.mktemp("playground-no-redis"), _env_file=None,
-                             openai_base_url=digest_model.base_url, openai_api_key=MODEL_KEY, model="test-model")
-    with BrowserPlayground(settings, port=0, commands=command_names() - {"ingest"}, redis_url=nowhere,
-                           extra_env={**model, "LOG_LEVEL": "WARNING", "DIGEST_PROGRESS_SECONDS": "0.2"}
-                           ) as playground:
+    settings = load_settings(
+        data_dir=tmp_path_factory.mktemp("playground-no-redis"),
+        _env_file=None,
+        openai_base_url=digest_model.base_url,
+        openai_api_key=MODEL_KEY,
+        model="test-model",
+    )
+    with BrowserPlayground(
+        settings,
+        port=0,
+        commands=command_names() - {"ingest"},
+        redis_url=nowhere,
+        extra_env={**model, "LOG_LEVEL": "WARNING", "DIGEST_PROGRESS_SECONDS": "0.2"},
+    ) as playground:
         yield playground
 
 
@@ -60,8 +76,14 @@ def browser() -> Iterator[Any]:
 
 
 def ephemeral_with(driver: Any, *texts: str) -> Any:
-    return next((e for e in driver.find_elements(By.CSS_SELECTOR, "#messages article.ephemeral")
-                 if all(text in e.text for text in texts)), None)
+    return next(
+        (
+            e
+            for e in driver.find_elements(By.CSS_SELECTOR, "#messages article.ephemeral")
+            if all(text in e.text for text in texts)
+        ),
+        None,
+    )
 
 
 def job_id(text: str) -> str:
@@ -91,7 +113,8 @@ def test_local_redis_answers_redis_py_as_redis_does() -> None:
 
 
 def test_without_redis_digest_status_and_cancel_work_on_the_in_process_queue(
-        no_redis: BrowserPlayground, digest_model: ModelServer, browser: Any) -> None:
+    no_redis: BrowserPlayground, digest_model: ModelServer, browser: Any
+) -> None:
     assert no_redis.local_redis is not None and no_redis.redis_url == no_redis.local_redis.url
     open_page(browser, no_redis, ENGINEERING)
     assert browser.find_element(By.ID, "jobs").text == "Jobs: in-process queue (no Redis reachable)"
@@ -99,11 +122,22 @@ def test_without_redis_digest_status_and_cancel_work_on_the_in_process_queue(
 
     say(browser, "/digest")
     wait(browser, lambda d: ephemeral_with(d, "Queued a digest"), message="/digest was not queued")
-    progress = wait(browser, lambda d: bot_message_with(d, "queued…") or bot_message_with(d, "Digest of #engineering"),
-                    message="no progress message")
-    digest = wait(browser, lambda d: (m := bot_message_with(d, "Digest of #engineering"))
-                  and m["key"] == progress["key"] and "queued…" not in m["text"] and "messages, " in m["text"] and m,
-                  message="the progress message never became the digest")
+    progress = wait(
+        browser,
+        lambda d: bot_message_with(d, "queued…") or bot_message_with(d, "Digest of #engineering"),
+        message="no progress message",
+    )
+    digest = wait(
+        browser,
+        lambda d: (
+            (m := bot_message_with(d, "Digest of #engineering"))
+            and m["key"] == progress["key"]
+            and "queued…" not in m["text"]
+            and "messages, " in m["text"]
+            and m
+        ),
+        message="the progress message never became the digest",
+    )
     assert re.search(r"\d+ messages, \d+ threads", digest["text"]), digest["text"]
     seen = texts_of(browser, digest)
     assert "queued…" in seen[0] and "queued…" not in seen[-1], seen
@@ -121,18 +155,30 @@ def test_without_redis_digest_status_and_cancel_work_on_the_in_process_queue(
     open_page(browser, no_redis, RANDOM)  # another channel: the model's answers for #engineering are cached
     record_bot_texts(browser)
     say(browser, "/digest")
-    running = wait(browser, lambda d: (m := bot_message_with(d, "Digest of #random"))
-                   and ("reading" in m["text"] or "summarized" in m["text"]) and m,
-                   message="the second digest never started")
+    running = wait(
+        browser,
+        lambda d: (
+            (m := bot_message_with(d, "Digest of #random"))
+            and ("reading" in m["text"] or "summarized" in m["text"])
+            and m
+        ),
+        message="the second digest never started",
+    )
     second = job_id(running["text"])
     digest_model.wait_for(lambda: digest_model.in_flight > 0, timeout=WAIT)  # the job waits for the model
     say(browser, f"/digest cancel {second}")
-    cancelled = wait(browser, lambda d: (m := bot_message_with(d, "cancelled by")) and m["key"] == running["key"]
-                     and m, message="the running digest was not cancelled")
+    cancelled = wait(
+        browser,
+        lambda d: (m := bot_message_with(d, "cancelled by")) and m["key"] == running["key"] and m,
+        message="the running digest was not cancelled",
+    )
     assert "Digest of #random" in cancelled["text"]
     say(browser, "/digest status")
-    status = wait(browser, lambda d: ephemeral_with(d, "Your digests", second, "cancelled"),
-                  message="/digest status does not show the cancelled digest")
+    status = wait(
+        browser,
+        lambda d: ephemeral_with(d, "Your digests", second, "cancelled"),
+        message="/digest status does not show the cancelled digest",
+    )
     assert re.search(rf"{first}.*done", status.text), status.text
     shot(browser, "14-no-redis-digest-cancelled")
     assert no_redis.bot is not None

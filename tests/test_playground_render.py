@@ -10,8 +10,9 @@ def names(identifier: str) -> str:
 
 
 def test_inline_formatting_links_and_mentions() -> None:
-    html = mrkdwn_to_html("*bold* _italic_ ~gone~ `x < y` <https://a.example/?q=1&amp;r=2|docs> <@U1> <#C1> "
-                          ":warning:", names, names)
+    html = mrkdwn_to_html(
+        "*bold* _italic_ ~gone~ `x < y` <https://a.example/?q=1&amp;r=2|docs> <@U1> <#C1> :warning:", names, names
+    )
     assert "<strong>bold</strong>" in html and "<em>italic</em>" in html and "<del>gone</del>" in html
     assert "<code>x &lt; y</code>" in html
     assert '<a href="https://a.example/?q=1&amp;r=2" target="_blank" rel="noopener noreferrer">docs</a>' in html
@@ -36,14 +37,26 @@ def test_blocks_render_with_buttons_from_the_given_renderer() -> None:
     def button(element: dict, index: int) -> str:
         return f"<button>{element['text']['text']}:{element['action_id']}</button>"
 
-    html = blocks_to_html([
-        {"type": "header", "text": {"type": "plain_text", "text": "Usage <today>"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "*12* requests"}},
-        {"type": "divider"},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": "_since Monday_"}]},
-        {"type": "actions", "elements": [{"type": "button", "action_id": "stop_generation", "value": "s1",
-                                          "text": {"type": "plain_text", "text": "Stop"}}]},
-    ], button)
+    html = blocks_to_html(
+        [
+            {"type": "header", "text": {"type": "plain_text", "text": "Usage <today>"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "*12* requests"}},
+            {"type": "divider"},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": "_since Monday_"}]},
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "stop_generation",
+                        "value": "s1",
+                        "text": {"type": "plain_text", "text": "Stop"},
+                    }
+                ],
+            },
+        ],
+        button,
+    )
     assert '<h3 class="block header">Usage &lt;today&gt;</h3>' in html
     assert "<strong>12</strong> requests" in html and '<hr class="block divider">' in html
     assert "<em>since Monday</em>" in html and "<button>Stop:stop_generation</button>" in html

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge import static_model
 from doubles.model_server import ModelServer
+from knowledge import static_model
 from tests.conftest import POSTGRES_URL
 from tests.rag_support import ask, cli_env, copy_corpus, ingest, run_app
 
@@ -27,16 +27,24 @@ def test_ingest_reads_every_format_keeps_sources_and_reports_the_broken_file(tmp
     pdf = ask(env, "How much are meals reimbursed during business travel?")
     assert pdf["found"] and "60 euros per day" in pdf["answer"]
     assert pdf["citations"][0] | {"score": None} == {
-        "number": 1, "title": "Travel and expenses policy", "heading": "Page 1",
-        "source": str(docs / "expenses.pdf"), "url": None, "score": None}
+        "number": 1,
+        "title": "Travel and expenses policy",
+        "heading": "Page 1",
+        "source": str(docs / "expenses.pdf"),
+        "url": None,
+        "score": None,
+    }
     html = ask(env, "When is the deploy freeze?")
     assert html["citations"][0]["heading"] == "Deploy freeze"
     assert html["citations"][0]["url"] == "https://wiki.example.com/eng/deploys"
     assert "tracking" not in json.dumps(html)  # scripts are not text
     markdown = ask(env, "How long do card refunds take?")
     top = markdown["citations"][0]
-    assert (top["title"], top["heading"], top["source"]) == ("Refund policy", "Card payments",
-                                                               str(docs / "handbook" / "refunds.md"))
+    assert (top["title"], top["heading"], top["source"]) == (
+        "Refund policy",
+        "Card payments",
+        str(docs / "handbook" / "refunds.md"),
+    )
     assert 0.5 <= top["score"] <= 1.0
     text = ask(env, "Where are passwords stored?")
     assert text["citations"][0]["source"] == str(docs / "security.txt") and "1Password" in text["answer"]
@@ -103,8 +111,7 @@ def test_the_postgres_store_says_clearly_that_pgvector_is_missing(tmp_path: Path
     assert "no pgvector extension" in done.stderr and "DOCS_STORE=local" in done.stderr
 
 
-def test_ask_json_answers_with_the_model_and_cites_source_heading_and_score(tmp_path: Path, model: ModelServer
-                                                                             ) -> None:
+def test_ask_json_answers_with_the_model_and_cites_source_heading_and_score(tmp_path: Path, model: ModelServer) -> None:
     env = cli_env(tmp_path / "index", model_url=model.base_url)
     ingest(env, copy_corpus(tmp_path / "docs"))
     model.enqueue("There is a deploy freeze every Friday after 15:00 [1].")
@@ -112,7 +119,8 @@ def test_ask_json_answers_with_the_model_and_cites_source_heading_and_score(tmp_
     assert result["found"] and not result["offline"] and result["model"] == "test-model"
     assert result["answer"] == "There is a deploy freeze every Friday after 15:00 [1]."
     assert [(c["number"], c["heading"], Path(c["source"]).name) for c in result["citations"]] == [
-        (1, "Deploy freeze", "deploys.html")]
+        (1, "Deploy freeze", "deploys.html")
+    ]
     assert 0.5 <= result["citations"][0]["score"] <= 1
     assert "deploy freeze every Friday" in model.calls_to("/chat/completions")[0].body["messages"][-1]["content"]
 

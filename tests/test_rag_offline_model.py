@@ -22,12 +22,17 @@ def run_without_network(env: dict[str, str], *args: str) -> subprocess.Completed
     unshare = shutil.which("unshare")
     assert unshare, "unshare (util-linux) is needed to cut the network"
     full = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))} | env
-    return subprocess.run([unshare, "--net", sys.executable, str(ROOT / "app.py"), *args], cwd=ROOT, env=full,
-                          capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [unshare, "--net", sys.executable, str(ROOT / "app.py"), *args],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
-def test_the_offline_model_loads_indexes_and_answers_a_paraphrase_with_the_network_unreachable(tmp_path: Path
-                                                                                                  ) -> None:
+def test_the_offline_model_loads_indexes_and_answers_a_paraphrase_with_the_network_unreachable(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     env = cli_env(tmp_path / "index", HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
@@ -63,8 +68,7 @@ def test_a_missing_model_file_is_an_error_not_a_download(tmp_path: Path) -> None
     assert "the wordllama package is incomplete" in done.stderr and "pip install -r requirements.txt" in done.stderr
 
 
-def test_weak_passages_are_answered_with_a_stated_confidence_or_declined_when_the_operator_asks(tmp_path: Path
-                                                                                                ) -> None:
+def test_weak_passages_are_answered_with_a_stated_confidence_or_declined_when_the_operator_asks(tmp_path: Path) -> None:
     env = cli_env(tmp_path / "index")
     ingest(env, FIXTURE_DOCS)
     question = "My customer paid by Visa; when will the money show up again?"

@@ -25,8 +25,8 @@ import redis
 from doubles.bot_process import BotProcess, free_port
 from doubles.digest_responder import digest_responder
 from doubles.model_server import ModelServer
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender
 from doubles.worker_process import WorkerProcess
 from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
 from tests.test_digest import DIGEST_SETTINGS, ack_text, bot_messages, job_ids, seed_discussion, wait_final
@@ -51,12 +51,27 @@ class RedisServer:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self, timeout: float = 10.0) -> "RedisServer":
+    def start(self, timeout: float = 10.0) -> RedisServer:
         self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-             "--logfile", str(self.directory / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--logfile",
+                str(self.directory / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout
@@ -103,14 +118,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 @pytest.fixture(scope="module")
 def env(slack: SlackServer, model: ModelServer, postgres_url: str, redis_server: RedisServer) -> dict[str, str]:
-    return bot_env(slack, model, postgres_url, **{
-        **DIGEST_SETTINGS,
-        "REDIS_URL": redis_server.url,
-        "DIGEST_QUEUE": "digest",
-        "MODEL_TIMEOUT_SECONDS": "30",  # model calls are held while Redis is down
-        "WORKER_DEAD_AFTER_SECONDS": "20",  # longer than the outage, as production's 60 s is longer than a restart
-        "DIGEST_REQUEUE_AFTER_SECONDS": "10",  # longer than a running job takes to notice Redis is back (<= 5 s)
-    })
+    return bot_env(
+        slack,
+        model,
+        postgres_url,
+        **{
+            **DIGEST_SETTINGS,
+            "REDIS_URL": redis_server.url,
+            "DIGEST_QUEUE": "digest",
+            "MODEL_TIMEOUT_SECONDS": "30",  # model calls are held while Redis is down
+            "WORKER_DEAD_AFTER_SECONDS": "20",  # longer than the outage, as production's 60 s is longer than a restart
+            "DIGEST_REQUEUE_AFTER_SECONDS": "10",  # longer than a running job takes to notice Redis is back (<= 5 s)
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +168,15 @@ def fresh_state(slack: SlackServer, model: ModelServer, redis_server: RedisServe
 # Helpers ----------------------------------------------------------------------------------------------------
 
 
-def restart_redis_mid_digest(slack: SlackServer, model: ModelServer, redis_server: RedisServer,
-                             workers: WorkerProcess, sender: SlackSender, *, empty: bool) -> tuple[str, dict, str]:
+def restart_redis_mid_digest(
+    slack: SlackServer,
+    model: ModelServer,
+    redis_server: RedisServer,
+    workers: WorkerProcess,
+    sender: SlackSender,
+    *,
+    empty: bool,
+) -> tuple[str, dict, str]:
     """Start a digest of #general and restart Redis (coming back empty if `empty`) while the job runs.
 
     Redis is killed while the job's model calls are in flight and stays down until the job's worker has missed a
@@ -167,11 +194,16 @@ def restart_redis_mid_digest(slack: SlackServer, model: ModelServer, redis_serve
         redis_server.kill()
         if empty:
             redis_server.wipe()
-        workers.wait_for_output(lambda out: f"heartbeat of job {job_id} skipped" in out[seen:]
-                                or "quitting" in out[seen:], timeout=20)
+        workers.wait_for_output(
+            lambda out: f"heartbeat of job {job_id} skipped" in out[seen:] or "quitting" in out[seen:], timeout=20
+        )
         release.set()  # the job summarizes while Redis is down
-        workers.wait_for_output(lambda out: f"digest {job_id}: Redis unreachable (ConnectionError); waiting for "
-                                            "it to post the digest" in out[seen:], timeout=30)
+        workers.wait_for_output(
+            lambda out: (
+                f"digest {job_id}: Redis unreachable (ConnectionError); waiting for it to post the digest" in out[seen:]
+            ),
+            timeout=30,
+        )
     finally:
         release.set()
         if not redis_server.running:
@@ -179,8 +211,9 @@ def restart_redis_mid_digest(slack: SlackServer, model: ModelServer, redis_serve
     return job_id, progress, seen
 
 
-def assert_one_digest_in_the_progress_message(slack: SlackServer, job_id: str, progress: dict,
-                                              postgres_url: str) -> None:
+def assert_one_digest_in_the_progress_message(
+    slack: SlackServer, job_id: str, progress: dict, postgres_url: str
+) -> None:
     message = wait_final(slack, "C111", job_id, timeout=30)
     assert message["ts"] == progress["ts"] and len(bot_messages(slack, "C111")) == 1
     assert message["text"].startswith(DIGEST_HEADING)  # in the channel the requester asked in, naming them
@@ -202,7 +235,11 @@ def assert_no_worker_was_lost(workers: WorkerProcess, seen: int) -> None:
 
 
 def test_redis_restarted_mid_digest_posts_one_digest_and_status_still_works(
-    slack: SlackServer, model: ModelServer, redis_server: RedisServer, workers: WorkerProcess, sender: SlackSender,
+    slack: SlackServer,
+    model: ModelServer,
+    redis_server: RedisServer,
+    workers: WorkerProcess,
+    sender: SlackSender,
     postgres_url: str,
 ) -> None:
     job_id, progress, seen = restart_redis_mid_digest(slack, model, redis_server, workers, sender, empty=False)
@@ -214,7 +251,11 @@ def test_redis_restarted_mid_digest_posts_one_digest_and_status_still_works(
 
 
 def test_redis_restarted_empty_mid_digest_still_posts_the_running_digest_and_takes_new_ones(
-    slack: SlackServer, model: ModelServer, redis_server: RedisServer, workers: WorkerProcess, sender: SlackSender,
+    slack: SlackServer,
+    model: ModelServer,
+    redis_server: RedisServer,
+    workers: WorkerProcess,
+    sender: SlackSender,
     postgres_url: str,
 ) -> None:
     job_id, progress, seen = restart_redis_mid_digest(slack, model, redis_server, workers, sender, empty=True)
@@ -225,13 +266,18 @@ def test_redis_restarted_empty_mid_digest_still_posts_the_running_digest_and_tak
     assert f"`{job_id}` <#C111>, the last 24 hours: done" in status  # listed again, though Redis forgot it
 
     slack.post("C222", "We agreed to move the retro to Thursday.", user="W222")  # the empty Redis takes new jobs
-    new_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111", channel="C222",
-                                                   channel_name="quiet")))[0]
+    new_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111", channel="C222", channel_name="quiet")))[
+        0
+    ]
     assert wait_final(slack, "C222", new_id, timeout=30)["text"].startswith("*Digest of <#C222>")
 
 
 def test_a_digest_still_queued_when_redis_restarts_empty_is_queued_again_and_posted_once(
-    slack: SlackServer, model: ModelServer, redis_server: RedisServer, workers: WorkerProcess, sender: SlackSender,
+    slack: SlackServer,
+    model: ModelServer,
+    redis_server: RedisServer,
+    workers: WorkerProcess,
+    sender: SlackSender,
     postgres_url: str,
 ) -> None:
     seed_discussion(slack)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from doubles.model_server import ModelServer, Reply
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender
 from tests.test_streaming import final_reply
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 
@@ -12,13 +12,18 @@ from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 def test_malformed_sse_and_empty_answers_are_told_to_the_user(
     slack: SlackServer, model: ModelServer, sender: SlackSender
 ) -> None:
-    model.enqueue(Reply(text="Half an answer that then turns into garbage on the wire", malformed=True,
-                        cut_after_chunks=3))
+    model.enqueue(
+        Reply(text="Half an answer that then turns into garbage on the wire", malformed=True, cut_after_chunks=3)
+    )
     sender.mention("tell me", ts="1760000000.000300")
     (reply,) = final_reply(slack, "C111", "1760000000.000300")
     # Whatever arrived before the garbage stays; the user is told the answer broke off.
-    assert reply["text"].endswith(("_The language model's answer was cut off._",
-                                   "_The language model service had an error. Please try again in a minute._"))
+    assert reply["text"].endswith(
+        (
+            "_The language model's answer was cut off._",
+            "_The language model service had an error. Please try again in a minute._",
+        )
+    )
     assert "Half an answer".startswith(reply["text"][:14]) or reply["text"].startswith(":warning:")
 
     model.enqueue(Reply(text=""))

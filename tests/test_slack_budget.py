@@ -27,8 +27,7 @@ def test_waiting_for_a_call_ends_when_the_caller_is_told_to_stop(redis_client: r
     while budget.try_take(team, "chat.update", important=True) == 0.0:
         pass
     stop, outcome = threading.Event(), []
-    waiting = threading.Thread(target=lambda: outcome.append(budget.take(team, "chat.update", timeout=600,
-                                                                         stop=stop)))
+    waiting = threading.Thread(target=lambda: outcome.append(budget.take(team, "chat.update", timeout=600, stop=stop)))
     waiting.start()
     stop.set()
     waiting.join(30)
@@ -36,7 +35,8 @@ def test_waiting_for_a_call_ends_when_the_caller_is_told_to_stop(redis_client: r
 
 
 def test_a_reply_still_showing_thinking_gets_the_next_edit_before_other_answers_final_edits(
-        redis_client: redis.Redis) -> None:
+    redis_client: redis.Redis,
+) -> None:
     budget = SlackBudget(redis_client)
     team = f"T-urgent-{os.getpid()}"
     while budget.try_take(team, "chat.update", urgent=True) == 0.0:
@@ -47,8 +47,7 @@ def test_a_reply_still_showing_thinking_gets_the_next_edit_before_other_answers_
         time.sleep(wait)  # paced by the budget's own hint, as streams are
 
 
-def test_a_caller_whose_clock_reading_is_late_does_not_make_the_bucket_refill_twice(
-        redis_client: redis.Redis) -> None:
+def test_a_caller_whose_clock_reading_is_late_does_not_make_the_bucket_refill_twice(redis_client: redis.Redis) -> None:
     budget = SlackBudget(redis_client)
     bucket, key = budget.buckets["chat.update"], f"slack-budget:T-late-{os.getpid()}:chat.update"
 

@@ -9,8 +9,8 @@ import httpx
 
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer
-from doubles.slack_sender import SlackSender, sign
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender, sign
 from tests.conftest import BOT_TOKEN, MODEL_KEY, SIGNING_SECRET, ledger_rows
 
 
@@ -28,12 +28,14 @@ def test_bad_signature_and_stale_timestamp_are_rejected(
     assert forged.status == 401
 
     old = str(int(time.time()) - 6 * 60)
-    stale = sender.post(body, "application/x-www-form-urlencoded", timestamp=old,
-                        signature=sign(SIGNING_SECRET, old, body))
+    stale = sender.post(
+        body, "application/x-www-form-urlencoded", timestamp=old, signature=sign(SIGNING_SECRET, old, body)
+    )
     assert stale.status == 401
 
-    wrong_secret = sender.post(body, "application/x-www-form-urlencoded",
-                               signature=sign("not-the-secret", str(int(time.time())), body))
+    wrong_secret = sender.post(
+        body, "application/x-www-form-urlencoded", signature=sign("not-the-secret", str(int(time.time())), body)
+    )
     assert wrong_secret.status == 401
     # A valid request afterwards is served, and none of the rejected ones reached Slack or the model.
     sender.slash_command("/summarize", "tiny")
@@ -55,8 +57,13 @@ def test_a_redelivered_event_is_answered_once_across_two_processes(
     # Re-deliveries are acknowledged and Slack is told not to send them again.
     assert retry_one.headers.get("x-slack-no-retry") == "1" and retry_two.headers.get("x-slack-no-retry") == "1"
     assert original.headers.get("x-slack-no-retry") is None
-    slack.wait_for(lambda: [m for m in slack.replies("C111", ts)
-                            if m.get("bot_id") and m["text"] == "Summary: what is our refund policy?"])
+    slack.wait_for(
+        lambda: [
+            m
+            for m in slack.replies("C111", ts)
+            if m.get("bot_id") and m["text"] == "Summary: what is our refund policy?"
+        ]
+    )
     assert len([m for m in slack.replies("C111", ts) if m.get("bot_id")]) == 1
     rows = slack.wait_for(lambda: ledger_rows(postgres_url, request_id=ts))
     assert len(model.calls_to("/chat/completions")) == 1 and len(rows) == 1
@@ -86,8 +93,9 @@ def test_malformed_and_oversized_bodies_are_refused_without_crashing(
 
 
 def test_url_verification_challenge(sender: SlackSender) -> None:
-    body = json.dumps({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
-                       "type": "url_verification"}).encode()
+    body = json.dumps(
+        {"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}
+    ).encode()
     response = sender.post(body, "application/json")
     assert response.status == 200 and "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in response.body
 

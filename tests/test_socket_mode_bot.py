@@ -21,8 +21,9 @@ def socket_slack() -> Iterator[SlackServer]:
         yield server
 
 
-def test_socket_mode_serves_slash_commands_and_mentions(socket_slack: SlackServer, model: ModelServer,
-                                                        tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_socket_mode_serves_slash_commands_and_mentions(
+    socket_slack: SlackServer, model: ModelServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     database = f"sqlite:///{tmp_path_factory.mktemp('socket') / 'ledger.db'}"
     env = bot_env(socket_slack, model, database, SLACK_APP_TOKEN="xapp-1-test", SLACK_SIGNING_SECRET="")
     with BotProcess(env, workers=1) as bot:
@@ -30,12 +31,27 @@ def test_socket_mode_serves_slash_commands_and_mentions(socket_slack: SlackServe
         assert socket_slack.wait_for(lambda: socket_slack.socket_connections >= 1)
         envelope = socket_slack.socket_slash_command("/summarize", MEETING_NOTES)
         assert socket_slack.wait_for(lambda: socket_slack.socket_ack(envelope))  # acknowledged over the socket
-        update = socket_slack.wait_for(lambda: [c for c in socket_slack.calls_to("chat.update")
-                                                if c.params["text"].startswith("*Summary for <@W111>*")])
+        update = socket_slack.wait_for(
+            lambda: [
+                c for c in socket_slack.calls_to("chat.update") if c.params["text"].startswith("*Summary for <@W111>*")
+            ]
+        )
         assert update
 
-        socket_slack.socket_event({"type": "app_mention", "user": "W111", "text": "<@UBOT> hello",
-                                   "ts": "1750000000.000100", "channel": "C111"})
-        reply = socket_slack.wait_for(lambda: [m for m in socket_slack.replies("C111", "1750000000.000100")
-                                               if m.get("bot_id") and m["text"] == "Summary: hello"])
+        socket_slack.socket_event(
+            {
+                "type": "app_mention",
+                "user": "W111",
+                "text": "<@UBOT> hello",
+                "ts": "1750000000.000100",
+                "channel": "C111",
+            }
+        )
+        reply = socket_slack.wait_for(
+            lambda: [
+                m
+                for m in socket_slack.replies("C111", "1750000000.000100")
+                if m.get("bot_id") and m["text"] == "Summary: hello"
+            ]
+        )
         assert reply

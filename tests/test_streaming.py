@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,8 +13,8 @@ from bot.slack.rate_budget import SlackBudget
 from bot.slack.streaming import CURSOR, STOP_ACTION_ID, THINKING
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer, Reply
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender
 from tests.conftest import SIGNING_SECRET, bot_env, ledger_rows
 
 ANSWER = (
@@ -29,15 +28,22 @@ def bot_messages(slack: SlackServer, channel: str, thread_ts: str) -> list[dict]
     return [m for m in slack.replies(channel, thread_ts) if m.get("bot_id")]
 
 
-def final_reply(slack: SlackServer, channel: str, thread_ts: str, count: int = 1,
-                timeout: float = 60) -> list[dict]:
+def final_reply(slack: SlackServer, channel: str, thread_ts: str, count: int = 1, timeout: float = 60) -> list[dict]:
     """Wait until the bot's reply in the thread is finished (no cursor, no Stop button) and return its messages."""
+
     def done() -> list[dict] | None:
         messages = bot_messages(slack, channel, thread_ts)
-        finished = [m for m in messages if not m["text"].endswith(CURSOR) and m["text"] != THINKING
-                    and not any(e.get("action_id") == STOP_ACTION_ID for b in m.get("blocks") or []
-                                for e in b.get("elements", []))]
+        finished = [
+            m
+            for m in messages
+            if not m["text"].endswith(CURSOR)
+            and m["text"] != THINKING
+            and not any(
+                e.get("action_id") == STOP_ACTION_ID for b in m.get("blocks") or [] for e in b.get("elements", [])
+            )
+        ]
         return messages if len(messages) >= count and len(finished) == len(messages) else None
+
     return slack.wait_for(done, timeout=timeout)
 
 
@@ -63,8 +69,12 @@ def test_reply_grows_in_place_and_ends_as_exactly_the_formatted_answer(
     assert [e["action_id"] for e in reply["blocks"][1]["elements"]] == ["feedback_up", "feedback_down"]
     first_post = slack.calls_to("chat.postMessage")[0]
     assert first_post.params["thread_ts"] == "1710000000.000100"
-    assert any(e["action_id"] == STOP_ACTION_ID for b in first_post.params["blocks"] if b["type"] == "actions"
-               for e in b["elements"])
+    assert any(
+        e["action_id"] == STOP_ACTION_ID
+        for b in first_post.params["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    )
 
 
 def test_a_quick_model_shows_text_at_once_without_a_thinking_message(
@@ -126,8 +136,9 @@ def test_stop_button_keeps_what_was_written(slack: SlackServer, model: ModelServ
     model.token_delay = 0.1
     model.enqueue(Reply(text=" ".join(f"word{i}" for i in range(400))))
     sender.mention("count slowly", ts="1710000000.000300")
-    message = slack.wait_for(lambda: [m for m in bot_messages(slack, "C111", "1710000000.000300")
-                                      if "word5" in m["text"]])[0]
+    message = slack.wait_for(
+        lambda: [m for m in bot_messages(slack, "C111", "1710000000.000300") if "word5" in m["text"]]
+    )[0]
     stream_id = next(e["value"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"])
     assert sender.block_action(STOP_ACTION_ID, stream_id, message_ts=message["ts"]).status == 200
 
@@ -140,15 +151,20 @@ def test_model_failure_mid_stream_keeps_the_partial_text_and_says_so(
     slack: SlackServer, model: ModelServer, sender: SlackSender, postgres_url: str
 ) -> None:
     model.token_delay = 0.02
-    model.enqueue(Reply(text="The first part arrives fine and then the connection drops suddenly here",
-                        cut_after_chunks=4))
+    model.enqueue(
+        Reply(text="The first part arrives fine and then the connection drops suddenly here", cut_after_chunks=4)
+    )
     sender.mention("tell me", ts="1710000000.000400")
     (reply,) = final_reply(slack, "C111", "1710000000.000400")
     assert reply["text"].startswith("The first part arrives")
     assert reply["text"].endswith(":warning: _The language model's answer was cut off._")
     row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id="1710000000.000400"))[0]
-    assert (row["pattern"], row["trigger"], row["status"], row["error_kind"]) == ("chat", "mention", "error",
-                                                                                  "stream_broken")
+    assert (row["pattern"], row["trigger"], row["status"], row["error_kind"]) == (
+        "chat",
+        "mention",
+        "error",
+        "stream_broken",
+    )
 
 
 def test_a_429_storm_is_honored_and_the_final_text_is_still_complete(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 from doubles.model_server import ModelServer, Reply
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender
 from tests.conftest import PRICES, ledger_rows
 
 MEETING_NOTES = (
@@ -19,11 +19,13 @@ MEETING_NOTES = (
 
 def placeholder_and_final(slack: SlackServer, channel: str = "C111") -> tuple[str, list[str]]:
     """Wait until the bot's placeholder in the channel has been edited; return its ts and its texts in order."""
+
     def edited() -> tuple[str, list[str]] | None:
         for message in slack.messages(channel):
             if message.get("bot_id") and len(slack.edits(channel, message["ts"])) >= 2:
                 return message["ts"], slack.edits(channel, message["ts"])
         return None
+
     return slack.wait_for(edited, timeout=60)
 
 
@@ -31,7 +33,9 @@ def test_summarize_acks_before_the_model_answers_then_edits_the_placeholder(
     slack: SlackServer, model: ModelServer, sender: SlackSender, postgres_url: str
 ) -> None:
     release = threading.Event()
-    model.responder = lambda request: (release.wait(20), Reply(text="Launch moves to **Friday**; Bob fixes the bug."))[1]
+    model.responder = lambda request: (release.wait(20), Reply(text="Launch moves to **Friday**; Bob fixes the bug."))[
+        1
+    ]
 
     ack = sender.slash_command("/summarize", MEETING_NOTES, user="W111", trigger_id="111.222.summarize-e2e")
 
@@ -98,8 +102,10 @@ def test_text_longer_than_the_context_is_map_reduced_and_giant_text_is_refused(
     slack: SlackServer, model: ModelServer, sender: SlackSender
 ) -> None:
     # The bot runs with a 2,000-token context: this ~5,000-character text must be summarized in parts.
-    sections = [f"Section {i}: the {topic} team reported progress and one open risk about {topic}. " * 3
-                for i, topic in enumerate(["billing", "search", "mobile", "payments", "infra", "support"])]
+    sections = [
+        f"Section {i}: the {topic} team reported progress and one open risk about {topic}. " * 3
+        for i, topic in enumerate(["billing", "search", "mobile", "payments", "infra", "support"])
+    ]
     long_text = "\n".join(sections) * 2
     sender.slash_command("/summarize", long_text)
     _, texts = placeholder_and_final(slack)
@@ -126,8 +132,10 @@ def test_model_error_edits_the_placeholder_into_a_human_message(
     sender.slash_command("/summarize", MEETING_NOTES, trigger_id="111.222.model-error")
 
     _, texts = placeholder_and_final(slack)
-    assert texts[-1] == (":warning: <@W111> I couldn't write that summary. "
-                         "The language model service had an error. Please try again in a minute.")
+    assert texts[-1] == (
+        ":warning: <@W111> I couldn't write that summary. "
+        "The language model service had an error. Please try again in a minute."
+    )
     assert "upstream exploded" not in texts[-1]
     assert len(model.calls_to("/chat/completions")) == 3
     row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id="111.222.model-error"))[0]

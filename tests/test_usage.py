@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from doubles.model_server import ModelServer
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender
 from tests.conftest import ledger_rows
-from tests.test_streaming import final_reply
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 
 
@@ -37,8 +36,15 @@ def test_usage_shows_your_own_figures_and_admins_see_the_workspace(
 
 def test_app_home_publishes_the_usage_view(slack: SlackServer, sender: SlackSender) -> None:
     for user in ("W222", "WADMIN"):
-        sender.event({"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home",
-                      "event_ts": "1700000000.000001"})
+        sender.event(
+            {
+                "type": "app_home_opened",
+                "user": user,
+                "channel": "D0HOME",
+                "tab": "home",
+                "event_ts": "1700000000.000001",
+            }
+        )
     slack.wait_for(lambda: {"W222", "WADMIN"} <= set(slack.views))
     member, admin = slack.views["W222"], slack.views["WADMIN"]
     assert member["type"] == "home" and member["blocks"][0]["text"]["text"] == "Your AI usage"
@@ -57,8 +63,9 @@ def test_budgets_refuse_politely_warn_before_and_admins_change_them_live(
         slack.wait_for(lambda: ledger_rows(postgres_url, request_id="b.first"))
         slack.reset()
         model.reset()
-        sender.slash_command("/summarize", MEETING_NOTES, user="W444", trigger_id="b.second",
-                             response_url=slack.response_url("refusal"))
+        sender.slash_command(
+            "/summarize", MEETING_NOTES, user="W444", trigger_id="b.second", response_url=slack.response_url("refusal")
+        )
         refusal = slack.wait_for(lambda: [r for r in slack.responses if r["name"] == "refusal"])[0]
         assert refusal["response_type"] == "ephemeral"
         assert refusal["text"].startswith("Sorry, your daily request limit for the AI bot has been reached")
@@ -78,10 +85,11 @@ def test_budgets_refuse_politely_warn_before_and_admins_change_them_live(
     try:
         for i in range(3):  # the third request sees 2 of 3 used: past the 50% warning
             slack.reset()
-            sender.slash_command("/summarize", f"{i} {MEETING_NOTES}", user="W111", channel="C555",
-                                 trigger_id=f"warn.{i}")
+            sender.slash_command(
+                "/summarize", f"{i} {MEETING_NOTES}", user="W111", channel="C555", trigger_id=f"warn.{i}"
+            )
             _, texts = placeholder_and_final(slack, "C555")
-            slack.wait_for(lambda: ledger_rows(postgres_url, request_id=f"warn.{i}"))
+            slack.wait_for(lambda i=i: ledger_rows(postgres_url, request_id=f"warn.{i}"))
         assert texts[-1].endswith("_Heads-up: This channel has used 67% of the limit of 3 requests per day._")
     finally:
         usage(slack, sender, "limit channel C555 daily off", "WADMIN", "b4")

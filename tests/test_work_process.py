@@ -9,8 +9,8 @@ from pathlib import Path
 
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer, Reply
-from doubles.slack_sender import SlackSender
 from doubles.slack import SlackServer
+from doubles.slack_sender import SlackSender
 from doubles.worker_process import children_of
 from tests.conftest import SIGNING_SECRET, bot_env
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final

@@ -40,16 +40,26 @@ class Checker:
         for item in self.items:
             if item.kind == "summarize":
                 found = by_user.get(item.user, [])
-                result[item.index] = self._judge(found, lambda t: t.startswith(f"*Summary for <@{item.user}>*")
-                                                 and f"req-{item.number}" in t, index=item.index)
+                result[item.index] = self._judge(
+                    found,
+                    lambda t, item=item: t.startswith(f"*Summary for <@{item.user}>*") and f"req-{item.number}" in t,
+                    index=item.index,
+                )
             elif item.kind == "digest":
                 found = [m for m in slack.messages(item.channel) if m.get("bot_id")]
-                result[item.index] = self._judge(found, lambda t: t.startswith("*Digest of <#"),
-                                                 pending=lambda t: t.startswith(":hourglass"), index=item.index)
+                result[item.index] = self._judge(
+                    found,
+                    lambda t: t.startswith("*Digest of <#"),
+                    pending=lambda t: t.startswith(":hourglass"),
+                    index=item.index,
+                )
             else:
                 found = [m for m in slack.replies(item.channel, item.ts) if m.get("bot_id")]
-                marker = {"chat": f"q-{item.number}", "docs": f"docs answer {item.number}",
-                          "agent": f"agent answer {item.number}"}[item.kind]
+                marker = {
+                    "chat": f"q-{item.number}",
+                    "docs": f"docs answer {item.number}",
+                    "agent": f"agent answer {item.number}",
+                }[item.kind]
                 result[item.index] = self._judge(found, lambda t, marker=marker: marker in t and not self._live(t))
         return result
 

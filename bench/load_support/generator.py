@@ -7,8 +7,13 @@ import time
 from urllib.parse import urlparse
 
 
-def drive(url: str, secret: str, plan: list[tuple[int, float, bytes, str, tuple[tuple[str, str], ...]]],
-          start_at: float, timeout: float) -> list[tuple[int, int, float, float, float, str]]:
+def drive(
+    url: str,
+    secret: str,
+    plan: list[tuple[int, float, bytes, str, tuple[tuple[str, str], ...]]],
+    start_at: float,
+    timeout: float,
+) -> list[tuple[int, int, float, float, float, str]]:
     """Send each planned request at `start_at + offset` (wall clock) without waiting for earlier responses.
 
     Returns (index, HTTP status or 0, ms from connect to full response, ms to connect, ms late, error) per
@@ -32,10 +37,16 @@ async def _drive(url: str, secret: str, plan: list, start_at: float, timeout: fl
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
             connect_ms = (time.perf_counter() - started) * 1000
             stamp = str(int(time.time()))
-            head = [f"POST {path} HTTP/1.1", f"Host: {parsed.netloc}", f"Content-Type: {content_type}",
-                    f"Content-Length: {len(body)}", f"X-Slack-Request-Timestamp: {stamp}",
-                    f"X-Slack-Signature: {sign(secret, stamp, body)}", "Connection: close",
-                    *(f"{name}: {value}" for name, value in extra)]
+            head = [
+                f"POST {path} HTTP/1.1",
+                f"Host: {parsed.netloc}",
+                f"Content-Type: {content_type}",
+                f"Content-Length: {len(body)}",
+                f"X-Slack-Request-Timestamp: {stamp}",
+                f"X-Slack-Signature: {sign(secret, stamp, body)}",
+                "Connection: close",
+                *(f"{name}: {value}" for name, value in extra),
+            ]
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
             await writer.drain()
             status_line = await asyncio.wait_for(reader.readline(), timeout)

@@ -14,7 +14,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-
 def distinct(lines: list[str]) -> list[str]:
     seen, out = set(), []
     for line in lines:

@@ -39,22 +39,29 @@ def make_responder():  # type: ignore[no-untyped-def]
         if system in (summarize_pattern.SYSTEM_PROMPT, summarize_pattern.PART_PROMPT):
             seen["summarize"] += 1
             n = marker(last_user, r"req-(\d+)")
-            return Reply(text=f"Planning decisions (req-{n}).\n\n- The billing migration moves to March.\n- Two "
-                              "engineers will join the search team.\n- The on-call rotation is reviewed after the "
-                              "holidays.\n- Open: who owns the data retention policy update for legal.",
-                         latency=MODEL_SECONDS["summarize"])
+            return Reply(
+                text=f"Planning decisions (req-{n}).\n\n- The billing migration moves to March.\n- Two "
+                "engineers will join the search team.\n- The on-call rotation is reviewed after the "
+                "holidays.\n- Open: who owns the data retention policy update for legal.",
+                latency=MODEL_SECONDS["summarize"],
+            )
         if system == chat_pattern.SYSTEM_PROMPT:
             seen["chat"] += 1
             n = marker(last_user, r"q-(\d+)")
-            answer = (f"Here you go (answer to q-{n}).\n\n" + "This is a considered reply with a few sentences of "
-                      "substance, the kind a teammate would write when asked for help in a thread. " * 3
-                      + "\n\n- First, a concrete suggestion\n- Second, an alternative\n- Third, a caveat\n")
+            answer = (
+                f"Here you go (answer to q-{n}).\n\n" + "This is a considered reply with a few sentences of "
+                "substance, the kind a teammate would write when asked for help in a thread. "
+                * 3
+                + "\n\n- First, a concrete suggestion\n- Second, an alternative\n- Third, a caveat\n"
+            )
             return streamed(answer, MODEL_SECONDS["chat"])
         if system == rag_pattern.SYSTEM_PROMPT:
             seen["docs"] += 1
             n = marker(last_user, r"\b(9\d{6})\b")
-            answer = (f"According to the team's documents, the answer is in the policy quoted here [1]. It applies "
-                      f"to everyone, and exceptions need the owner's approval [1]. (docs answer {n})")
+            answer = (
+                f"According to the team's documents, the answer is in the policy quoted here [1]. It applies "
+                f"to everyone, and exceptions need the owner's approval [1]. (docs answer {n})"
+            )
             return streamed(answer, MODEL_SECONDS["docs"])
         if system in (digest_pattern.MAP_PROMPT, digest_pattern.REDUCE_PROMPT):
             seen["digest"] += 1
@@ -65,10 +72,14 @@ def make_responder():  # type: ignore[no-untyped-def]
             seen["agent"] += 1
             n = marker("\n".join(users), r"\b(9\d{6})\b")
             if any(m.get("role") == "tool" for m in messages):
-                return Reply(text=f"Projected revenue: **1,380** (1,200 grown by 15%). (agent answer {n})",
-                             latency=MODEL_SECONDS["agent"] / 2)
-            return Reply(tool_calls=[{"name": "calculate", "arguments": {"expression": "1200 * 1.15"}}],
-                         latency=MODEL_SECONDS["agent"] / 2)
+                return Reply(
+                    text=f"Projected revenue: **1,380** (1,200 grown by 15%). (agent answer {n})",
+                    latency=MODEL_SECONDS["agent"] / 2,
+                )
+            return Reply(
+                tool_calls=[{"name": "calculate", "arguments": {"expression": "1200 * 1.15"}}],
+                latency=MODEL_SECONDS["agent"] / 2,
+            )
         seen["other"] += 1
         return Reply(text="OK.", latency=0.5)
 

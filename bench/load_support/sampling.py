@@ -57,8 +57,9 @@ class Sampler(threading.Thread):
     """Once a second: CPU and peak memory of the bot's process tree (gunicorn master and workers), of the digest
     workers, of this process (the local Slack and model servers) and of the generator; machine-wide busy time."""
 
-    def __init__(self, bot_pid: int, worker_pid: int | None, generator_pids: list[int], model: Any,
-                 queue_depth: Any) -> None:
+    def __init__(
+        self, bot_pid: int, worker_pid: int | None, generator_pids: list[int], model: Any, queue_depth: Any
+    ) -> None:
         super().__init__(daemon=True)
         self.bot_pid, self.worker_pid, self.generator_pids = bot_pid, worker_pid, generator_pids
         self.model, self.queue_depth = model, queue_depth
@@ -83,11 +84,20 @@ class Sampler(threading.Thread):
         from doubles.worker_process import children_of
 
         web = {self.bot_pid, *children_of(self.bot_pid)}  # gunicorn master and workers; the rest do post-ack work
-        return Sample(time.time(), sum(proc_cpu(p) for p in bot), sum(proc_cpu(p) for p in bot if p not in web),
-                      sum(proc_hwm_mb(p) for p in bot), len(bot),
-                      sum(proc_cpu(p) for p in workers), sum(proc_hwm_mb(p) for p in workers),
-                      time.process_time(), sum(proc_cpu(p) for p in self.generator_pids), system_busy(),
-                      self.model.in_flight, depth)
+        return Sample(
+            time.time(),
+            sum(proc_cpu(p) for p in bot),
+            sum(proc_cpu(p) for p in bot if p not in web),
+            sum(proc_hwm_mb(p) for p in bot),
+            len(bot),
+            sum(proc_cpu(p) for p in workers),
+            sum(proc_hwm_mb(p) for p in workers),
+            time.process_time(),
+            sum(proc_cpu(p) for p in self.generator_pids),
+            system_busy(),
+            self.model.in_flight,
+            depth,
+        )
 
     def run(self) -> None:
         while not self.stopped.is_set():

@@ -26,10 +26,12 @@ CHAT_PROMPTS = [
     "give me three names for the new analytics dashboard",
     "rewrite this sentence so it sounds warmer: the meeting moved",
 ]
-SUMMARIZE_TEXT = ("Planning notes req-{n}: the quarterly planning meeting agreed to move the billing migration to "
-                  "March, hire two engineers for the search team, and review the on-call rotation after the "
-                  "holidays. Open question: who owns the data retention policy update that legal asked for "
-                  "last week? Alice will check with finance about the budget for the conference trip.")
+SUMMARIZE_TEXT = (
+    "Planning notes req-{n}: the quarterly planning meeting agreed to move the billing migration to "
+    "March, hire two engineers for the search team, and review the on-call rotation after the "
+    "holidays. Open question: who owns the data retention policy update that legal asked for "
+    "last week? Alice will check with finance about the budget for the conference trip."
+)
 DIGEST_LINES = [
     ("A", "Kickoff for project {c}: we decided to ship the importer behind a flag next week."),
     ("B", "The staging database for {c} is slow again, anyone looked at the indexes?"),
@@ -38,9 +40,6 @@ DIGEST_LINES = [
     ("B", "Reminder: the {c} retro notes are in the shared folder."),
     ("C", "Who can review the {c} pricing page change before Friday?"),
 ]
-
-
-
 
 
 @dataclass
@@ -87,32 +86,71 @@ class World:
 
 
 def slash(item: Item, command: str, text: str) -> None:
-    item.body = urlencode({
-        "token": "x", "team_id": item.team, "team_domain": item.team.lower(), "channel_id": item.channel,
-        "channel_name": item.channel.lower(), "user_id": item.user, "user_name": item.user.lower(),
-        "command": command, "text": text, "api_app_id": "A111", "is_enterprise_install": "false",
-        "response_url": f"{RESPONSE_BASE[0]}/response/{item.index}",  # the local Slack keeps what is posted
-        "trigger_id": f"{item.index}.{int(time.time())}.load",
-    }).encode()
+    item.body = urlencode(
+        {
+            "token": "x",
+            "team_id": item.team,
+            "team_domain": item.team.lower(),
+            "channel_id": item.channel,
+            "channel_name": item.channel.lower(),
+            "user_id": item.user,
+            "user_name": item.user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A111",
+            "is_enterprise_install": "false",
+            "response_url": f"{RESPONSE_BASE[0]}/response/{item.index}",  # the local Slack keeps what is posted
+            "trigger_id": f"{item.index}.{int(time.time())}.load",
+        }
+    ).encode()
     item.content_type = "application/x-www-form-urlencoded"
 
 
 def mention(item: Item, text: str, bot_user: str) -> None:
     item.ts = f"{1_600_000_000 + item.index}.{item.index % 1_000_000:06d}"
-    event = {"type": "app_mention", "user": item.user, "text": f"<@{bot_user}> {text}", "ts": item.ts,
-             "channel": item.channel, "event_ts": item.ts, "team": item.team,
-             "client_msg_id": f"msg-{item.index}"}
-    item.body = json.dumps({
-        "token": "x", "team_id": item.team, "api_app_id": "A111", "event": event, "type": "event_callback",
-        "event_id": f"Ev{item.index:09d}", "event_time": int(time.time()),
-        "authorizations": [{"enterprise_id": None, "team_id": item.team, "user_id": bot_user, "is_bot": True,
-                            "is_enterprise_install": False}],
-    }).encode()
+    event = {
+        "type": "app_mention",
+        "user": item.user,
+        "text": f"<@{bot_user}> {text}",
+        "ts": item.ts,
+        "channel": item.channel,
+        "event_ts": item.ts,
+        "team": item.team,
+        "client_msg_id": f"msg-{item.index}",
+    }
+    item.body = json.dumps(
+        {
+            "token": "x",
+            "team_id": item.team,
+            "api_app_id": "A111",
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev{item.index:09d}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": item.team,
+                    "user_id": bot_user,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+        }
+    ).encode()
     item.content_type = "application/json"
 
 
-def build_plan(phases: list[Phase], mix: dict[str, float], world: World, *, retry_share: float, seed: int,
-               bot_user: str, first_index: int = 0) -> list[Item]:
+def build_plan(
+    phases: list[Phase],
+    mix: dict[str, float],
+    world: World,
+    *,
+    retry_share: float,
+    seed: int,
+    bot_user: str,
+    first_index: int = 0,
+) -> list[Item]:
     rng = random.Random(seed)
     kinds, weights = zip(*[(k, w) for k, w in mix.items() if w > 0])
     items: list[Item] = []
@@ -128,15 +166,34 @@ def build_plan(phases: list[Phase], mix: dict[str, float], world: World, *, retr
                 continue
             kind = rng.choices(kinds, weights)[0]
             team = rng.choice(world.teams)
-            item = Item(index, t, kind, team, rng.choice(world.channels[team]), f"W{team[1:]}U{index:06d}",
-                        NUMBER_BASE + index, phase=phase.name)
+            item = Item(
+                index,
+                t,
+                kind,
+                team,
+                rng.choice(world.channels[team]),
+                f"W{team[1:]}U{index:06d}",
+                NUMBER_BASE + index,
+                phase=phase.name,
+            )
             make_request(item, world, rng, bot_user)
             items.append(item)
             index += 1
             if kind in ("chat", "docs", "agent") and rng.random() < retry_share:
-                retry = Item(index, t + rng.uniform(0.3, 2.5), kind, team, item.channel, item.user, item.number,
-                             body=item.body, content_type=item.content_type, ts=item.ts, retry_of=item.index,
-                             headers=(("X-Slack-Retry-Num", "1"), ("X-Slack-Retry-Reason", "http_timeout")))
+                retry = Item(
+                    index,
+                    t + rng.uniform(0.3, 2.5),
+                    kind,
+                    team,
+                    item.channel,
+                    item.user,
+                    item.number,
+                    body=item.body,
+                    content_type=item.content_type,
+                    ts=item.ts,
+                    retry_of=item.index,
+                    headers=(("X-Slack-Retry-Num", "1"), ("X-Slack-Retry-Reason", "http_timeout")),
+                )
                 items.append(retry)
                 index += 1
     items.sort(key=lambda i: i.offset)
@@ -150,8 +207,9 @@ def make_request(item: Item, world: World, rng: random.Random, bot_user: str) ->
         slash(item, "/summarize", SUMMARIZE_TEXT.format(n=item.number))
     elif item.kind == "digest":
         # a fresh channel per digest; only when a warm-up failure reshaped the mix do they run out and repeat
-        item.team, item.channel = world.digest_channels.pop() if world.digest_channels else (
-            world.digest_channels_used[-1])
+        item.team, item.channel = (
+            world.digest_channels.pop() if world.digest_channels else (world.digest_channels_used[-1])
+        )
         world.digest_channels_used.append((item.team, item.channel))
         item.user = f"W{item.team[1:]}A"
         slash(item, "/digest", "")
@@ -160,5 +218,4 @@ def make_request(item: Item, world: World, rng: random.Random, bot_user: str) ->
     elif item.kind == "docs":
         mention(item, f"docs: {rng.choice(DOCS_QUESTIONS)} {item.number}", bot_user)
     else:
-        mention(item, f"agent: what is our projected revenue if this quarter's 1200 grows 15%? {item.number}",
-                bot_user)
+        mention(item, f"agent: what is our projected revenue if this quarter's 1200 grows 15%? {item.number}", bot_user)

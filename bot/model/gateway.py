@@ -121,8 +121,13 @@ class Gateway:
         key = self._cache_key(model, messages, params)
         if key and (hit := self.cache.get(key)):  # type: ignore[union-attr]
             result = _result_from_cache(hit, model)
-            meter.add_call(model=model, prompt_tokens=result.prompt_tokens,
-                           completion_tokens=result.completion_tokens, cost_usd=0.0, cached=True)
+            meter.add_call(
+                model=model,
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+                cost_usd=0.0,
+                cached=True,
+            )
             meter.first_token()
             meter.log_exchange(messages, result.text)
             return result
@@ -147,8 +152,13 @@ class Gateway:
             tool_calls=tool_calls,
         )
         result.cost_usd = self.cost(model, result.prompt_tokens, result.completion_tokens)
-        meter.add_call(model=model, prompt_tokens=result.prompt_tokens,
-                       completion_tokens=result.completion_tokens, cost_usd=result.cost_usd, cached=False)
+        meter.add_call(
+            model=model,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            cost_usd=result.cost_usd,
+            cached=False,
+        )
         meter.first_token()
         meter.log_exchange(messages, text)
         if not text.strip() and not tool_calls:
@@ -168,9 +178,10 @@ class Gateway:
         temperature: float = 0.7,
         max_tokens: int | None = None,
         task: str = "chat",
-    ) -> "ChatStream":
-        return ChatStream(self, messages, pattern=pattern, meter=meter, temperature=temperature,
-                          max_tokens=max_tokens, task=task)
+    ) -> ChatStream:
+        return ChatStream(
+            self, messages, pattern=pattern, meter=meter, temperature=temperature, max_tokens=max_tokens, task=task
+        )
 
     # Embeddings -------------------------------------------------------------------------------------------
 
@@ -188,8 +199,9 @@ class Gateway:
         except openai.OpenAIError as error:
             raise _model_error(error) from error
         tokens = response.usage.prompt_tokens if response.usage else 0
-        meter.add_call(model=model, prompt_tokens=tokens, completion_tokens=0,
-                       cost_usd=self.cost(model, tokens, 0), cached=False)
+        meter.add_call(
+            model=model, prompt_tokens=tokens, completion_tokens=0, cost_usd=self.cost(model, tokens, 0), cached=False
+        )
         vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
         if key and len(texts) <= 16:  # queries, not bulk ingestion
             self.cache.put(key, {"tokens": tokens, "vectors": vectors})  # type: ignore[union-attr]
@@ -218,8 +230,17 @@ class ChatStream:
     `ModelError("stream_broken")`; the text received so far stays in `text`.
     """
 
-    def __init__(self, gateway: Gateway, messages: list[Message], *, pattern: Pattern, meter: Meter,
-                 temperature: float, max_tokens: int | None, task: str) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        messages: list[Message],
+        *,
+        pattern: Pattern,
+        meter: Meter,
+        temperature: float,
+        max_tokens: int | None,
+        task: str,
+    ) -> None:
         self.gateway, self.messages, self.pattern, self.meter = gateway, messages, pattern, meter
         self.params: dict[str, Any] = {"temperature": temperature}
         if max_tokens is not None:
@@ -238,8 +259,13 @@ class ChatStream:
         key = gateway._cache_key(model, self.messages, self.params)
         if key and (hit := gateway.cache.get(key)):  # type: ignore[union-attr]
             self.result = _result_from_cache(hit, model)
-            self.meter.add_call(model=model, prompt_tokens=self.result.prompt_tokens,
-                                completion_tokens=self.result.completion_tokens, cost_usd=0.0, cached=True)
+            self.meter.add_call(
+                model=model,
+                prompt_tokens=self.result.prompt_tokens,
+                completion_tokens=self.result.completion_tokens,
+                cost_usd=0.0,
+                cached=True,
+            )
             self.meter.log_exchange(self.messages, self.result.text)
             yield from self._emit(self.result.text)
             return
@@ -247,8 +273,11 @@ class ChatStream:
         finish_reason = "stop"
         try:
             stream = gateway.client.chat.completions.create(
-                model=model, messages=self.messages, stream=True,
-                stream_options={"include_usage": True}, **self.params,
+                model=model,
+                messages=self.messages,
+                stream=True,
+                stream_options={"include_usage": True},
+                **self.params,
             )
             for chunk in stream:
                 if chunk.usage is not None:
@@ -287,11 +316,13 @@ class ChatStream:
             prompt = sum(estimate_tokens(str(m.get("content") or "")) + 3 for m in self.messages)
             completion = estimate_tokens(self.text)
         cost = self.gateway.cost(model, prompt, completion)
-        self.meter.add_call(model=model, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost,
-                            cached=False)
+        self.meter.add_call(
+            model=model, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost, cached=False
+        )
         self.meter.log_exchange(self.messages, self.text)
-        return ChatResult(text=self.text, model=model, prompt_tokens=prompt, completion_tokens=completion,
-                          cost_usd=cost)
+        return ChatResult(
+            text=self.text, model=model, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost
+        )
 
 
 def _model_error(error: openai.OpenAIError) -> ModelError:

@@ -49,8 +49,10 @@ def offline_reply(task: str, prompt_text: str) -> str:
     """What the offline engine says for a task: an extractive summary, or an honest 'no model' reply."""
     if task == "summarize":
         return extractive_summary(prompt_text)
-    return ("I can't write a free-form answer because no language model is configured. I can still summarize: "
-            "try `/summarize` with a text, or with nothing to summarize this channel.")
+    return (
+        "I can't write a free-form answer because no language model is configured. I can still summarize: "
+        "try `/summarize` with a text, or with nothing to summarize this channel."
+    )
 
 
 def _units(text: str) -> list[str]:

@@ -36,8 +36,11 @@ class UserNames:
                 user = self.client.users_info(user=user_id)["user"]
                 profile = user.get("profile") or {}
                 self._names[user_id] = (
-                    profile.get("display_name") or user.get("real_name") or profile.get("real_name")
-                    or user.get("name") or user_id
+                    profile.get("display_name")
+                    or user.get("real_name")
+                    or profile.get("real_name")
+                    or user.get("name")
+                    or user_id
                 )
             except Exception:  # an unknown or deleted user still gets a readable label
                 self._names[user_id] = user_id
@@ -49,7 +52,8 @@ def channel_transcript(client: WebClient, channel: str, *, limit: int = 100) -> 
     names = UserNames(client)
     response = client.conversations_history(channel=channel, limit=min(limit, 200))
     human = [
-        m for m in response.get("messages", [])
+        m
+        for m in response.get("messages", [])
         if m.get("subtype") in HUMAN_SUBTYPES and not m.get("bot_id") and m.get("user") and m.get("text", "").strip()
     ]
     lines = []

@@ -26,8 +26,9 @@ def to_mrkdwn(markdown: str) -> str:
             out.append(_fence(block))
             continue
         for piece in _INLINE_CODE.split(block):
-            out.append(piece if piece.startswith("`") and piece.endswith("`") and len(piece) > 1
-                       else _convert_prose(piece))
+            out.append(
+                piece if piece.startswith("`") and piece.endswith("`") and len(piece) > 1 else _convert_prose(piece)
+            )
     return "".join(out)
 
 

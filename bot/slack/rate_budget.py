@@ -56,7 +56,7 @@ class Bucket:
     rate_per_second: float
 
     @classmethod
-    def for_limit(cls, per_minute: int) -> "Bucket":
+    def for_limit(cls, per_minute: int) -> Bucket:
         usable = per_minute * (1 - ARRIVAL_MARGIN)
         burst = max(1.0, usable * 0.2)
         return cls(burst=burst, rate_per_second=(usable - burst) / 60)
@@ -84,8 +84,16 @@ class SlackBudget:
         granted, wait = self._take(team, method, bucket, reserve, 1)
         return 0.0 if granted else wait
 
-    def take(self, team: str, method: str, *, important: bool = True, urgent: bool = False, timeout: float = 120.0,
-             stop: threading.Event | None = None) -> bool:
+    def take(
+        self,
+        team: str,
+        method: str,
+        *,
+        important: bool = True,
+        urgent: bool = False,
+        timeout: float = 120.0,
+        stop: threading.Event | None = None,
+    ) -> bool:
         """Wait (up to `timeout`) for a call of `method`; False if none freed in time or `stop` was set."""
         deadline = time.monotonic() + timeout
         waiter = stop or threading.Event()
@@ -117,8 +125,9 @@ class SlackBudget:
         key = f"slack-budget:{team}:{method}"
         if self._script is not None:
             try:
-                granted, wait = self._script(keys=[key], args=[bucket.burst, bucket.rate_per_second, time.time(),
-                                                               reserve, most])
+                granted, wait = self._script(
+                    keys=[key], args=[bucket.burst, bucket.rate_per_second, time.time(), reserve, most]
+                )
                 return int(granted), float(wait)
             except redis.RedisError as error:
                 log.warning("Slack budget store unavailable (%s); budgeting in this process", type(error).__name__)

@@ -28,8 +28,8 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.slack.feedback import feedback_block
 from bot.slack.mrkdwn import to_mrkdwn
-from bot.slack.rate_budget import SlackBudget
 from bot.slack.pages import paginate
+from bot.slack.rate_budget import SlackBudget
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,25 @@ class StreamStats:
 
 
 class StreamingReply:
-    def __init__(self, client: WebClient, budget: SlackBudget, *, team: str, channel: str, thread_ts: str,
-                 recipient_user: str = "", native: bool = False, min_interval: float = 1.0, min_chars: int = 24,
-                 should_continue: Callable[[], bool] = lambda: True) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        budget: SlackBudget,
+        *,
+        team: str,
+        channel: str,
+        thread_ts: str,
+        recipient_user: str = "",
+        native: bool = False,
+        min_interval: float = 1.0,
+        min_chars: int = 24,
+        should_continue: Callable[[], bool] = lambda: True,
+    ) -> None:
         # Our own client without the 429 retry handler: a 429 here is coalesced, not replayed with stale text.
         self.client = WebClient(
-            token=client.token, base_url=client.base_url, timeout=client.timeout,
+            token=client.token,
+            base_url=client.base_url,
+            timeout=client.timeout,
             retry_handlers=[h for h in client.retry_handlers if not isinstance(h, RateLimitErrorRetryHandler)],
         )
         self.budget = budget
@@ -98,7 +111,9 @@ class StreamingReply:
         if self.native:
             try:
                 response = self.client.chat_startStream(
-                    channel=self.channel, thread_ts=self.thread_ts, recipient_team_id=self.team,
+                    channel=self.channel,
+                    thread_ts=self.thread_ts,
+                    recipient_team_id=self.team,
                     recipient_user_id=self.recipient_user or None,
                 )
                 self._pages.append(_Page(ts=response["ts"], sent=""))
@@ -121,8 +136,9 @@ class StreamingReply:
                 return
             self._prepaid_edit = True
             try:
-                response = self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts,
-                                                        text=THINKING, blocks=self._blocks(THINKING, True))
+                response = self.client.chat_postMessage(
+                    channel=self.channel, thread_ts=self.thread_ts, text=THINKING, blocks=self._blocks(THINKING, True)
+                )
                 self._pages.append(_Page(ts=response["ts"], sent=THINKING))
             except SlackApiError as error:  # the first text will try again and report the problem
                 log.warning("could not post the thinking message: %s", error.response.get("error"))
@@ -137,8 +153,7 @@ class StreamingReply:
                 self._stopped = True
                 return False
         first_text = self.stats.first_text_at is None and self.text.strip() != ""
-        due = (now - self._last_flush >= self.min_interval
-               and len(self.text) - self._flushed_chars >= self.min_chars)
+        due = now - self._last_flush >= self.min_interval and len(self.text) - self._flushed_chars >= self.min_chars
         if (first_text or due) and now >= self._blocked_until:
             self._flush(final=False, important=first_text)
         return True
@@ -192,19 +207,24 @@ class StreamingReply:
         """Append to the native stream; returns True if the edits transport must take over from here."""
         if len(self.text) > PAGE_LIMIT:
             return self._leave_native("the answer outgrew one message", final)
-        pending = self.text[self._native_sent:]
+        pending = self.text[self._native_sent :]
         try:
-            if pending and self._call("chat.appendStream", important or final,
-                                      lambda: self.client.chat_appendStream(channel=self.channel,
-                                                                            ts=self._pages[0].ts,
-                                                                            markdown_text=pending)):
+            if pending and self._call(
+                "chat.appendStream",
+                important or final,
+                lambda: self.client.chat_appendStream(
+                    channel=self.channel, ts=self._pages[0].ts, markdown_text=pending
+                ),
+            ):
                 self._native_sent += len(pending)
                 self._mark_first_text()
             if final:
                 blocks = [feedback_block(self._feedback_id)] if self._feedback_id else None
-                self._call("chat.stopStream", True,
-                           lambda: self.client.chat_stopStream(channel=self.channel, ts=self._pages[0].ts,
-                                                               blocks=blocks))
+                self._call(
+                    "chat.stopStream",
+                    True,
+                    lambda: self.client.chat_stopStream(channel=self.channel, ts=self._pages[0].ts, blocks=blocks),
+                )
                 self._pages[0].sent = self.text
             return False
         except SlackApiError as error:
@@ -231,8 +251,13 @@ class StreamingReply:
                 # A page that is complete (not the last one) gets its final text: that update matters.
                 must = important or final or not last
                 blocks = self._blocks(page, streaming, feedback=final and last)
-                if self._call("chat.update", must, lambda: self.client.chat_update(
-                        channel=self.channel, ts=ts, text=page, blocks=blocks)):
+                if self._call(
+                    "chat.update",
+                    must,
+                    lambda ts=ts, page=page, blocks=blocks: self.client.chat_update(
+                        channel=self.channel, ts=ts, text=page, blocks=blocks
+                    ),
+                ):
                     self._pages[index].sent = page
                     self._mark_first_text()
                 elif not must:
@@ -246,8 +271,12 @@ class StreamingReply:
         while True:
             self._wait_out_rate_limit()
             try:
-                return self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=page,
-                                                    blocks=self._blocks(page, streaming, feedback))
+                return self.client.chat_postMessage(
+                    channel=self.channel,
+                    thread_ts=self.thread_ts,
+                    text=page,
+                    blocks=self._blocks(page, streaming, feedback),
+                )
             except SlackApiError as error:
                 if not self._rate_limited(error):
                     raise
@@ -299,8 +328,18 @@ class StreamingReply:
         if feedback and self._feedback_id:
             blocks.append(feedback_block(self._feedback_id))
         if streaming:
-            blocks.append({"type": "actions", "elements": [{
-                "type": "button", "action_id": STOP_ACTION_ID, "value": self.id,
-                "text": {"type": "plain_text", "text": "Stop"}, "style": "danger",
-            }]})
+            blocks.append(
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": STOP_ACTION_ID,
+                            "value": self.id,
+                            "text": {"type": "plain_text", "text": "Stop"},
+                            "style": "danger",
+                        }
+                    ],
+                }
+            )
         return blocks

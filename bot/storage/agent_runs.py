@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Integer, String, Text, select
 from sqlalchemy.engine import Engine
@@ -34,23 +34,49 @@ class AgentRunStore:
 
     def runs(self, channel: str, thread_ts: str) -> list[AgentRunRecord]:
         with self._session() as session:
-            return list(session.scalars(
-                select(AgentRunRecord)
-                .where(AgentRunRecord.channel == channel, AgentRunRecord.thread_ts == thread_ts)
-                .order_by(AgentRunRecord.id)))
+            return list(
+                session.scalars(
+                    select(AgentRunRecord)
+                    .where(AgentRunRecord.channel == channel, AgentRunRecord.thread_ts == thread_ts)
+                    .order_by(AgentRunRecord.id)
+                )
+            )
 
     def has_runs(self, channel: str, thread_ts: str) -> bool:
         with self._session() as session:
-            return session.scalar(
-                select(AgentRunRecord.id)
-                .where(AgentRunRecord.channel == channel, AgentRunRecord.thread_ts == thread_ts).limit(1)
-            ) is not None
+            return (
+                session.scalar(
+                    select(AgentRunRecord.id)
+                    .where(AgentRunRecord.channel == channel, AgentRunRecord.thread_ts == thread_ts)
+                    .limit(1)
+                )
+                is not None
+            )
 
-    def add(self, *, workspace: str, channel: str, thread_ts: str, request_id: str, task: str,
-            transcript: list[Message], steps: int, status: str) -> None:
+    def add(
+        self,
+        *,
+        workspace: str,
+        channel: str,
+        thread_ts: str,
+        request_id: str,
+        task: str,
+        transcript: list[Message],
+        steps: int,
+        status: str,
+    ) -> None:
         """`transcript`: the run's messages after its user turn, clipped by the caller."""
         with self._session.begin() as session:
-            session.add(AgentRunRecord(
-                created_at=datetime.now(timezone.utc), workspace=workspace, channel=channel, thread_ts=thread_ts,
-                request_id=request_id[:64], task=task, transcript=json.dumps(transcript),
-                steps=steps, status=status[:32]))
+            session.add(
+                AgentRunRecord(
+                    created_at=datetime.now(UTC),
+                    workspace=workspace,
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    request_id=request_id[:64],
+                    task=task,
+                    transcript=json.dumps(transcript),
+                    steps=steps,
+                    status=status[:32],
+                )
+            )

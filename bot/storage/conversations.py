@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Integer, String, Text, select
 from sqlalchemy.engine import Engine
@@ -11,7 +11,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from bot.storage.ledger import Base
-
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +35,13 @@ class ConversationStore:
         """The thread's turns, oldest first (none if the database is unreachable: the answer goes on without)."""
         try:
             with self._session() as session:
-                return list(session.scalars(
-                    select(ConversationTurn)
-                    .where(ConversationTurn.channel == channel, ConversationTurn.thread_ts == thread_ts)
-                    .order_by(ConversationTurn.id)
-                ))
+                return list(
+                    session.scalars(
+                        select(ConversationTurn)
+                        .where(ConversationTurn.channel == channel, ConversationTurn.thread_ts == thread_ts)
+                        .order_by(ConversationTurn.id)
+                    )
+                )
         except SQLAlchemyError as error:
             log.error("conversation history unavailable (%s); answering without it", type(error).__name__)
             return []
@@ -48,7 +49,15 @@ class ConversationStore:
     def add(self, *, workspace: str, channel: str, thread_ts: str, role: str, text: str) -> None:
         try:
             with self._session.begin() as session:
-                session.add(ConversationTurn(created_at=datetime.now(timezone.utc), workspace=workspace,
-                                             channel=channel, thread_ts=thread_ts, role=role, text=text))
+                session.add(
+                    ConversationTurn(
+                        created_at=datetime.now(UTC),
+                        workspace=workspace,
+                        channel=channel,
+                        thread_ts=thread_ts,
+                        role=role,
+                        text=text,
+                    )
+                )
         except SQLAlchemyError as error:
             log.error("could not store a conversation turn (%s)", type(error).__name__)

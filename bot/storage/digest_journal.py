@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import DateTime, String, Text, select, update
@@ -44,16 +44,31 @@ class DigestJournal:
         self._session = sessionmaker(engine, expire_on_commit=False)
 
     def opened(self, job_id: str, request: dict[str, Any]) -> None:
-        self._write("record", lambda session: session.merge(DigestJobRecord(
-            job_id=job_id, queued_at=datetime.now(timezone.utc), request=json.dumps(request))))
+        self._write(
+            "record",
+            lambda session: session.merge(
+                DigestJobRecord(job_id=job_id, queued_at=datetime.now(UTC), request=json.dumps(request))
+            ),
+        )
 
     def closed(self, job_id: str) -> None:
-        self._write("close", lambda session: session.execute(
-            update(DigestJobRecord).where(DigestJobRecord.job_id == job_id, DigestJobRecord.done_at.is_(None))
-            .values(done_at=datetime.now(timezone.utc))))
+        self._write(
+            "close",
+            lambda session: session.execute(
+                update(DigestJobRecord)
+                .where(DigestJobRecord.job_id == job_id, DigestJobRecord.done_at.is_(None))
+                .values(done_at=datetime.now(UTC))
+            ),
+        )
 
-    def requeue_forgotten(self, known: Callable[[str], bool], requeue: Callable[[dict[str, Any]], None], *,
-                          now: datetime, grace: timedelta) -> list[str]:
+    def requeue_forgotten(
+        self,
+        known: Callable[[str], bool],
+        requeue: Callable[[dict[str, Any]], None],
+        *,
+        now: datetime,
+        grace: timedelta,
+    ) -> list[str]:
         """Queue again each open digest that Redis (`known(job_id)`) has not known for `grace`; returns their ids.
 
         Missing once is not enough: a job that runs on while Redis restarts writes itself back when Redis answers
@@ -62,7 +77,9 @@ class DigestJournal:
         with self._session() as session:
             open_digests = session.execute(
                 select(DigestJobRecord.job_id, DigestJobRecord.request, DigestJobRecord.missing_since).where(
-                    DigestJobRecord.done_at.is_(None), DigestJobRecord.queued_at > now - OLDEST_REQUEUED)).all()
+                    DigestJobRecord.done_at.is_(None), DigestJobRecord.queued_at > now - OLDEST_REQUEUED
+                )
+            ).all()
         requeued = []
         for job_id, request, missing_since in open_digests:
             if known(job_id):
@@ -80,9 +97,14 @@ class DigestJournal:
         """Compare-and-set `missing_since`: True if this process changed it from `was`."""
         with self._session.begin() as session:
             column = DigestJobRecord.missing_since
-            changed = session.execute(update(DigestJobRecord).where(
-                DigestJobRecord.job_id == job_id, column.is_(None) if was is None else column == was,
-            ).values(missing_since=value))
+            changed = session.execute(
+                update(DigestJobRecord)
+                .where(
+                    DigestJobRecord.job_id == job_id,
+                    column.is_(None) if was is None else column == was,
+                )
+                .values(missing_since=value)
+            )
             return bool(changed.rowcount)
 
     def _write(self, what: str, change: Callable[[Any], Any]) -> None:
@@ -90,9 +112,12 @@ class DigestJournal:
             with self._session.begin() as session:
                 change(session)
         except SQLAlchemyError as error:
-            log.error("digest journal: could not %s a digest (%s); it is not protected against a Redis restart",
-                      what, type(error).__name__)
+            log.error(
+                "digest journal: could not %s a digest (%s); it is not protected against a Redis restart",
+                what,
+                type(error).__name__,
+            )
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)  # SQLite drops the zone
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite drops the zone

@@ -45,13 +45,33 @@ class ScheduleStore:
     def __init__(self, engine: Engine) -> None:
         self._session = sessionmaker(engine, expire_on_commit=False)
 
-    def add(self, *, workspace: str, channel: str, channel_name: str, user: str, frequency: str,
-            weekday: int | None, clock: time, tz_name: str, to_dm: bool, now: datetime,
-            next_run_at: datetime) -> DigestSchedule:
+    def add(
+        self,
+        *,
+        workspace: str,
+        channel: str,
+        channel_name: str,
+        user: str,
+        frequency: str,
+        weekday: int | None,
+        clock: time,
+        tz_name: str,
+        to_dm: bool,
+        now: datetime,
+        next_run_at: datetime,
+    ) -> DigestSchedule:
         schedule = DigestSchedule(
-            created_at=now, workspace=workspace, channel=channel, channel_name=channel_name, user=user,
-            frequency=frequency, weekday=weekday, time_of_day=clock.strftime("%H:%M"), timezone=tz_name,
-            to_dm=to_dm, next_run_at=next_run_at,
+            created_at=now,
+            workspace=workspace,
+            channel=channel,
+            channel_name=channel_name,
+            user=user,
+            frequency=frequency,
+            weekday=weekday,
+            time_of_day=clock.strftime("%H:%M"),
+            timezone=tz_name,
+            to_dm=to_dm,
+            next_run_at=next_run_at,
         )
         with self._session.begin() as session:
             session.add(schedule)
@@ -62,11 +82,13 @@ class ScheduleStore:
 
     def for_user(self, workspace: str, user: str) -> list[DigestSchedule]:
         with self._session() as session:
-            return list(session.scalars(
-                select(DigestSchedule)
-                .where(DigestSchedule.workspace == workspace, DigestSchedule.user == user)
-                .order_by(DigestSchedule.id)
-            ))
+            return list(
+                session.scalars(
+                    select(DigestSchedule)
+                    .where(DigestSchedule.workspace == workspace, DigestSchedule.user == user)
+                    .order_by(DigestSchedule.id)
+                )
+            )
 
     def get(self, schedule_id: int) -> DigestSchedule | None:
         with self._session() as session:
@@ -80,9 +102,11 @@ class ScheduleStore:
 
     def due(self, now: datetime) -> list[DigestSchedule]:
         with self._session() as session:
-            return list(session.scalars(
-                select(DigestSchedule).where(DigestSchedule.next_run_at <= now).order_by(DigestSchedule.next_run_at)
-            ))
+            return list(
+                session.scalars(
+                    select(DigestSchedule).where(DigestSchedule.next_run_at <= now).order_by(DigestSchedule.next_run_at)
+                )
+            )
 
     def claim(self, schedule: DigestSchedule, now: datetime, following: datetime) -> Due | None:
         """Move the schedule to `following`, its next occurrence; the caller that wins the move runs this one."""
@@ -97,10 +121,12 @@ class ScheduleStore:
     def release(self, due: Due) -> None:
         """Give a claimed occurrence back (its digest could not be queued), so the next check tries again."""
         with self._session.begin() as session:
-            session.execute(update(DigestSchedule).where(DigestSchedule.id == due.schedule.id)
-                            .values(next_run_at=due.schedule.next_run_at, last_run_at=due.schedule.last_run_at))
+            session.execute(
+                update(DigestSchedule)
+                .where(DigestSchedule.id == due.schedule.id)
+                .values(next_run_at=due.schedule.next_run_at, last_run_at=due.schedule.last_run_at)
+            )
 
     def record_job(self, schedule_id: int, job_id: str) -> None:
         with self._session.begin() as session:
-            session.execute(update(DigestSchedule).where(DigestSchedule.id == schedule_id)
-                            .values(last_job_id=job_id))
+            session.execute(update(DigestSchedule).where(DigestSchedule.id == schedule_id).values(last_job_id=job_id))

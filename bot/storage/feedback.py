@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,11 +21,21 @@ class FeedbackStore:
 
     def vote(self, *, request_id: str, workspace: str, user: str, vote: int) -> None:
         """One vote per user and answer; voting again changes it."""
-        values = dict(created_at=datetime.now(timezone.utc), request_id=request_id[:64], workspace=workspace,
-                      user=user, vote=1 if vote > 0 else -1)
+        values = dict(
+            created_at=datetime.now(UTC),
+            request_id=request_id[:64],
+            workspace=workspace,
+            user=user,
+            vote=1 if vote > 0 else -1,
+        )
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(FeedbackVote).values(**values).on_conflict_do_update(
-            index_elements=["request_id", "user"], set_={"vote": values["vote"], "created_at": values["created_at"]},
+        statement = (
+            dialect.insert(FeedbackVote)
+            .values(**values)
+            .on_conflict_do_update(
+                index_elements=["request_id", "user"],
+                set_={"vote": values["vote"], "created_at": values["created_at"]},
+            )
         )
         with self._session.begin() as session:
             session.execute(statement)
@@ -37,7 +47,7 @@ class FeedbackStore:
 
     def disliked(self, *, since: timedelta) -> Iterator[dict[str, Any]]:
         """Answers with more 👎 than 👍 in the window, with what produced them, for evaluation."""
-        start = datetime.now(timezone.utc) - since
+        start = datetime.now(UTC) - since
         score = func.sum(FeedbackVote.vote)
         query = (
             select(RequestRecord, score, func.count())

@@ -8,18 +8,29 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import (Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint, create_engine, func, insert,
-                        select)
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from bot import metrics
-from bot.storage.ledger_writer import Row, RowWriter
 from bot.model.metering import Meter
+from bot.storage.ledger_writer import Row, RowWriter
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +129,7 @@ class Ledger:
         is counted lost and logged; with it, the row waits and is written once the database is back."""
         metrics.observe(meter, status, error_kind)
         row: Row = {
-            "created_at": datetime.now(timezone.utc),
+            "created_at": datetime.now(UTC),
             "request_id": meter.request_id[:64],
             "workspace": meter.workspace,
             "channel": meter.channel,
@@ -140,8 +151,15 @@ class Ledger:
         }
         log.info(
             "request pattern=%s trigger=%s status=%s error=%s tokens=%d+%d cost=%.6f latency_ms=%.0f cache=%s",
-            row["pattern"], row["trigger"], status, error_kind, row["prompt_tokens"], row["completion_tokens"],
-            row["cost_usd"], row["latency_ms"], row["cache_hit"],
+            row["pattern"],
+            row["trigger"],
+            status,
+            error_kind,
+            row["prompt_tokens"],
+            row["completion_tokens"],
+            row["cost_usd"],
+            row["latency_ms"],
+            row["cache_hit"],
         )
         if self._writer is not None:
             self._writer.put(row)
@@ -178,7 +196,7 @@ class Ledger:
 
     def stats(self, *, since: timedelta, workspace: str | None = None) -> list[PatternStats]:
         """Per-pattern figures over the window; aggregated in SQL so it scales with the table."""
-        start = datetime.now(timezone.utc) - since
+        start = datetime.now(UTC) - since
         window = RequestRecord.created_at >= start
         if workspace is not None:
             window = window & (RequestRecord.workspace == workspace)
@@ -198,8 +216,11 @@ class Ledger:
             .order_by(RequestRecord.pattern)
         )
         votes_query = (
-            select(RequestRecord.pattern, func.sum(func.cast(FeedbackVote.vote > 0, Integer)),
-                   func.sum(func.cast(FeedbackVote.vote < 0, Integer)))
+            select(
+                RequestRecord.pattern,
+                func.sum(func.cast(FeedbackVote.vote > 0, Integer)),
+                func.sum(func.cast(FeedbackVote.vote < 0, Integer)),
+            )
             .join(FeedbackVote, FeedbackVote.request_id == RequestRecord.request_id)
             .where(window)
             .group_by(RequestRecord.pattern)

@@ -30,7 +30,7 @@ BATCH_ROWS = 500
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)  # waits between attempts while the database is unreachable
 STOP_SECONDS = 10.0  # how long a stopping process waits for its rows to be written
 
-_writers: "weakref.WeakSet[RowWriter]" = weakref.WeakSet()
+_writers: weakref.WeakSet[RowWriter] = weakref.WeakSet()
 
 
 def close_all() -> None:
@@ -42,8 +42,9 @@ def close_all() -> None:
 class RowWriter:
     """Queues rows and writes them with `insert(rows)` from a thread of its own (started on first use)."""
 
-    def __init__(self, insert: Callable[[list[Row]], None], *, on_lost: Callable[[int], None],
-                 max_pending: int = 50_000) -> None:
+    def __init__(
+        self, insert: Callable[[list[Row]], None], *, on_lost: Callable[[int], None], max_pending: int = 50_000
+    ) -> None:
         self._insert = insert
         self._on_lost = on_lost
         self._max_pending = max_pending

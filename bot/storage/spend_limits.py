@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Float, Integer, String, UniqueConstraint, delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -63,34 +63,61 @@ class Budgets:
     def __init__(self, ledger: Ledger) -> None:
         self._session = sessionmaker(ledger.engine, expire_on_commit=False)
 
-    def set(self, *, workspace: str, scope: str, scope_id: str, period: str, metric: str, limit: float,
-            warn_fraction: float = 0.8) -> None:
+    def set(
+        self,
+        *,
+        workspace: str,
+        scope: str,
+        scope_id: str,
+        period: str,
+        metric: str,
+        limit: float,
+        warn_fraction: float = 0.8,
+    ) -> None:
         if scope not in SCOPES or period not in PERIODS or metric not in METRICS or limit < 0:
             raise ValueError("invalid budget")
         scope_id = workspace if scope == "workspace" else scope_id
         with self._session.begin() as session:
-            existing = session.scalar(select(BudgetRecord).where(
-                BudgetRecord.workspace == workspace, BudgetRecord.scope == scope, BudgetRecord.scope_id == scope_id,
-                BudgetRecord.period == period, BudgetRecord.metric == metric))
+            existing = session.scalar(
+                select(BudgetRecord).where(
+                    BudgetRecord.workspace == workspace,
+                    BudgetRecord.scope == scope,
+                    BudgetRecord.scope_id == scope_id,
+                    BudgetRecord.period == period,
+                    BudgetRecord.metric == metric,
+                )
+            )
             if existing is None:
-                existing = BudgetRecord(workspace=workspace, scope=scope, scope_id=scope_id, period=period,
-                                        metric=metric)
+                existing = BudgetRecord(
+                    workspace=workspace, scope=scope, scope_id=scope_id, period=period, metric=metric
+                )
                 session.add(existing)
             existing.limit_value, existing.warn_fraction = limit, warn_fraction
-            existing.updated_at = datetime.now(timezone.utc)
+            existing.updated_at = datetime.now(UTC)
 
     def remove(self, *, workspace: str, scope: str, scope_id: str, period: str, metric: str) -> bool:
         scope_id = workspace if scope == "workspace" else scope_id
         with self._session.begin() as session:
-            result = session.execute(delete(BudgetRecord).where(
-                BudgetRecord.workspace == workspace, BudgetRecord.scope == scope, BudgetRecord.scope_id == scope_id,
-                BudgetRecord.period == period, BudgetRecord.metric == metric))
+            result = session.execute(
+                delete(BudgetRecord).where(
+                    BudgetRecord.workspace == workspace,
+                    BudgetRecord.scope == scope,
+                    BudgetRecord.scope_id == scope_id,
+                    BudgetRecord.period == period,
+                    BudgetRecord.metric == metric,
+                )
+            )
             return bool(result.rowcount)
 
     def list(self, workspace: str) -> list[BudgetRecord]:
         with self._session() as session:
-            return list(session.scalars(select(BudgetRecord).where(BudgetRecord.workspace == workspace)
-                                        .order_by(BudgetRecord.scope, BudgetRecord.scope_id, BudgetRecord.period)))
+            return list(
+                session.scalars(
+                    select(BudgetRecord)
+                    .where(BudgetRecord.workspace == workspace)
+                    .order_by(BudgetRecord.scope, BudgetRecord.scope_id, BudgetRecord.period)
+                )
+            )
 
     def check(self, *, workspace: str, channel: str, user: str) -> Verdict:
         """May this request go ahead? The first limit reached refuses it; the closest warning is passed on.
@@ -113,21 +140,26 @@ class Budgets:
                     continue
                 used = self._used(session, budget, ids)
                 if used >= budget.limit_value:
-                    return Verdict(False, _refusal(budget), kind=f"budget_{budget.scope}_{budget.period}_{budget.metric}")
+                    return Verdict(
+                        False, _refusal(budget), kind=f"budget_{budget.scope}_{budget.period}_{budget.metric}"
+                    )
                 if budget.limit_value and used >= budget.warn_fraction * budget.limit_value and not warning:
                     warning = _warning(budget, used)
         return Verdict(True, warning=warning)
 
     @staticmethod
     def _used(session, budget: BudgetRecord, ids: dict[str, str]) -> float:  # type: ignore[no-untyped-def]
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         if budget.period == "month":
             start = start.replace(day=1)
         amount = RequestRecord.cost_usd if budget.metric == "cost" else RequestRecord.id
         aggregate = func.sum(amount) if budget.metric == "cost" else func.count(amount)
-        query = select(aggregate).where(RequestRecord.workspace == ids["workspace"],
-                                        RequestRecord.created_at >= start, RequestRecord.status != "refused")
+        query = select(aggregate).where(
+            RequestRecord.workspace == ids["workspace"],
+            RequestRecord.created_at >= start,
+            RequestRecord.status != "refused",
+        )
         if budget.scope == "user":
             query = query.where(RequestRecord.user == ids["user"])
         elif budget.scope == "channel":
@@ -139,8 +171,10 @@ def _refusal(budget: BudgetRecord) -> str:
     whose = {"user": "your", "channel": "this channel's", "workspace": "this workspace's"}[budget.scope]
     what = "spending" if budget.metric == "cost" else "request"
     when = "at midnight UTC" if budget.period == "day" else "on the 1st of next month (UTC)"
-    return (f"Sorry, {whose} {'daily' if budget.period == 'day' else 'monthly'} {what} limit for the AI bot has "
-            f"been reached, so I can't take this request. It resets {when}. An admin can raise it with `/usage limit`.")
+    return (
+        f"Sorry, {whose} {'daily' if budget.period == 'day' else 'monthly'} {what} limit for the AI bot has "
+        f"been reached, so I can't take this request. It resets {when}. An admin can raise it with `/usage limit`."
+    )
 
 
 def _warning(budget: BudgetRecord, used: float) -> str:

@@ -62,8 +62,13 @@ class AuthMethods(Workspace):
         token = f"xoxb-{grant['team_id']}-{uuid.uuid4().hex[:12]}"
         self.installed_tokens[token] = grant["team_id"]
         return {
-            "access_token": token, "token_type": "bot", "scope": "chat:write,commands,app_mentions:read",
-            "bot_user_id": self.bot_user_id, "app_id": self.app_id,
-            "team": {"id": grant["team_id"], "name": grant["team_name"]}, "enterprise": None,
-            "is_enterprise_install": False, "authed_user": {"id": grant["user_id"]},
+            "access_token": token,
+            "token_type": "bot",
+            "scope": "chat:write,commands,app_mentions:read",
+            "bot_user_id": self.bot_user_id,
+            "app_id": self.app_id,
+            "team": {"id": grant["team_id"], "name": grant["team_name"]},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "authed_user": {"id": grant["user_id"]},
         }

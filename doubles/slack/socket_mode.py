@@ -54,7 +54,6 @@ class UpgradeHandler(_Handler):
         return WebSocket(connection_id, self.connection, self.rfile)
 
 
-
 class SocketModeMethods(Workspace):
     """Socket Mode connections of `SlackServer`: the API to send envelopes and read acks, and the serving."""
 

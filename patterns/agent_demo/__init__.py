@@ -51,8 +51,10 @@ def build_demo_database(path: Path, *, today: dt.date | None = None) -> Path:
     connection = sqlite3.connect(temporary)
     try:
         connection.executescript(SCHEMA.read_text(encoding="utf-8"))
-        connection.executemany("INSERT INTO sales (sale_date, customer_id, product_id, quantity, amount) "
-                               "VALUES (?, ?, ?, ?, ?)", _sales(connection, today))
+        connection.executemany(
+            "INSERT INTO sales (sale_date, customer_id, product_id, quantity, amount) VALUES (?, ?, ?, ?, ?)",
+            _sales(connection, today),
+        )
         connection.execute("INSERT INTO demo_info (key, value) VALUES ('built_on', ?)", (today.isoformat(),))
         connection.commit()
     finally:

@@ -54,8 +54,14 @@ FUNCTIONS: dict[str, tuple[Callable[..., Fraction], tuple[int, int]]] = {
     "min": (lambda *xs: min(xs), (1, 20)),
     "max": (lambda *xs: max(xs), (1, 20)),
 }
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-           ast.FloorDiv: lambda a, b: Fraction(a // b), ast.Mod: operator.mod}
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: lambda a, b: Fraction(a // b),
+    ast.Mod: operator.mod,
+}
 
 
 def calculate(expression: str) -> str:
@@ -96,11 +102,11 @@ def _eval(node: ast.AST) -> Fraction:
             raise CalculationError(f"unknown function {node.func.id}(); available: {', '.join(FUNCTIONS)}")
         function, (least, most) = FUNCTIONS[name]
         if not least <= len(node.args) <= most:
-            raise CalculationError(f"{name}() takes {least if least == most else f'{least} to {most}'} "
-                                   "arguments")
+            raise CalculationError(f"{name}() takes {least if least == most else f'{least} to {most}'} arguments")
         return _bounded(function(*(_eval(argument) for argument in node.args)))
-    raise CalculationError(f"only numbers, + - * / // % ** and {', '.join(FUNCTIONS)}() are allowed "
-                           f"(found {_describe(node)})")
+    raise CalculationError(
+        f"only numbers, + - * / // % ** and {', '.join(FUNCTIONS)}() are allowed (found {_describe(node)})"
+    )
 
 
 def _power(base: Fraction, exponent: Fraction) -> Fraction:

@@ -42,8 +42,15 @@ CHECK_TTL_SECONDS = 60.0  # the role and the schema are checked again after this
 class ReadOnlyDatabase:
     """One per process and configuration; thread-safe. Raises `DatabaseRefused` when it may not be used."""
 
-    def __init__(self, url: str | URL, *, tables: TableSpec | str | None = None, row_limit: int = 50,
-                 timeout_seconds: float = 5.0, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        tables: TableSpec | str | None = None,
+        row_limit: int = 50,
+        timeout_seconds: float = 5.0,
+        limits: Limits | None = None,
+    ) -> None:
         self.url = make_url(url)
         self.backend = self.url.get_backend_name()
         self.dialect = dialect_for(self.backend)
@@ -64,8 +71,10 @@ class ReadOnlyDatabase:
         elif self.backend == "postgresql":
             self._runner = PostgresRunner(self.url, self.limits)
         else:
-            raise DatabaseRefused(f"the agent's sql tool works with SQLite and PostgreSQL, whose read-only "
-                                  f"guards it can check; {self.backend} is not supported")
+            raise DatabaseRefused(
+                f"the agent's sql tool works with SQLite and PostgreSQL, whose read-only "
+                f"guards it can check; {self.backend} is not supported"
+            )
         self.tables()  # refuses to start when the role or the allow-list is wrong
 
     @property
@@ -91,8 +100,12 @@ class ReadOnlyDatabase:
 
     def policy(self) -> Policy:
         tables = self.tables()
-        return Policy(self.dialect, {t.name: tuple(c.name for c in t.columns) for t in tables},
-                      restricted=frozenset(t.name for t in tables if t.restricted), row_limit=self.row_limit)
+        return Policy(
+            self.dialect,
+            {t.name: tuple(c.name for c in t.columns) for t in tables},
+            restricted=frozenset(t.name for t in tables if t.restricted),
+            row_limit=self.row_limit,
+        )
 
     def query(self, sql: str) -> QueryResult:
         """Run one already-checked query. Raises `QueryFailed` (or `QueryTimeout`) with a short, safe message."""

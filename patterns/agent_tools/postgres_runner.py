@@ -30,8 +30,15 @@ from patterns.agent_tools.query_types import (
 )
 
 # Predefined roles that reach beyond the allowed tables: server files, programs, other sessions, settings.
-FORBIDDEN_ROLES = ("pg_read_server_files", "pg_write_server_files", "pg_execute_server_program",
-                   "pg_signal_backend", "pg_read_all_settings", "pg_read_all_data", "pg_write_all_data")
+FORBIDDEN_ROLES = (
+    "pg_read_server_files",
+    "pg_write_server_files",
+    "pg_execute_server_program",
+    "pg_signal_backend",
+    "pg_read_all_settings",
+    "pg_read_all_data",
+    "pg_write_all_data",
+)
 WRITE_PRIVILEGES = "INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER"
 BATCH_ROWS = 25
 CONNECT_TIMEOUT_SECONDS = 10
@@ -50,8 +57,13 @@ _COLUMNS = "SELECT * FROM ({query}) AS agent_row LIMIT 0"
 class PostgresRunner:
     def __init__(self, url: URL, limits: Limits) -> None:
         self.conninfo = psycopg.conninfo.make_conninfo(
-            host=url.host or "", port=str(url.port or ""), dbname=url.database or "", user=url.username or "",
-            password=url.password or "", **{k: str(v) for k, v in url.query.items()})
+            host=url.host or "",
+            port=str(url.port or ""),
+            dbname=url.database or "",
+            user=url.username or "",
+            password=url.password or "",
+            **{k: str(v) for k, v in url.query.items()},
+        )
         self.limits = limits
         self.set_temp_file_limit = True
 
@@ -75,29 +87,42 @@ class PostgresRunner:
             "ARRAY(SELECT g.rolname FROM pg_roles g WHERE g.rolname = ANY(%s) "
             "      AND pg_has_role(current_user, g.oid, 'MEMBER') ORDER BY g.rolname), "
             "current_setting('server_version_num')::int "
-            "FROM pg_roles r WHERE r.rolname = current_user", [list(FORBIDDEN_ROLES)]).fetchone()
+            "FROM pg_roles r WHERE r.rolname = current_user",
+            [list(FORBIDDEN_ROLES)],
+        ).fetchone()
         assert row is not None
         role, superuser, createrole, memberships, version = row
         if superuser:
-            raise DatabaseRefused(f"the agent's database role {role} is a superuser: it could read any table, "
-                                  f"server files and settings. Connect as a role that can only read ({HELP}).")
+            raise DatabaseRefused(
+                f"the agent's database role {role} is a superuser: it could read any table, "
+                f"server files and settings. Connect as a role that can only read ({HELP})."
+            )
         if createrole:
-            raise DatabaseRefused(f"the agent's database role {role} has CREATEROLE: it could give itself any "
-                                  f"privilege. Connect as a role that can only read ({HELP}).")
+            raise DatabaseRefused(
+                f"the agent's database role {role} has CREATEROLE: it could give itself any "
+                f"privilege. Connect as a role that can only read ({HELP})."
+            )
         if memberships:
-            raise DatabaseRefused(f"the agent's database role {role} is a member of {', '.join(memberships)}: "
-                                  f"it reaches beyond the allowed tables. Revoke it, or connect as a role that "
-                                  f"can only read ({HELP}).")
-        settable = version >= 150000 and connection.execute(
-            "SELECT has_parameter_privilege('temp_file_limit', 'SET')").fetchone()[0]  # type: ignore[index]
-        current = int(connection.execute(
-            "SELECT setting FROM pg_settings WHERE name = 'temp_file_limit'").fetchone()[0])  # type: ignore[index]
+            raise DatabaseRefused(
+                f"the agent's database role {role} is a member of {', '.join(memberships)}: "
+                f"it reaches beyond the allowed tables. Revoke it, or connect as a role that "
+                f"can only read ({HELP})."
+            )
+        settable = (
+            version >= 150000
+            and connection.execute("SELECT has_parameter_privilege('temp_file_limit', 'SET')").fetchone()[0]
+        )  # type: ignore[index]
+        current = int(
+            connection.execute("SELECT setting FROM pg_settings WHERE name = 'temp_file_limit'").fetchone()[0]
+        )  # type: ignore[index]
         self.set_temp_file_limit = bool(settable)
         if not settable and not 0 <= current <= self.limits.postgres_temp_file_limit_kb:
             cap = self.limits.postgres_temp_file_limit_kb // 1024
-            raise DatabaseRefused(f"the agent's database role {role} may use unlimited temporary files and cannot "
-                                  f"limit them itself: run GRANT SET ON PARAMETER temp_file_limit TO {role} "
-                                  f"(PostgreSQL 15+) or ALTER ROLE {role} SET temp_file_limit = '{cap}MB' ({HELP}).")
+            raise DatabaseRefused(
+                f"the agent's database role {role} may use unlimited temporary files and cannot "
+                f"limit them itself: run GRANT SET ON PARAMETER temp_file_limit TO {role} "
+                f"(PostgreSQL 15+) or ALTER ROLE {role} SET temp_file_limit = '{cap}MB' ({HELP})."
+            )
 
     def _tables(self, connection: psycopg.Connection, spec: TableSpec) -> list[Table]:
         role = connection.execute("SELECT current_user").fetchone()[0]  # type: ignore[index]
@@ -108,7 +133,9 @@ class PostgresRunner:
             found = connection.execute(
                 "SELECT c.oid, has_table_privilege(c.oid, %s) "
                 "OR has_any_column_privilege(c.oid, 'INSERT, UPDATE') FROM pg_class c "
-                "WHERE c.oid = to_regclass(quote_ident(%s))", [WRITE_PRIVILEGES, rule.name]).fetchone()
+                "WHERE c.oid = to_regclass(quote_ident(%s))",
+                [WRITE_PRIVILEGES, rule.name],
+            ).fetchone()
             if found is None:
                 missing.append(rule.name)
                 continue
@@ -118,23 +145,31 @@ class PostgresRunner:
             info = connection.execute(
                 "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
                 "has_column_privilege(a.attrelid, a.attnum, 'SELECT') FROM pg_attribute a "
-                "WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", [oid]).fetchall()
+                "WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                [oid],
+            ).fetchall()
             present = {name for name, _, _ in info}
             missing.extend(f"{rule.name}.{c}" for c in sorted(set(rule.columns or ()) - present))
-            columns = [Column(name, kind) for name, kind, readable in info
-                       if readable and (rule.columns is None or name in rule.columns)]
+            columns = [
+                Column(name, kind)
+                for name, kind, readable in info
+                if readable and (rule.columns is None or name in rule.columns)
+            ]
             if not columns:
                 missing.append(f"{rule.name} (role {role} may not read it: GRANT SELECT ON {rule.name} TO {role})")
                 continue
             tables.append(Table(rule.name, columns, restricted=len(columns) < len(info)))
         if writable:
-            raise DatabaseRefused(f"the agent's database role {role} can write to {', '.join(writable)}, which it "
-                                  f"reads: REVOKE INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER ON "
-                                  f"{', '.join(writable)} FROM {role}, or connect as a role that can only read "
-                                  f"({HELP}).")
+            raise DatabaseRefused(
+                f"the agent's database role {role} can write to {', '.join(writable)}, which it "
+                f"reads: REVOKE INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER ON "
+                f"{', '.join(writable)} FROM {role}, or connect as a role that can only read "
+                f"({HELP})."
+            )
         if missing:
-            raise DatabaseRefused("AGENT_SQL_TABLES names what the database does not have or the role cannot "
-                                  f"read: {', '.join(missing)}")
+            raise DatabaseRefused(
+                f"AGENT_SQL_TABLES names what the database does not have or the role cannot read: {', '.join(missing)}"
+            )
         return tables
 
     # Queries ----------------------------------------------------------------------------------------------
@@ -154,8 +189,9 @@ class PostgresRunner:
             else:
                 columns, rows, truncated, clipped = self._fetch_plain(connection, sql)
         except errors.QueryCanceled:
-            raise QueryTimeout(f"the query took longer than {self.limits.timeout_seconds:g} s and was "
-                               "stopped") from None
+            raise QueryTimeout(
+                f"the query took longer than {self.limits.timeout_seconds:g} s and was stopped"
+            ) from None
         except errors.LockNotAvailable:
             raise QueryFailed("the query waited too long for a lock and was stopped") from None
         except (errors.ReadOnlySqlTransaction, errors.InsufficientPrivilege) as error:
@@ -166,28 +202,40 @@ class PostgresRunner:
             raise QueryFailed(_first_line(error)) from None
         finally:
             _end(connection)
-        return QueryResult(columns=columns, rows=rows, truncated=truncated,
-                           elapsed_ms=(time.monotonic() - started) * 1000, clipped_cells=clipped)
+        return QueryResult(
+            columns=columns,
+            rows=rows,
+            truncated=truncated,
+            elapsed_ms=(time.monotonic() - started) * 1000,
+            clipped_cells=clipped,
+        )
 
     def _connect(self) -> psycopg.Connection:
-        connection = psycopg.connect(self.conninfo, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=False,
-                                     application_name="agent-sql")
+        connection = psycopg.connect(
+            self.conninfo, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=False, application_name="agent-sql"
+        )
         connection.read_only = True  # every transaction starts BEGIN READ ONLY
         return connection
 
     def _begin(self, connection: psycopg.Connection) -> None:
         limits = self.limits
         timeout_ms = max(1, int(limits.timeout_seconds * 1000))
-        settings = {"statement_timeout": str(timeout_ms), "lock_timeout": str(timeout_ms),
-                    "idle_in_transaction_session_timeout": str(timeout_ms + 5_000),
-                    "work_mem": limits.postgres_work_mem}
+        settings = {
+            "statement_timeout": str(timeout_ms),
+            "lock_timeout": str(timeout_ms),
+            "idle_in_transaction_session_timeout": str(timeout_ms + 5_000),
+            "work_mem": limits.postgres_work_mem,
+        }
         if self.set_temp_file_limit:
             settings["temp_file_limit"] = str(limits.postgres_temp_file_limit_kb)
-        connection.execute("SELECT " + ", ".join("set_config(%s, %s, true)" for _ in settings),
-                           [item for pair in settings.items() for item in pair])
+        connection.execute(
+            "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in settings),
+            [item for pair in settings.items() for item in pair],
+        )
 
-    def _fetch(self, connection: psycopg.Connection, sql: str,
-               deadline: float) -> tuple[list[str], list[list[Any]], bool, int]:
+    def _fetch(
+        self, connection: psycopg.Connection, sql: str, deadline: float
+    ) -> tuple[list[str], list[list[Any]], bool, int]:
         limits = self.limits
         with connection.cursor() as plain:
             plain.execute(_COLUMNS.format(query=sql))

@@ -42,11 +42,23 @@ _TABLE_ARGS = {"this", "alias", "only"}
 # SQLAlchemy backend name -> sqlglot dialect; only these two have database-level guards (see database.py).
 DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres"}
 
-_KINDS = {"Lock": "FOR UPDATE/SHARE locking", "Into": "SELECT … INTO", "Placeholder": "a query parameter",
-          "Parameter": "a query parameter", "Dot": "a schema-qualified name", "Collate": "COLLATE",
-          "TableSample": "TABLESAMPLE", "Lateral": "LATERAL", "Array": "an array", "Any": "ANY/ALL",
-          "All": "ANY/ALL", "RegexpLike": "a regular expression match", "SimilarTo": "SIMILAR TO",
-          "Unnest": "UNNEST", "ObjectIdentifier": "an object identifier type (regclass, oid…)"}
+_KINDS = {
+    "Lock": "FOR UPDATE/SHARE locking",
+    "Into": "SELECT … INTO",
+    "Placeholder": "a query parameter",
+    "Parameter": "a query parameter",
+    "Dot": "a schema-qualified name",
+    "Collate": "COLLATE",
+    "TableSample": "TABLESAMPLE",
+    "Lateral": "LATERAL",
+    "Array": "an array",
+    "Any": "ANY/ALL",
+    "All": "ANY/ALL",
+    "RegexpLike": "a regular expression match",
+    "SimilarTo": "SIMILAR TO",
+    "Unnest": "UNNEST",
+    "ObjectIdentifier": "an object identifier type (regclass, oid…)",
+}
 
 
 @dataclass(frozen=True)
@@ -122,11 +134,14 @@ def _check(tree: exp.Expression, policy: Policy) -> Verdict:
     if problem := _table_problem(tree, policy):
         return _refuse(problem)
     try:
-        qualified = qualify(tree.copy(), dialect=policy.dialect, schema=policy.schema, quote_identifiers=False,
-                            identify=False)
+        qualified = qualify(
+            tree.copy(), dialect=policy.dialect, schema=policy.schema, quote_identifiers=False, identify=False
+        )
     except OptimizeError as error:
-        return _refuse(f"{_first_line(error)}; the agent may read only these tables: {policy.table_list} "
-                       "(use the schema tool to see their columns)")
+        return _refuse(
+            f"{_first_line(error)}; the agent may read only these tables: {policy.table_list} "
+            "(use the schema tool to see their columns)"
+        )
     if any(isinstance(node, exp.TableColumn) for node in qualified.walk()):
         return _refuse("a whole row of a table cannot be selected; name the columns")
     outputs = qualified.selects if isinstance(qualified, exp.Query) else []
@@ -185,8 +200,7 @@ def _table_problem(tree: exp.Expression, policy: Policy) -> str | None:
             if table.name in scope.cte_sources:
                 continue
             if table.name not in policy.tables:
-                return (f"the table {table.name} is not one the agent may read; it may read only: "
-                        f"{policy.table_list}")
+                return f"the table {table.name} is not one the agent may read; it may read only: {policy.table_list}"
     if any(id(table) not in checked for table in tree.find_all(exp.Table)):
         return "the query could not be checked (a table is used where tables cannot be checked)"
     return None
@@ -208,8 +222,13 @@ def _with_limit(tree: exp.Expression, limit: int) -> exp.Expression:
     if isinstance(tree, exp.Select):
         current = tree.args.get("limit")
         value = current.expression if isinstance(current, exp.Limit) else None
-        if isinstance(value, exp.Literal) and not value.is_string and value.this.isdigit() \
-                and int(value.this) <= limit and not tree.args.get("offset"):
+        if (
+            isinstance(value, exp.Literal)
+            and not value.is_string
+            and value.this.isdigit()
+            and int(value.this) <= limit
+            and not tree.args.get("offset")
+        ):
             return tree
         if current is None and not tree.args.get("offset"):
             return tree.limit(limit, copy=True)
@@ -237,8 +256,10 @@ def _small_literal(value: object, most: int) -> bool:
 
 
 def _function_refusal(name: str) -> str:
-    return (f"the function {name}() is not allowed; only ordinary aggregate, arithmetic, string, date and "
-            "conditional functions are (for example count, sum, avg, round, lower, substr, coalesce, case)")
+    return (
+        f"the function {name}() is not allowed; only ordinary aggregate, arithmetic, string, date and "
+        "conditional functions are (for example count, sum, avg, round, lower, substr, coalesce, case)"
+    )
 
 
 def _kind(node: exp.Expression) -> str:

@@ -50,14 +50,26 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     uri = Path(request["path"]).resolve().as_uri() + "?mode=ro"
     connection = sqlite3.connect(uri, uri=True, isolation_level=None)
     try:
-        for pragma in ("query_only = 1", "trusted_schema = 0", "temp_store = MEMORY",
-                       f"hard_heap_limit = {int(request['heap_bytes'])}", "cache_size = -4000"):
+        for pragma in (
+            "query_only = 1",
+            "trusted_schema = 0",
+            "temp_store = MEMORY",
+            f"hard_heap_limit = {int(request['heap_bytes'])}",
+            "cache_size = -4000",
+        ):
             connection.execute(f"PRAGMA {pragma}")
-        limits = {sqlite3.SQLITE_LIMIT_LENGTH: request["max_length"], sqlite3.SQLITE_LIMIT_ATTACHED: 0,
-                  sqlite3.SQLITE_LIMIT_SQL_LENGTH: 100_000, sqlite3.SQLITE_LIMIT_COLUMN: 200,
-                  sqlite3.SQLITE_LIMIT_EXPR_DEPTH: 200, sqlite3.SQLITE_LIMIT_COMPOUND_SELECT: 20,
-                  sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: 1_000, sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER: 0,
-                  sqlite3.SQLITE_LIMIT_TRIGGER_DEPTH: 0, sqlite3.SQLITE_LIMIT_WORKER_THREADS: 0}
+        limits = {
+            sqlite3.SQLITE_LIMIT_LENGTH: request["max_length"],
+            sqlite3.SQLITE_LIMIT_ATTACHED: 0,
+            sqlite3.SQLITE_LIMIT_SQL_LENGTH: 100_000,
+            sqlite3.SQLITE_LIMIT_COLUMN: 200,
+            sqlite3.SQLITE_LIMIT_EXPR_DEPTH: 200,
+            sqlite3.SQLITE_LIMIT_COMPOUND_SELECT: 20,
+            sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: 1_000,
+            sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER: 0,
+            sqlite3.SQLITE_LIMIT_TRIGGER_DEPTH: 0,
+            sqlite3.SQLITE_LIMIT_WORKER_THREADS: 0,
+        }
         for category, value in limits.items():
             connection.setlimit(category, value)
         connection.set_authorizer(authorizer(request["tables"], frozenset(request["functions"])))
@@ -75,8 +87,7 @@ def authorizer(tables: dict[str, list[str] | None], functions: frozenset[str]) -
             return _ALLOWED
         if action == sqlite3.SQLITE_READ and database in ("main", None) and (arg1 or "").lower() in allowed:
             columns = allowed[(arg1 or "").lower()]
-            return _ALLOWED if columns is None or (arg2 or "") == "" or (arg2 or "").lower() in columns \
-                else _DENIED
+            return _ALLOWED if columns is None or (arg2 or "") == "" or (arg2 or "").lower() in columns else _DENIED
         if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in functions:
             return _ALLOWED
         return _DENIED

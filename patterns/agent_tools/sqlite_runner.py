@@ -57,8 +57,11 @@ class SqliteRunner:
                 present = {name.lower(): (name, kind) for name, kind in info}
                 wanted = [c for c in (rule.columns or ()) if c not in present]
                 missing.extend(f"{rule.name}.{c}" for c in sorted(wanted))
-                columns = [Column(name, kind or "") for name, kind in info
-                           if rule.columns is None or name.lower() in rule.columns]
+                columns = [
+                    Column(name, kind or "")
+                    for name, kind in info
+                    if rule.columns is None or name.lower() in rule.columns
+                ]
                 tables.append(Table(rule.name, columns, restricted=rule.columns is not None))
         except sqlite3.Error as error:
             raise DatabaseRefused(f"the database file {self.path.name} cannot be read ({error})") from None
@@ -71,11 +74,16 @@ class SqliteRunner:
     def query(self, sql: str, tables: list[Table]) -> QueryResult:
         limits = self.limits
         request = {
-            "path": str(self.path), "sql": sql, "functions": sorted(SQLITE_FUNCTIONS),
+            "path": str(self.path),
+            "sql": sql,
+            "functions": sorted(SQLITE_FUNCTIONS),
             "tables": {t.name: ([c.name for c in t.columns] if t.restricted else None) for t in tables},
-            "max_rows": limits.row_limit, "max_cell_chars": limits.max_cell_chars,
-            "max_bytes": limits.max_result_bytes, "max_length": limits.sqlite_max_length,
-            "heap_bytes": limits.sqlite_heap_bytes, "memory_bytes": limits.child_memory_bytes,
+            "max_rows": limits.row_limit,
+            "max_cell_chars": limits.max_cell_chars,
+            "max_bytes": limits.max_result_bytes,
+            "max_length": limits.sqlite_max_length,
+            "heap_bytes": limits.sqlite_heap_bytes,
+            "memory_bytes": limits.child_memory_bytes,
             "cpu_seconds": math.ceil(limits.timeout_seconds) + 1,
         }
         if not self.path.exists():
@@ -98,9 +106,13 @@ class SqliteRunner:
         answer = json.loads(out)
         if answer["status"] != "ok":
             raise QueryFailed(_explain(answer["error"]))
-        return QueryResult(columns=answer["columns"], rows=answer["rows"], truncated=answer["truncated"],
-                           elapsed_ms=elapsed, clipped_cells=answer["clipped"])
-
+        return QueryResult(
+            columns=answer["columns"],
+            rows=answer["rows"],
+            truncated=answer["truncated"],
+            elapsed_ms=elapsed,
+            clipped_cells=answer["clipped"],
+        )
 
     def _child(self) -> subprocess.Popen[bytes]:
         """The waiting spare (when this process started it and it is alive) or a new child; a new spare starts."""
@@ -112,14 +124,20 @@ class SqliteRunner:
 
 
 def _start() -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-I", "-S", str(CHILD)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, close_fds=True)
+    return subprocess.Popen(
+        [sys.executable, "-I", "-S", str(CHILD)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        close_fds=True,
+    )
 
 
 def _explain(text: str) -> str:
     lowered = text.lower()
-    if any(word in lowered for word in ("not authorized", "authorization denied", "readonly", "read-only",
-                                        "prohibited")):
+    if any(
+        word in lowered for word in ("not authorized", "authorization denied", "readonly", "read-only", "prohibited")
+    ):
         return f"the database refused it: only reading is allowed, and only the allowed tables ({text[:160]})"
     if "too big" in lowered or "out of memory" in lowered:
         return f"the result would be too big ({text[:120]})"
