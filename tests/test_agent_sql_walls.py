@@ -215,12 +215,12 @@ def _busy_children() -> list[int]:
 
 def test_sqlite_timeout_holds_inside_one_slow_step(lite: ReadOnlyDatabase) -> None:
     grow = "'a'"
-    for _ in range(6):
-        grow = f"replace({grow}, 'a', 'aaaaaaaaa')"  # 9 ** 6 = 531,441 characters
+    for factor in (9, 9, 9, 9, 9, 16):
+        grow = f"replace({grow}, 'a', '{'a' * factor}')"  # 9 ** 5 * 16 = 944,784 characters, under the 1 MB limit
     started = time.monotonic()
     with pytest.raises(QueryTimeout, match="longer than 1 s"):
-        # One instr() call: a 265,000-character needle at each of 266,000 places is one long VM step.
-        lite.query(f"WITH a(x) AS (SELECT {grow}) SELECT instr(x || 'b', substr(x, 1, 265000) || 'b') FROM a")
+        # One instr() call: a 472,000-character needle at each of 472,000 places is one VM step of about 3 s here.
+        lite.query(f"WITH a(x) AS (SELECT {grow}) SELECT instr(x || 'b', substr(x, 1, 472000) || 'b') FROM a")
     assert time.monotonic() - started < TIMEOUT + 1
     assert _busy_children() == []
 
