@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.slack.mrkdwn import safe_cut
+
 MAX_TEXT = 3_900  # Slack answers msg_too_long near 4,000 characters of `text`
 
 SLACK_ERRORS = {
@@ -34,6 +36,7 @@ def fit_text(text: str, limit: int = MAX_TEXT) -> str:
     boundary = max(cut.rfind("\n"), cut.rfind(" "))
     if boundary > limit // 2:
         cut = cut[:boundary]
+    cut = cut[: safe_cut(cut, len(cut))]
     if cut.count("```") % 2:
         cut += "\n```"
     return cut + marker

@@ -1,4 +1,10 @@
-"""Model output is Markdown; Slack renders its own `mrkdwn`. Convert the common constructs, leave code alone."""
+"""Model output is Markdown; Slack renders its own `mrkdwn`. Convert the common constructs, leave code alone.
+
+Model output is untrusted: whatever it writes, the result never holds Slack's control syntax except the links made
+here. `&`, `<` and `>` are escaped everywhere (code included: Slack shows `&lt;` in code as `<`), so the model can
+never produce `<!channel>`, `<!here>`, `<!subteam^…>` or `<@U…>`; a link's address is percent-encoded where it
+would end the link (`|`, `<`, `>`) and its label is one escaped line.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,10 @@ _STRIKE = re.compile(r"~~(.+?)~~")
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$", re.MULTILINE)
 _BULLET = re.compile(r"^(\s*)[-*+]\s+", re.MULTILINE)
+_PLACEHOLDER = "\x00"
+_URL_UNSAFE = {"|": "%7C", "<": "%3C", ">": "%3E"}
+MAX_LABEL = 300
+MAX_URL = 1_000
 
 
 def escape(text: str) -> str:
@@ -19,16 +29,15 @@ def escape(text: str) -> str:
 
 
 def to_mrkdwn(markdown: str) -> str:
-    """Markdown → Slack mrkdwn: bold, italics, strike, links, headings and bullets; code spans untouched."""
+    """Markdown → Slack mrkdwn: bold, italics, strike, links, headings and bullets; code spans kept as written."""
     out = []
-    for block in _FENCE.split(markdown):
+    for block in _FENCE.split(markdown.replace(_PLACEHOLDER, "")):
         if block.startswith("```"):
-            out.append(_fence(block))
+            out.append(escape(_fence(block)))
             continue
         for piece in _INLINE_CODE.split(block):
-            out.append(
-                piece if piece.startswith("`") and piece.endswith("`") and len(piece) > 1 else _convert_prose(piece)
-            )
+            is_code = piece.startswith("`") and piece.endswith("`") and len(piece) > 1
+            out.append(escape(piece) if is_code else _convert_prose(piece))
     return "".join(out)
 
 
@@ -41,12 +50,32 @@ def _fence(block: str) -> str:
     return "```" + body
 
 
+def link(url: str, label: str) -> str:
+    """`<url|label>` that stays one link whatever the two hold (or the escaped label alone if the URL is too long)."""
+    label = " ".join(label.split())[:MAX_LABEL] or url
+    safe_url = "".join(_URL_UNSAFE.get(char, char) for char in url).replace("&", "&amp;")
+    if len(safe_url) > MAX_URL:
+        return escape(label)
+    return f"<{safe_url}|{escape(label)}>"
+
+
+def safe_cut(text: str, cut: int) -> int:
+    """Move a cut point back so it does not fall inside a `<link|label>` or an `&entity;` of converted text."""
+    opening = text.rfind("<", 0, cut)
+    if opening > text.rfind(">", 0, cut):
+        cut = opening
+    ampersand = text.rfind("&", max(0, cut - 5), cut)
+    if ampersand >= 0 and ";" not in text[ampersand:cut]:
+        cut = ampersand
+    return cut
+
+
 def _convert_prose(text: str) -> str:
     links: list[str] = []
 
     def keep_link(match: re.Match[str]) -> str:
-        links.append(f"<{match.group(2)}|{escape(match.group(1))}>")
-        return f"\x00{len(links) - 1}\x00"
+        links.append(link(match.group(2), match.group(1)))
+        return f"{_PLACEHOLDER}{len(links) - 1}{_PLACEHOLDER}"
 
     text = _LINK.sub(keep_link, text)
     text = escape(text)
@@ -55,4 +84,4 @@ def _convert_prose(text: str) -> str:
     text = _BOLD.sub(lambda m: f"*{m.group(1) or m.group(2)}*", text)
     text = _STRIKE.sub(lambda m: f"~{m.group(1)}~", text)
     text = _BULLET.sub(lambda m: f"{m.group(1)}• ", text)
-    return re.sub("\x00(\\d+)\x00", lambda m: links[int(m.group(1))], text)
+    return re.sub(f"{_PLACEHOLDER}(\\d+){_PLACEHOLDER}", lambda m: links[int(m.group(1))], text)

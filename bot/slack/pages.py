@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.slack.mrkdwn import safe_cut
+
 FENCE = "```"
 
 
@@ -37,6 +39,7 @@ def _fitting_lines(text: str, width: int) -> list[str]:
         while len(line) > width:
             cut = line.rfind(" ", 0, width)
             cut = cut if cut > width // 2 else width
+            cut = safe_cut(line, cut) or cut
             out.append(line[:cut])
             line = line[cut:].lstrip(" ")
         out.append(line)
