@@ -14,12 +14,24 @@ import time
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
-# Slack tokens, OpenAI-style keys and bearer headers: masked wherever they appear in a log line.
-_SECRET = re.compile(r"\b(xox[abposr]-|xapp-|sk-)[A-Za-z0-9-_]{4,}|(?i:bearer\s+)[A-Za-z0-9._-]{8,}")
+# Slack tokens (bot, user, app, refresh `xoxe-` and rotated `xoxe.xoxp-`), OpenAI-style keys and bearer headers.
+_SECRET = re.compile(r"\b(xox[a-z][-.]|xapp-|sk-)[A-Za-z0-9_.-]{4,}|(?i:bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
+# The password of any URL (`postgresql://user:password@host`, `redis://:password@host`).
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@")
+_known: set[str] = set()  # this process's own secret values (settings), masked wherever they appear
+
+
+def add_known_secrets(*values: str | None) -> None:
+    """Mask these exact values too (the signing secret, the client secret, database passwords...)."""
+    _known.update(value for value in values if value and len(value) >= 6)
 
 
 def mask_secrets(text: str) -> str:
-    return _SECRET.sub(lambda m: (m.group(1) or "Bearer ") + "***", text)
+    for value in _known:
+        if value in text:
+            text = text.replace(value, "***")
+    text = _SECRET.sub(lambda m: (m.group(1) or "Bearer ") + "***", text)
+    return _URL_PASSWORD.sub(lambda m: m.group(1) + "***@", text)
 
 
 class _RequestContext(logging.Filter):
@@ -30,18 +42,27 @@ class _RequestContext(logging.Filter):
         return True
 
 
+class TextFormatter(logging.Formatter):
+    """One plain line, masked as a whole: the message and any traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_secrets(super().format(record))
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": mask_secrets(record.getMessage()),
             "request_id": getattr(record, "request_id", ""),
             "process": record.process,
         }
         if record.exc_info:
             entry["error"] = mask_secrets(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = mask_secrets(self.formatStack(record.stack_info))
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -52,7 +73,7 @@ def configure_logging(level: str, fmt: str) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(process)d %(name)s [%(request_id)s] %(message)s")
+            TextFormatter("%(asctime)s %(levelname)s %(process)d %(name)s [%(request_id)s] %(message)s")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]

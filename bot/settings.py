@@ -238,6 +238,17 @@ class Settings(BaseSettings):
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value() if value else None
 
+    def secret_values(self) -> list[str]:
+        """Every secret this process holds: tokens, keys and the passwords inside its URLs (masked in logs)."""
+        names = ("slack_bot_token", "slack_signing_secret", "slack_app_token", "openai_api_key", "slack_client_secret")
+        values = [self.secret(name) or "" for name in names]
+        for url in (self.database_url, self.redis_url, self.agent_database_url, self.docs_database_url):
+            try:
+                values.append((make_url(url).password or "") if url else "")
+            except Exception:  # an unparsable URL is reported by its own validator
+                continue
+        return [value for value in values if value]
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read and validate settings; raise `SettingsError` with one line per problem (no secret values)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.logs import configure_logging
+from bot.logs import add_known_secrets, configure_logging
 from bot.settings import SettingsError, load_settings
 from cli import database, digests, docs, doctor, playground, serve, sql, summarize
 
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format if (args.command or "serve") in SERVICES else "text")
+    add_known_secrets(*settings.secret_values())
     if args.command is None:
         return serve.default(settings)
     return args.run(settings, args)
