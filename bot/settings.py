@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     port: int = Field(default=3000, ge=1, le=65_535)
+    bind_address: str = "0.0.0.0"  # the playground's bot listens on 127.0.0.1 only
+    metrics_port: int | None = Field(default=None, ge=1, le=65_535)  # /metrics on a port of its own
+    metrics_token: SecretStr | None = None  # or /metrics on PORT, for `Authorization: Bearer <token>` only
     web_concurrency: int = Field(default=2, ge=1, le=64)
     listener_threads: int = Field(default=256, ge=1, le=4096)
     # HTTP mode: each web worker hands post-ack work to a work process of its own, run at this lower CPU
@@ -119,6 +122,7 @@ class Settings(BaseSettings):
         "openai_api_key",
         "slack_client_secret",
         "slack_client_id",
+        "metrics_token",
         mode="before",
     )
     @classmethod
@@ -240,7 +244,14 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret this process holds: tokens, keys and the passwords inside its URLs (masked in logs)."""
-        names = ("slack_bot_token", "slack_signing_secret", "slack_app_token", "openai_api_key", "slack_client_secret")
+        names = (
+            "slack_bot_token",
+            "slack_signing_secret",
+            "slack_app_token",
+            "openai_api_key",
+            "slack_client_secret",
+            "metrics_token",
+        )
         values = [self.secret(name) or "" for name in names]
         for url in (self.database_url, self.redis_url, self.agent_database_url, self.docs_database_url):
             try:

@@ -71,8 +71,14 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return serve_socket_mode(settings)
 
     port = args.port or settings.port
-    log.info("HTTP mode on port %d: POST /slack/events, GET /healthz", port)
-    serve_http(lambda: build_wsgi_app(settings), port=port, workers=args.workers or settings.web_concurrency)
+    log.info("HTTP mode on %s port %d: POST /slack/events, GET /healthz", settings.bind_address, port)
+    serve_http(
+        lambda: build_wsgi_app(settings),
+        port=port,
+        workers=args.workers or settings.web_concurrency,
+        host=settings.bind_address,
+        metrics_port=settings.metrics_port,
+    )
     return 0
 
 

@@ -267,7 +267,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = response.body
         try:
             self.send_response(response.status)
-            headers = {**CORS_HEADERS, "Content-Type": response.content_type, **response.headers}
+            cors = self.server.app.cors_headers
+            headers = {**cors, "Content-Type": response.content_type, **response.headers}
             for name, value in headers.items():
                 self.send_header(name, value)
             if isinstance(body, (bytes, bytearray)):
@@ -307,7 +308,11 @@ class BackgroundServer:
     Subclasses implement `handle(request) -> Response`.  The socket is bound on
     construction, so `port` is known before `start()`.  State shared between request
     threads should be guarded by `self._lock`, the same lock `wait_for` waits on.
+    `cors_headers` go on every answer (any origin, as Slack's Web API allows); a server that must answer only its
+    own pages sets it to {}.
     """
+
+    cors_headers: dict[str, str] = CORS_HEADERS
 
     def __init__(self, port: int = 0) -> None:
         self._lock = threading.RLock()

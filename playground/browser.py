@@ -91,6 +91,7 @@ class BrowserPlayground:
         self.settings, self.port, self.commands, self.log = settings, port, commands, log
         self.extra_env = dict(extra_env or {})
         self.slack = SlackServer(token=BOT_TOKEN)
+        self.slack.cors_headers = {}  # its token is public: no other web site may read the workspace through it
         self.redis_url = reachable_redis(redis_url or os.environ.get("REDIS_URL") or None)
         self.local_redis: LocalRedis | None = None  # started when no Redis answers
         self.data_dir = settings.data_dir.resolve() / "playground"
@@ -120,6 +121,7 @@ class BrowserPlayground:
             "REDIS_URL": self.redis_url or "",
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
             "LOG_FORMAT": "text",
+            "BIND_ADDRESS": "127.0.0.1",  # the signing secret above is public: nothing but this machine may call
             # A queue of its own: workers of another playground or bot on the same Redis must not take its jobs.
             "DIGEST_QUEUE": f"playground-{self.slack.port}",
             **self.extra_env,

@@ -9,8 +9,9 @@ It wraps a running `SlackServer` and `Relay` and serves on a port of its own. Ro
 - ``POST /api/action`` ``{"channel", "ts", "action_id", "value", "block_id"?, "text"?}`` a button click;
 - ``POST /api/home`` the person opened the Home tab.
 
-Only this machine may use it: requests must name it in ``Host`` and come from its own pages (``Origin``), so
-another web site open in the same browser cannot post as the person.
+Only this machine may use it: requests must name it in ``Host`` and come from its own pages (``Origin``,
+``Sec-Fetch-Site``), reads as well as writes, and no answer allows other origins (no CORS headers), so another web
+site open in the same browser can neither post as the person nor read the workspace.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ KEEPALIVE_SECONDS = 10.0
 
 class PlaygroundWeb(BackgroundServer):
     """Serves the page for one person's view of the local workspace."""
+
+    cors_headers: dict[str, str] = {}
 
     def __init__(self, slack: SlackServer, relay: Relay, engine: str, port: int = 0, jobs: str = "") -> None:
         """`engine` and `jobs` say, on the page, what answers and where digests are queued."""
@@ -90,7 +93,9 @@ class PlaygroundWeb(BackgroundServer):
         if host not in allowed_hosts:
             return json_response({"ok": False, "error": "unknown host"}, status=403)
         origin = request.headers.get("origin")
-        if request.method != "GET" and origin not in {f"http://{h}" for h in allowed_hosts}:
+        own = {f"http://{h}" for h in allowed_hosts}
+        cross_site = request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none")
+        if (origin is not None and origin not in own) or cross_site or (request.method != "GET" and origin is None):
             return json_response({"ok": False, "error": "requests must come from the playground page"}, status=403)
         return None
 

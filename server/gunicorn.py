@@ -27,11 +27,19 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         return self.app_factory()
 
 
-def serve(app_factory: Callable[[], WsgiApp], *, port: int, workers: int, threads: int = 64) -> None:
+def serve(
+    app_factory: Callable[[], WsgiApp],
+    *,
+    port: int,
+    workers: int,
+    threads: int = 64,
+    host: str = "0.0.0.0",
+    metrics_port: int | None = None,
+) -> None:
     GunicornServer(
         app_factory,
         {
-            "bind": f"0.0.0.0:{port}",
+            "bind": [f"{host}:{port}"] + ([f"{host}:{metrics_port}"] if metrics_port else []),
             "workers": workers,
             "worker_class": "gthread",
             "threads": threads,

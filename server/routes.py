@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 import io
 import json
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App
@@ -25,17 +27,45 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def wsgi_app(bolt_app: App, *, metrics_source: Callable[[], tuple[bytes, str]] | None = None) -> WsgiApp:
+@dataclass(frozen=True)
+class MetricsAccess:
+    """Who may read `/metrics`: anyone on its own port (`METRICS_PORT`), or a bearer of `METRICS_TOKEN`.
+
+    With neither set, `/metrics` is not served: the Slack port is public.
+    """
+
+    port: int | None = None
+    token: str | None = None
+
+    def on_metrics_port(self, environ: dict[str, Any]) -> bool:
+        return self.port is not None and str(environ.get("SERVER_PORT", "")) == str(self.port)
+
+    def allows(self, environ: dict[str, Any]) -> bool:
+        if self.on_metrics_port(environ):
+            return True
+        given = environ.get("HTTP_AUTHORIZATION", "")
+        return bool(self.token) and hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
+
+
+def wsgi_app(
+    bolt_app: App,
+    *,
+    metrics_source: Callable[[], tuple[bytes, str]] | None = None,
+    metrics_access: MetricsAccess | None = None,
+) -> WsgiApp:
     slack = SlackRequestHandler(bolt_app, path="/slack/events")
+    access = metrics_access or MetricsAccess()
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
         if path == "/healthz" and method in ("GET", "HEAD"):
             return _json(start_response, "200 OK", {"ok": True})
-        if path == "/metrics" and method == "GET" and metrics_source is not None:
+        if path == "/metrics" and method == "GET" and metrics_source is not None and access.allows(environ):
             body, content_type = metrics_source()
             start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
             return [body]
+        if access.on_metrics_port(environ):  # the metrics port serves metrics and health checks, nothing of Slack's
+            return _json(start_response, "404 Not Found", {"error": "not found"})
         if path in OAUTH_PATHS and method == "GET" and bolt_app.oauth_flow is not None:
             return slack(environ, start_response)  # the install page and the OAuth redirect (Bolt's OAuthFlow)
         if path == "/slack/events":

@@ -8,7 +8,7 @@ import sys
 from bot import metrics
 from bot.settings import Settings
 from handlers import create_app
-from server.routes import wsgi_app
+from server.routes import MetricsAccess, wsgi_app
 from server.work_process import WorkProcess, WorkProcessLazyRunner
 from services import Services
 
@@ -24,6 +24,10 @@ def build_wsgi_app(settings: Settings):  # type: ignore[no-untyped-def]
     if work is not None:
         runner = bolt_app.listener_runner
         runner.lazy_listener_runner = WorkProcessLazyRunner(work, runner.lazy_listener_runner)
-    application = wsgi_app(bolt_app, metrics_source=lambda: metrics.render(services.redis))
+    application = wsgi_app(
+        bolt_app,
+        metrics_source=lambda: metrics.render(services.redis),
+        metrics_access=MetricsAccess(settings.metrics_port, settings.secret("metrics_token")),
+    )
     print(f"bot ready: HTTP worker {os.getpid()}", file=sys.stderr, flush=True)
     return application

@@ -22,6 +22,7 @@ from doubles.slack_sender import SlackSender
 SIGNING_SECRET = "test-signing-secret-8f2a"
 BOT_TOKEN = "xoxb-test-token-5d1c"
 MODEL_KEY = "sk-test-key-93be"
+METRICS_TOKEN = "metrics-token-61d0"
 
 
 def _redis_url() -> str:
@@ -90,6 +91,7 @@ def bot_env(slack: SlackServer, model: ModelServer | None, database_url: str, **
         "STREAM_UPDATE_SECONDS": "0.25",
         "STREAM_THINKING_SECONDS": "1.5",
         "ADMIN_USER_IDS": "WADMIN",
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
     return {**env, **extra}
 

@@ -14,10 +14,11 @@ from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer
 from doubles.slack import SlackServer
 from doubles.slack_sender import SlackSender
-from tests.conftest import BOT_TOKEN, MODEL_KEY, REDIS_URL
+from tests.conftest import BOT_TOKEN, METRICS_TOKEN, MODEL_KEY, REDIS_URL
 from tests.test_summarize import MEETING_NOTES, placeholder_and_final
 
 ROOT = Path(__file__).resolve().parent.parent
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -33,14 +34,14 @@ def metric(text: str, name: str, **labels: str) -> float:
 def test_metrics_count_requests_tokens_and_cost_across_worker_processes(
     slack: SlackServer, model: ModelServer, sender: SlackSender, bot: BotProcess
 ) -> None:
-    before = httpx.get(bot.base_url + "/metrics").text
+    before = httpx.get(bot.base_url + "/metrics", headers=SCRAPER).text
     for i in range(4):  # two worker processes share the port; the figures are summed over both
         sender.slash_command("/summarize", f"{i} {MEETING_NOTES}")
     slack.wait_for(lambda: len([c for c in slack.calls_to("chat.update") if "Summary for" in c.params["text"]]) == 4)
     usage = [c.usage for c in model.calls_to("/chat/completions")]
 
     def counted() -> str | None:
-        text = httpx.get(bot.base_url + "/metrics").text
+        text = httpx.get(bot.base_url + "/metrics", headers=SCRAPER).text
         done = metric(text, "bot_requests_total", pattern="summarize", status="ok")
         return text if done - metric(before, "bot_requests_total", pattern="summarize", status="ok") >= 4 else None
 
