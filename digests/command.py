@@ -1,7 +1,7 @@
 """What `/digest` does once parsed: plan and queue digests, save schedules, report status, cancel.
 
 The web process stays light: the ack answers at once with the job ids (`plan`). After the ack, `submit` checks each
-channel (the bot must be in it, and a private channel's digest goes only to its members), posts the job's
+channel (the bot and the requester must be members of it: `digests/access.py`), posts the job's
 progress message and queues it; a channel that fails the check gets an ephemeral reply naming the job. The work
 happens on the workers (`python app.py worker`).
 """
@@ -22,6 +22,7 @@ from bot.model.metering import Meter
 from bot.slack.format import fit_text, slack_error_message
 from bot.storage.digest_journal import DigestJournal
 from bot.storage.digest_schedules import ScheduleStore
+from digests.access import is_member, not_a_member_reason
 from digests.grammar import (
     CHANNEL_REF,
     EARLIEST_ZONE,
@@ -162,10 +163,8 @@ class DigestCommand:
                 f"#{name} is archived, so I can't post there. Add `dm` to get the digest by direct message.",
                 kind="is_archived",
             )
-        if info.get("is_private") and not info.get("is_im") and not self._is_member(channel_id):
-            raise CommandError(
-                f"#{name} is private and you are not a member, so I can't digest it for you.", kind="not_a_member"
-            )
+        if not is_member(self.client, channel_id, self.user, info):
+            raise CommandError(not_a_member_reason(info, name), kind="not_a_member")
         return channel_id, name
 
     def _resolve(self, ref: str) -> str:
@@ -188,16 +187,6 @@ class DigestCommand:
         raise CommandError(
             f"I can't find the channel #{name}. If it is private, invite me to it first.", kind="channel_not_found"
         )
-
-    def _is_member(self, channel_id: str) -> bool:
-        cursor = None
-        while True:
-            page = self.client.conversations_members(channel=channel_id, limit=1000, cursor=cursor)
-            if self.user in page.get("members", []):
-                return True
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return False
 
     def _user_tz(self) -> Any:
         return zone(self._user_tz_name())

@@ -14,7 +14,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+
 from bot.storage.digest_schedules import DigestSchedule, ScheduleStore
+from digests.access import is_member
 from digests.timespec import WEEKDAYS, zone
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,8 @@ def run_due(
             continue  # another worker took this occurrence
         window = WINDOWS[schedule.frequency]
         try:
+            if stopped_for_lost_access(store, client_for(schedule.workspace), schedule):
+                continue
             request = submit(
                 client_for(schedule.workspace),
                 connection,
@@ -96,3 +101,31 @@ def run_due(
         store.record_job(schedule.id, request.job_id)
         queued.append(request.job_id)
     return queued
+
+
+def stopped_for_lost_access(store: ScheduleStore, client: Any, schedule: DigestSchedule) -> bool:
+    """At every run: if the owner is no longer a member of the channel, tell them once by DM and remove the schedule.
+
+    Runs after the occurrence is claimed, so one worker alone does it. Slack errors other than a channel gone from
+    the bot's sight propagate: the occurrence is given back and checked again.
+    """
+    try:
+        if is_member(client, schedule.channel, schedule.user):
+            return False
+        why = "you are no longer a member of it"
+    except SlackApiError as error:
+        if error.response.get("error") != "channel_not_found":
+            raise
+        why = "I can no longer see that channel"
+    store.remove(schedule.id)
+    log.warning("digest schedule %d: its owner lost access to %s; removed", schedule.id, schedule.channel)
+    try:
+        dm = client.conversations_open(users=schedule.user)["channel"]["id"]
+        client.chat_postMessage(
+            channel=dm,
+            text=f"I stopped your {describe(schedule)} digest of <#{schedule.channel}> (schedule `{schedule.id}`): "
+            f"{why}. Set it up again with `/digest` if you get access back.",
+        )
+    except SlackApiError as error:
+        log.warning("digest schedule %d: could not tell its owner: %s", schedule.id, error.response.get("error"))
+    return True

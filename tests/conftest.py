@@ -143,8 +143,9 @@ def seed_workspace(slack: SlackServer) -> None:
     slack.add_user("W222", "bob", real_name="Bob Baker")
     slack.add_user("W333", "carol", real_name="Carol Chen")
     slack.add_user("UBOT", "summarybot", is_bot=True)
-    slack.add_channel("C111", "general")
-    slack.add_channel("C222", "quiet")
+    people = ["W111", "W222", "W333"]
+    slack.add_channel("C111", "general", members=people)
+    slack.add_channel("C222", "quiet", members=people)
     slack.add_channel("C333", "private-stuff", is_member=False)
 
 

@@ -334,7 +334,7 @@ def test_several_channels_and_a_window_give_one_job_each_delivered_by_dm(
 def test_status_lists_the_users_jobs_and_cancel_stops_queued_and_running_ones(
     slack: SlackServer, model: ModelServer, workers: WorkerProcess, sender: SlackSender, postgres_url: str
 ) -> None:
-    slack.add_channel("C444", "random")
+    slack.add_channel("C444", "random", members=["W111", "W222"])
     for channel in ("C111", "C222", "C444"):
         slack.post(channel, "Who is writing the release notes this week?", user="W222")
     release = threading.Event()
