@@ -130,3 +130,5 @@ def _edit(
         client.chat_update(channel=channel, ts=ts, text=fit_text(text), blocks=blocks or [])
     except SlackApiError as error:
         log.error("summarize: could not edit the placeholder %s: %s", ts, error.response.get("error"))
+    finally:
+        budget.sent(team, "chat.update")

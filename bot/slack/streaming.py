@@ -300,17 +300,20 @@ class StreamingReply:
                 self.stats.updates += 1
                 return True
             except SlackApiError as error:
-                if not self._rate_limited(error):
+                if not self._rate_limited(error, method):
                     raise
                 if not important:
                     return False
+            finally:
+                self.budget.sent(self.team, method)
 
-    def _rate_limited(self, error: SlackApiError) -> bool:
+    def _rate_limited(self, error: SlackApiError, method: str = "chat.postMessage") -> bool:
         if error.response.status_code != 429:
             return False
         retry_after = float(error.response.headers.get("Retry-After", error.response.headers.get("retry-after", 1)))
         self.stats.rate_limited += 1
         self._blocked_until = time.monotonic() + retry_after
+        self.budget.pause(self.team, method, retry_after)  # for every answer in the workspace, in every process
         log.warning("Slack rate limited a streaming update; next update in %.0f s", retry_after)
         return True
 
