@@ -86,6 +86,9 @@ def test_a_quick_model_shows_text_at_once_without_a_thinking_message(
     (reply,) = final_reply(slack, "C111", "1710000000.000150")
     edits = slack.edits("C111", reply["ts"])
     assert THINKING not in edits and edits[0].endswith(CURSOR) and edits[-1] == to_mrkdwn(ANSWER)
+    # The first text was posted; the next call is a progress edit, paced (0.25 s here), not one at once.
+    post, update = slack.calls_to("chat.postMessage")[0], slack.calls_to("chat.update")[0]
+    assert update.at - post.at >= 0.2 and update.params["text"] != post.params["text"]
 
 
 def test_a_workspace_out_of_edits_gets_no_thinking_message_that_it_could_not_replace(

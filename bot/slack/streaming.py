@@ -265,6 +265,7 @@ class StreamingReply:
             else:
                 response = self._post(page, streaming, feedback=final and last)
                 self._pages.append(_Page(ts=response["ts"], sent=page))
+                self._mark_first_text()  # the first text is out: later edits are paced progress updates
         self.stats.pages = [page.sent for page in self._pages]
 
     def _post(self, page: str, streaming: bool, feedback: bool = False) -> Any:
