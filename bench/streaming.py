@@ -138,9 +138,7 @@ def main() -> None:
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     redis.Redis.from_url(redis_url).flushdb()
     results = []
-    hogs = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.cpu_hog)
-    ]  # at the same priority as the bot
+    hogs: list[subprocess.Popen] = []
     database = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     with (
         SlackServer(token="xoxb-bench") as slack,
@@ -162,6 +160,8 @@ def main() -> None:
         try:
             with BotProcess(env, workers=2) as bot:
                 sender = SlackSender(bot.url, SECRET)
+                # Busy processes at the bot's priority, started once the bot is up.
+                hogs.extend(subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.cpu_hog))
                 for n in args.n:
                     result = run(n, slack, model, sender, args.timeout, args.token_delay)
                     results.append(result)

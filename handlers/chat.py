@@ -21,7 +21,7 @@ from bot.slack.format import slack_error_message
 from bot.slack.history import unescape
 from bot.slack.streaming import STOP_ACTION_ID, StreamingReply
 from knowledge.modules import import_docs_modules
-from patterns.chat import Turn
+from patterns.chat import CUT_OFF_NOTE, Turn
 from services import Services
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,8 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
                     break
             if stream.result is not None and stream.result.offline:
                 note = OFFLINE_NOTE
+            elif getattr(stream.result, "finish_reason", None) == "length":
+                note = CUT_OFF_NOTE
         except ModelError as error:
             log.warning("chat: model call failed mid-answer: %s", error.kind)
             status, error_kind = "error", error.kind

@@ -315,3 +315,13 @@ def test_a_429_pauses_the_method_for_every_answer_in_the_workspace_in_every_proc
     limited = [call for call in slack.calls_to("chat.update") if call.status == 429]
     # One answer met the 429 (a second call may have been on its way already); the others waited it out.
     assert 1 <= len(limited) <= 2
+
+
+def test_an_answer_cut_at_the_model_s_length_limit_says_so(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    model.enqueue(Reply(text="The three steps are: first, back up the data; second,", finish_reason="length"))
+    sender.mention("what are the steps?", ts="1710000000.004000")
+    (reply,) = final_reply(slack, "C111", "1710000000.004000")
+    assert reply["text"].startswith("The three steps are: first, back up the data; second,")
+    assert reply["text"].endswith("_The answer was cut off: the model reached its length limit. Ask me to continue._")

@@ -42,6 +42,9 @@ SLACK_LIMITS_PER_MINUTE = {
 
 # Methods whose calls are also kept in the sliding-window log (the reader of channel history paces by bucket only).
 LOGGED_METHODS = frozenset(SLACK_LIMITS_PER_MINUTE)
+# Slack allows about one chat.postMessage per second per channel (short bursts aside): posts are paced per
+# channel one per POST_SECONDS, so long answers that roll over into more messages never burst into a channel.
+POST_SECONDS = 1.1
 ARRIVAL_MARGIN = 0.1  # share of each limit left unused, for the time between a grant and the call's arrival
 
 IN_FLIGHT_SECONDS = 30.0  # a granted call not yet reported `sent()` may reach Slack this long after (the timeout)
@@ -179,6 +182,19 @@ class SlackBudget:
             if remaining <= 0 or waiter.wait(min(wait, remaining)):  # pacing: wait for the bucket to refill
                 return False
 
+    def pace_post(self, team: str, channel: str, *, timeout: float = 60.0, stop: threading.Event | None = None) -> bool:
+        """Wait for the channel's next chat.postMessage slot (one per `POST_SECONDS`, shared by every process)."""
+        bucket = Bucket(burst=1.0, rate_per_second=1 / POST_SECONDS)
+        deadline = time.monotonic() + timeout
+        waiter = stop or threading.Event()
+        while True:
+            granted, wait = self._take(f"{team}:{channel}", "chat.postMessage", bucket, 0.0, 1)
+            if granted:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or waiter.wait(min(wait, remaining)):
+                return False
+
     def take_up_to(self, team: str, method: str, most: int, *, timeout: float = 600.0) -> int:
         """Wait (up to `timeout`) for at least one call of `method`, then take up to `most` in one round trip (a
         reader of hundreds of threads); the number taken, 0 if none freed in time."""
@@ -199,11 +215,11 @@ class SlackBudget:
         key = f"slack-budget:{team}:{method}"
         if self._script is not None:
             log_key, member = f"slack-log:{team}:{method}", uuid.uuid4().hex
-            cap = self.limits[method] * (1 - ARRIVAL_MARGIN)
+            cap = self.limits.get(method, 0) * (1 - ARRIVAL_MARGIN)
             pause_key = f"slack-pause:{team}:{method}"
             try:
                 granted, wait = self._script(
-                    keys=[key, log_key, pause_key] if method in LOGGED_METHODS else [key, pause_key],
+                    keys=[key, log_key, pause_key] if method in LOGGED_METHODS & set(self.limits) else [key, pause_key],
                     args=[
                         bucket.burst,
                         bucket.rate_per_second,

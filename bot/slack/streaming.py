@@ -271,6 +271,7 @@ class StreamingReply:
     def _post(self, page: str, streaming: bool, feedback: bool = False) -> Any:
         while True:
             self._wait_out_rate_limit()
+            self.budget.pace_post(self.team, self.channel, stop=self._waiter)  # about one a second per channel
             try:
                 return self.client.chat_postMessage(
                     channel=self.channel,
@@ -314,7 +315,9 @@ class StreamingReply:
         retry_after = float(error.response.headers.get("Retry-After", error.response.headers.get("retry-after", 1)))
         self.stats.rate_limited += 1
         self._blocked_until = time.monotonic() + retry_after
-        self.budget.pause(self.team, method, retry_after)  # for every answer in the workspace, in every process
+        # For every answer in the workspace (posts: in the channel), in every process.
+        scope = f"{self.team}:{self.channel}" if method == "chat.postMessage" else self.team
+        self.budget.pause(scope, method, retry_after)
         log.warning("Slack rate limited a streaming update; next update in %.0f s", retry_after)
         return True
 
