@@ -127,6 +127,7 @@ def test_long_answers_roll_over_into_more_messages_never_inside_code(
     code = "```\n" + "\n".join(f"step_{i} = compute({i})  # keep going" for i in range(150)) + "\n```"
     answer = "Here is the full script.\n\n" + code + "\n\n" + "That is all. " * 100
     model.enqueue(Reply(text=answer))
+    slack.set_rate_limit("chat.postMessage", 1, per="channel", seconds=1.0)  # Slack: about one a second
     sender.mention("write the script", ts="1710000000.000200")
 
     messages = final_reply(slack, "C111", "1710000000.000200", count=3)
@@ -136,6 +137,7 @@ def test_long_answers_roll_over_into_more_messages_never_inside_code(
     body = "\n".join(texts).replace("\n```\n```\n", "\n")  # undo the close/reopen at each boundary
     assert body == to_mrkdwn(answer)
     assert not any(call.response.get("error") == "msg_too_long" for call in slack.calls)
+    assert slack.ratelimited_count == 0  # the extra messages were paced, not posted in a burst
 
 
 def test_stop_button_keeps_what_was_written(slack: SlackServer, model: ModelServer, sender: SlackSender) -> None:
@@ -325,3 +327,19 @@ def test_an_answer_cut_at_the_model_s_length_limit_says_so(
     (reply,) = final_reply(slack, "C111", "1710000000.004000")
     assert reply["text"].startswith("The three steps are: first, back up the data; second,")
     assert reply["text"].endswith("_The answer was cut off: the model reached its length limit. Ask me to continue._")
+
+
+def test_native_streaming_of_an_answer_longer_than_a_message_stops_the_stream_before_more_messages(
+    slack: SlackServer, model: ModelServer, native_bot: BotProcess
+) -> None:
+    model.token_delay = 0.005
+    answer = "\n".join(f"Line {i}: the migration step {i} is done and checked by the team." for i in range(70))
+    model.enqueue(Reply(text=answer))
+    SlackSender(native_bot.url, SIGNING_SECRET).mention("the long plan?", ts="1710000000.005000")
+    messages = final_reply(slack, "C111", "1710000000.005000", count=2)
+    start = slack.calls_to("chat.startStream")[0]
+    stops = [c for c in slack.calls_to("chat.stopStream") if c.params["ts"] == start.response["ts"]]
+    later_posts = [c for c in slack.calls_to("chat.postMessage") if c.params.get("thread_ts") == "1710000000.005000"]
+    assert stops and later_posts and stops[0].at < later_posts[0].at
+    assert slack.stream_state("C111", start.response["ts"]) == "stopped"
+    assert "\n".join(m["text"] for m in messages) == to_mrkdwn(answer)

@@ -206,6 +206,7 @@ class StreamingReply:
     def _flush_native(self, *, final: bool, important: bool) -> bool:
         """Append to the native stream; returns True if the edits transport must take over from here."""
         if len(self.text) > PAGE_LIMIT:
+            self._stop_native()  # closed before the answer continues in edits and more messages
             return self._leave_native("the answer outgrew one message", final)
         pending = self.text[self._native_sent :]
         try:
@@ -231,6 +232,13 @@ class StreamingReply:
             if error.response.get("error") == "message_not_in_streaming_state":
                 return self._leave_native("the stream expired", final)
             raise
+
+    def _stop_native(self) -> None:
+        ts = self._pages[0].ts
+        try:
+            self._call("chat.stopStream", True, lambda: self.client.chat_stopStream(channel=self.channel, ts=ts))
+        except SlackApiError as error:  # expired meanwhile: nothing left to close
+            log.info("could not stop the stream: %s", error.response.get("error"))
 
     def _leave_native(self, why: str, final: bool) -> bool:
         log.info("streaming falls back to edits: %s", why)
