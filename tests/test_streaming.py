@@ -175,6 +175,16 @@ def test_model_failure_mid_stream_keeps_the_partial_text_and_says_so(
     )
 
 
+def test_a_note_after_an_unfinished_list_item_is_not_rendered_as_an_item(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    model.token_delay = 0.02
+    model.enqueue(Reply(text="Steps:\n\n- one\n- two\n- three", cut_after_chunks=2))  # ends "- two\n- "
+    sender.mention("steps?", ts="1710000000.000450")
+    (reply,) = final_reply(slack, "C111", "1710000000.000450")
+    assert reply["text"] == "Steps:\n\n• one\n• two\n\n:warning: _The language model's answer was cut off._"
+
+
 def test_a_429_storm_is_honored_and_the_final_text_is_still_complete(
     slack: SlackServer, model: ModelServer, sender: SlackSender
 ) -> None:

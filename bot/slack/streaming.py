@@ -15,6 +15,7 @@ leaves the messages holding exactly the full answer (formatted), without cursor 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -38,6 +39,7 @@ THINKING_AFTER_SECONDS = 0.8
 CURSOR = " ▍"
 STOP_ACTION_ID = "stop_generation"
 PAGE_LIMIT = 2_900  # a section block holds 3,000 characters
+_DANGLING_ITEM = re.compile(r"(?:^|\n)[ \t]*(?:[-*+]|\d+[.)])[ \t]*$")
 
 
 @dataclass
@@ -171,7 +173,9 @@ class StreamingReply:
         if self._thinking is not None:
             self._thinking.cancel()
         if note:
-            self.text = f"{self.text.rstrip()}\n\n{note}" if self.text.strip() else note
+            # A list item the model had only begun ("- ") is dropped, so the note is not rendered as one.
+            body = _DANGLING_ITEM.sub("", self.text.rstrip())
+            self.text = f"{body}\n\n{note}" if body.strip() else note
         if not self.text.strip():
             self.text = "_(no answer)_"
         self._flush(final=True, important=True)
