@@ -173,6 +173,7 @@ def test_model_failure_mid_stream_keeps_the_partial_text_and_says_so(
         "error",
         "stream_broken",
     )
+    assert row["tokens_estimated"] is True  # the usage chunk never came
 
 
 def test_a_note_after_an_unfinished_list_item_is_not_rendered_as_an_item(

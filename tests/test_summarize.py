@@ -61,6 +61,7 @@ def test_summarize_acks_before_the_model_answers_then_edits_the_placeholder(
     assert row["completion_tokens"] == usage["completion_tokens"] > 0
     assert row["cost_usd"] == (usage["prompt_tokens"] * price_in + usage["completion_tokens"] * price_out) / 1e6
     assert row["cache_hit"] is False and row["latency_ms"] > 0 and row["ttft_ms"] is not None
+    assert row["tokens_estimated"] is False  # the server reported its usage
 
 
 def test_summarize_without_text_summarizes_the_channel_with_names_and_without_bot_noise(

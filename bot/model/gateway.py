@@ -149,11 +149,16 @@ class Gateway:
             if getattr(c, "function", None)
         ]
         usage = response.usage
+        if usage is None:  # a server that reports no usage: estimated, and the ledger row says so
+            prompt_tokens = sum(estimate_tokens(str(m.get("content") or "")) + 3 for m in messages)
+            completion_tokens = estimate_tokens(text)
+        else:
+            prompt_tokens, completion_tokens = usage.prompt_tokens, usage.completion_tokens
         result = ChatResult(
             text=text,
             model=model,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
             finish_reason=(choice.finish_reason if choice else None) or "stop",
             tool_calls=tool_calls,
         )
@@ -164,6 +169,7 @@ class Gateway:
             completion_tokens=result.completion_tokens,
             cost_usd=result.cost_usd,
             cached=False,
+            estimated=usage is None,
         )
         meter.first_token()
         meter.log_exchange(messages, text)
@@ -315,7 +321,8 @@ class ChatStream:
         yield delta
 
     def _meter(self, model: str, usage: Any) -> ChatResult:
-        """Record the call. Without the usage chunk (a stream cut or stopped early), tokens are estimated."""
+        """Record the call. Without the usage chunk (a stream cut or stopped early, or a server that sends none),
+        tokens are estimated, and the meter says so."""
         if usage is not None:
             prompt, completion = usage.prompt_tokens, usage.completion_tokens
         else:
@@ -323,7 +330,12 @@ class ChatStream:
             completion = estimate_tokens(self.text)
         cost = self.gateway.cost(model, prompt, completion)
         self.meter.add_call(
-            model=model, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost, cached=False
+            model=model,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost_usd=cost,
+            cached=False,
+            estimated=usage is None,
         )
         self.meter.log_exchange(self.messages, self.text)
         return ChatResult(
