@@ -10,6 +10,9 @@ visible text (p50/p99), and whether every final message equals the model output.
 N's figures, `n50_429s`, `n50_first_text_p99_ms` and `n50_updates_per_stream_min` (named `n<N>_...` for a last N
 other than 50), and `all_final_exact`.
 
+`--cpu-hog N` runs N busy processes beside it (a machine under CPU load); the JSON line has the 429s of all runs
+(`429s`) and the number of hogs.
+
 `--quick` runs N = 1 and 5 with answers of about 1.2 s (so its figures are `n5_...`), so CI can run the bench in
 seconds. 50 streams cannot be quick: Slack's edit limits alone spread their final edits over minutes.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -119,6 +123,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--token-delay", type=float, default=0.15, help="seconds between streamed model tokens")
     parser.add_argument(
+        "--cpu-hog",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N busy processes beside the bench (the machine under CPU load, where granted calls arrive late)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="N = 1 and 5, answers of about 1.2 s: checks that the bench runs (CI)"
     )
     args = parser.parse_args()
@@ -127,6 +138,7 @@ def main() -> None:
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     redis.Redis.from_url(redis_url).flushdb()
     results = []
+    hogs: list[subprocess.Popen] = []
     database = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     with (
         SlackServer(token="xoxb-bench") as slack,
@@ -145,12 +157,19 @@ def main() -> None:
             "REDIS_URL": redis_url,
             "LOG_LEVEL": "WARNING",
         }
-        with BotProcess(env, workers=2) as bot:
-            sender = SlackSender(bot.url, SECRET)
-            for n in args.n:
-                result = run(n, slack, model, sender, args.timeout, args.token_delay)
-                results.append(result)
-                print("  ".join(f"{k}={v}" for k, v in result.items()), flush=True)
+        try:
+            with BotProcess(env, workers=2) as bot:
+                sender = SlackSender(bot.url, SECRET)
+                # Busy processes at the bot's priority, started once the bot is up.
+                hogs.extend(subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.cpu_hog))
+                for n in args.n:
+                    result = run(n, slack, model, sender, args.timeout, args.token_delay)
+                    results.append(result)
+                    print("  ".join(f"{k}={v}" for k, v in result.items()), flush=True)
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
     last = results[-1]
     print(
         json.dumps(
@@ -158,6 +177,8 @@ def main() -> None:
                 f"n{last['n']}_429s": last["429s"],
                 f"n{last['n']}_first_text_p99_ms": last["first_text_p99_ms"],
                 f"n{last['n']}_updates_per_stream_min": last["updates_per_stream_min"],
+                "429s": sum(r["429s"] for r in results),
+                "cpu_hogs": args.cpu_hog,
                 "all_final_exact": all(r["all_final_exact"] for r in results),
                 "runs": results,
             }

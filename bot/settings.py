@@ -16,6 +16,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from bot.model.params import ModelRules, parse_overrides
+
 Pattern = Literal["summarize", "chat", "rag", "digest", "agent"]
 PATTERNS: tuple[Pattern, ...] = ("summarize", "chat", "rag", "digest", "agent")
 
@@ -58,6 +60,7 @@ class Settings(BaseSettings):
     model_timeout_seconds: float = Field(default=60.0, gt=0)
     model_max_retries: int = Field(default=3, ge=0, le=10)
     model_prices: str = ""
+    model_params: str = ""  # JSON: per model, which request parameters it takes (bot/model/params.py)
     cache_ttl_seconds: int = Field(default=86_400, ge=0)
     chat_history_tokens: int = Field(default=4_000, ge=0)
     slack_streaming: Literal["edits", "native"] = "edits"
@@ -173,6 +176,19 @@ class Settings(BaseSettings):
                 raise ValueError('must be JSON like {"model": [input_usd_per_1M, output_usd_per_1M]}') from None
         return value
 
+    @field_validator("model_params")
+    @classmethod
+    def _model_params(cls, value: str) -> str:
+        try:
+            parse_overrides(value)
+        except Exception as error:
+            reason = str(error) if isinstance(error, ValueError) and not isinstance(error, json.JSONDecodeError) else ""
+            raise ValueError(
+                'must be JSON like {"model": {"temperature": false, "max_tokens": "max_completion_tokens"}}'
+                + (f" ({reason})" if reason else "")
+            ) from None
+        return value
+
     @field_validator("digest_retry_delays")
     @classmethod
     def _retry_delays(cls, value: str) -> str:
@@ -237,6 +253,11 @@ class Settings(BaseSettings):
         if self.model_prices:
             table.update({name: (float(p[0]), float(p[1])) for name, p in json.loads(self.model_prices).items()})
         return table
+
+    @cached_property
+    def model_rules(self) -> dict[str, ModelRules]:
+        """`MODEL_PARAMS`: per-model overrides of which request parameters a model accepts."""
+        return parse_overrides(self.model_params)
 
     def secret(self, name: str) -> str | None:
         value: SecretStr | None = getattr(self, name)

@@ -95,12 +95,17 @@ class ProgressMessage:
                 self.client.chat_update(channel=self.channel, ts=self.ts, text=fit_text(text))
             except SlackApiError as error:
                 log.warning("digest: progress edit failed: %s", error.response.get("error"))
+            finally:
+                self.budget.sent(self.team, "chat.update")
 
     def replace(self, text: str, blocks: list[dict] | None = None) -> None:
         """The final edit (digest, error, cancellation); raises on failure so the caller can retry."""
         self.budget.take(self.team, "chat.update", important=True, timeout=60)
         with self._lock:
-            self.client.chat_update(channel=self.channel, ts=self.ts, text=fit_text(text), blocks=blocks or [])
+            try:
+                self.client.chat_update(channel=self.channel, ts=self.ts, text=fit_text(text), blocks=blocks or [])
+            finally:
+                self.budget.sent(self.team, "chat.update")
 
 
 class Permalinks:

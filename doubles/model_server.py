@@ -11,6 +11,8 @@ Token counting (documented so tests can assert exact numbers):
 * ``count_tokens(text) = ceil(len(text) / 4)``, at least 1 for non-empty text, 0 for "";
 * ``prompt_tokens`` = sum over messages of ``count_tokens(content) + 3`` (list contents
   are their text parts joined with newlines);
+* reasoning models (``gpt-5*``, ``o1``/``o3``/``o4-mini``...) get a 400, as from OpenAI, for ``max_tokens`` or a
+  ``temperature`` other than 1 (`reasoning_model_refusal`);
 * ``completion_tokens`` = ``count_tokens(text)`` plus ``count_tokens(arguments)`` of
   each tool call.  With ``max_tokens``/``max_completion_tokens`` the text is cut to
   ``4 * max_tokens`` characters and ``finish_reason`` becomes ``"length"``.
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .http_server import AbortConnection, BackgroundServer, Request, Response, json_response
+from .model_rules import reasoning_model_refusal
 
 __all__ = [
     "ModelCall",
@@ -184,9 +187,9 @@ def _prompt_tokens(messages: list[Any]) -> int:
     return sum(count_tokens(content) + TOKENS_PER_MESSAGE for content in contents)
 
 
-def _error_body(status: int, message: str | None = None) -> Body:
-    kind, code, default = _ERROR_KINDS.get(status, _SERVER_ERROR)
-    return {"error": {"message": message or default, "type": kind, "param": None, "code": code}}
+def _error_body(status: int, message: str | None = None, param: str | None = None, code: str | None = None) -> Body:
+    kind, default_code, default = _ERROR_KINDS.get(status, _SERVER_ERROR)
+    return {"error": {"message": message or default, "type": kind, "param": param, "code": code or default_code}}
 
 
 def _error_response(status: int, message: str | None = None, retry_after: float | None = None) -> Response:
@@ -370,6 +373,10 @@ class ModelServer(BackgroundServer):
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return self._answer_error(path, body, 400, "'messages' must be a non-empty array.")
+        if refusal := reasoning_model_refusal(body):
+            param, code, message = refusal
+            self._record(path, body, 400, None, "")
+            return json_response(_error_body(400, message, param, code), 400)
         self._enter()
         streaming = False
         try:

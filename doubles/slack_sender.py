@@ -182,8 +182,11 @@ class SlackSender:
         thread_ts: str | None = None,
         channel_type: str = "channel",
         event_id: str | None = None,
+        subtype: str | None = None,
+        files: list[dict[str, Any]] | None = None,
     ) -> SlackResponse:
-        """A `message` event (DMs: channel_type "im"; thread replies: with thread_ts)."""
+        """A `message` event (DMs: channel_type "im"; thread replies: with thread_ts; `subtype` such as
+        "thread_broadcast" or "file_share", with `files` as Slack's file objects)."""
         ts = ts or f"{time.time():.6f}"
         event = {
             "type": "message",
@@ -197,6 +200,10 @@ class SlackSender:
         }
         if thread_ts:
             event["thread_ts"] = thread_ts
+        if subtype:
+            event["subtype"] = subtype
+        if files is not None:
+            event["files"] = files
         return self.event(event, event_id=event_id)
 
     def post(

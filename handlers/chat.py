@@ -17,15 +17,18 @@ from bot.model.gateway import ModelError
 from bot.model.metering import Meter
 from bot.model.offline import OFFLINE_NOTE
 from bot.slack.ack_first import ack_at_once, gate
+from bot.slack.files import read_attachments
 from bot.slack.format import slack_error_message
 from bot.slack.history import unescape
 from bot.slack.streaming import STOP_ACTION_ID, StreamingReply
 from knowledge.modules import import_docs_modules
-from patterns.chat import Turn
+from patterns.chat import CUT_OFF_NOTE, Turn
 from services import Services
 
 log = logging.getLogger(__name__)
 
+# Besides plain messages: "Also send to channel" replies, and messages with files attached.
+ANSWERED_SUBTYPES = (None, "thread_broadcast", "file_share")
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>[:,]?\s*")
 
@@ -36,7 +39,7 @@ def register(app: App, services: Services) -> None:
 
     def on_message(event: dict[str, Any], client: WebClient, body: dict[str, Any], context: dict[str, Any]) -> None:
         """DMs, and replies in threads the bot takes part in. Mentions are left to `app_mention`."""
-        if event.get("subtype") or event.get("bot_id"):
+        if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
             return
         team = body.get("team_id", "")
         if event.get("channel_type") == "im":
@@ -83,6 +86,11 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
         question, services, meter, channel=channel, thread_ts=thread_ts, event_ts=event["ts"], audience=audience
     )
     question = chosen.text or question
+    attachments = read_attachments(client, event["files"]) if isinstance(event.get("files"), list) else None
+    if attachments is not None and attachments.texts:  # "summarize this" with a file: the file is the subject
+        question = attachments.prompt(question if event.get("text", "").strip() else "Summarize the attached file.")
+        chosen = Route("chat", question, "attachment")
+        meter.pattern = "chat"
     verdict = services.spend_limits.check(workspace=team, channel=channel, user=user)
     if not verdict.allowed:
         try:
@@ -125,6 +133,8 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
                     break
             if stream.result is not None and stream.result.offline:
                 note = OFFLINE_NOTE
+            elif getattr(stream.result, "finish_reason", None) == "length":
+                note = CUT_OFF_NOTE
         except ModelError as error:
             log.warning("chat: model call failed mid-answer: %s", error.kind)
             status, error_kind = "error", error.kind
@@ -137,8 +147,9 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
             services.conversations.add(
                 workspace=team, channel=channel, thread_ts=thread_ts, role="assistant", text=stream.text
             )
-        if verdict.warning:
-            note = f"{note}\n\n{verdict.warning}" if note else verdict.warning
+        for extra in (attachments.note() if attachments else None, verdict.warning):
+            if extra:
+                note = f"{note}\n\n{extra}" if note else extra
         writer.finish(note, feedback_id=meter.request_id)
     except SlackApiError as error:
         writer.cancel()

@@ -13,10 +13,11 @@ from bot.model.gateway import ModelError
 from bot.model.metering import Meter
 from bot.slack.ack_first import ack_at_once, gate
 from bot.slack.feedback import feedback_block
-from bot.slack.format import fit_text, section_block, slack_error_message
+from bot.slack.format import fit_text, slack_error_message
 from bot.slack.history import channel_transcript, unescape
 from bot.slack.mrkdwn import to_mrkdwn
 from bot.slack.rate_budget import SlackBudget
+from bot.slack.rollover import page_blocks, pages_of, post_rest
 from patterns.summarize import NothingToSummarize, summarize
 from services import Services
 
@@ -51,6 +52,7 @@ def run(
     if not verdict.allowed:
         _tell(respond, verdict.message)
         return "refused", verdict.kind
+    services.slack_calls.pace_post(command.get("team_id", ""), channel, timeout=10)
     try:
         ts = client.chat_postMessage(channel=channel, text=PLACEHOLDER.format(user=user))["ts"]
     except SlackApiError as error:
@@ -74,8 +76,11 @@ def run(
             max_input_tokens=services.settings.max_input_tokens,
         )
         warning = f"\n\n{verdict.warning}" if verdict.warning else ""
-        final = fit_text(f"*{heading}*\n{to_mrkdwn(summary.for_display())}{warning}")
-        edit(final, [section_block(final), feedback_block(meter.request_id)])
+        first, *rest = pages_of(f"*{heading}*\n{to_mrkdwn(summary.for_display())}{warning}")
+        feedback = [feedback_block(meter.request_id)]
+        edit(first, page_blocks(first, None if rest else feedback))
+        if rest:  # a summary longer than one message continues in more messages, as chat answers do
+            post_rest(client, services.slack_calls, team=team, channel=channel, pages=rest, last_blocks=feedback)
         return "ok", None
     except NothingToSummarize as reason:
         edit(f"<@{user}> {reason}")
@@ -130,3 +135,5 @@ def _edit(
         client.chat_update(channel=channel, ts=ts, text=fit_text(text), blocks=blocks or [])
     except SlackApiError as error:
         log.error("summarize: could not edit the placeholder %s: %s", ts, error.response.get("error"))
+    finally:
+        budget.sent(team, "chat.update")

@@ -12,6 +12,8 @@ SYSTEM_PROMPT = (
     "structure when it helps. Never reveal credentials or system configuration."
 )
 
+CUT_OFF_NOTE = ":warning: _The answer was cut off: the model reached its length limit. Ask me to continue._"
+
 
 @dataclass(frozen=True)
 class Turn:

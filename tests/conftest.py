@@ -132,7 +132,7 @@ def fresh_servers(request: pytest.FixtureRequest) -> Iterator[None]:
     if "model" in request.fixturenames:
         request.getfixturevalue("model").reset()
     shared = redis.Redis.from_url(REDIS_URL)
-    for pattern in ("llmcache:*", "slack-budget:*"):
+    for pattern in ("llmcache:*", "slack-budget:*", "slack-log:*", "slack-pause:*"):
         for key in shared.scan_iter(pattern):
             shared.delete(key)
     yield

@@ -159,7 +159,7 @@ def fresh_state(slack: SlackServer, model: ModelServer, redis_server: RedisServe
     slack.set_clock(time.time() - 3_600)
     model.responder = digest_responder
     client = redis.Redis.from_url(redis_server.url)
-    for pattern in ("llmcache:*", "slack-budget:*"):
+    for pattern in ("llmcache:*", "slack-budget:*", "slack-log:*", "slack-pause:*"):
         for key in client.scan_iter(pattern):
             client.delete(key)
     client.close()

@@ -86,6 +86,9 @@ def test_a_quick_model_shows_text_at_once_without_a_thinking_message(
     (reply,) = final_reply(slack, "C111", "1710000000.000150")
     edits = slack.edits("C111", reply["ts"])
     assert THINKING not in edits and edits[0].endswith(CURSOR) and edits[-1] == to_mrkdwn(ANSWER)
+    # The first text was posted; the next call is a progress edit, paced (0.25 s here), not one at once.
+    post, update = slack.calls_to("chat.postMessage")[0], slack.calls_to("chat.update")[0]
+    assert update.at - post.at >= 0.2 and update.params["text"] != post.params["text"]
 
 
 def test_a_workspace_out_of_edits_gets_no_thinking_message_that_it_could_not_replace(
@@ -95,7 +98,10 @@ def test_a_workspace_out_of_edits_gets_no_thinking_message_that_it_could_not_rep
 
     def other_answers() -> None:  # spend each of the workspace's chat.update calls as soon as it frees
         while not replied.is_set():
-            replied.wait(budget.try_take("T111", "chat.update", urgent=True) / 2)
+            wait = budget.try_take("T111", "chat.update", urgent=True)
+            if wait == 0:
+                budget.sent("T111", "chat.update")  # as if the edit was made at once
+            replied.wait(wait / 2)
 
     busy = threading.Thread(target=other_answers)
     busy.start()
@@ -121,6 +127,7 @@ def test_long_answers_roll_over_into_more_messages_never_inside_code(
     code = "```\n" + "\n".join(f"step_{i} = compute({i})  # keep going" for i in range(150)) + "\n```"
     answer = "Here is the full script.\n\n" + code + "\n\n" + "That is all. " * 100
     model.enqueue(Reply(text=answer))
+    slack.set_rate_limit("chat.postMessage", 1, per="channel", seconds=1.0)  # Slack: about one a second
     sender.mention("write the script", ts="1710000000.000200")
 
     messages = final_reply(slack, "C111", "1710000000.000200", count=3)
@@ -130,6 +137,7 @@ def test_long_answers_roll_over_into_more_messages_never_inside_code(
     body = "\n".join(texts).replace("\n```\n```\n", "\n")  # undo the close/reopen at each boundary
     assert body == to_mrkdwn(answer)
     assert not any(call.response.get("error") == "msg_too_long" for call in slack.calls)
+    assert slack.ratelimited_count == 0  # the extra messages were paced, not posted in a burst
 
 
 def test_stop_button_keeps_what_was_written(slack: SlackServer, model: ModelServer, sender: SlackSender) -> None:
@@ -165,6 +173,17 @@ def test_model_failure_mid_stream_keeps_the_partial_text_and_says_so(
         "error",
         "stream_broken",
     )
+    assert row["tokens_estimated"] is True  # the usage chunk never came
+
+
+def test_a_note_after_an_unfinished_list_item_is_not_rendered_as_an_item(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    model.token_delay = 0.02
+    model.enqueue(Reply(text="Steps:\n\n- one\n- two\n- three", cut_after_chunks=2))  # ends "- two\n- "
+    sender.mention("steps?", ts="1710000000.000450")
+    (reply,) = final_reply(slack, "C111", "1710000000.000450")
+    assert reply["text"] == "Steps:\n\n• one\n• two\n\n:warning: _The language model's answer was cut off._"
 
 
 def test_a_429_storm_is_honored_and_the_final_text_is_still_complete(
@@ -290,3 +309,48 @@ def test_native_streaming_delivers_the_whole_answer(
     appended = "".join(c.params["markdown_text"] for c in slack.calls_to("chat.appendStream"))
     assert appended == ANSWER
     assert slack.message("C111", stop.params["ts"])["text"] == ANSWER
+
+
+def test_a_429_pauses_the_method_for_every_answer_in_the_workspace_in_every_process(
+    slack: SlackServer, model: ModelServer, bots: tuple[BotProcess, BotProcess]
+) -> None:
+    model.token_delay = 0.1
+    answer = " ".join(f"step{i}" for i in range(150))  # about 5 s of streaming
+    model.responder = lambda request: Reply(text=answer)
+    slack.rate_limit("chat.update", times=1, retry_after=3, lasting=True)  # then 429s until 3 s have passed
+    threads = [f"1710000002.{i:06d}" for i in range(4)]
+    for i, ts in enumerate(threads):
+        slack.add_channel(f"CPAUSE{i}", f"pause-{i}")
+        SlackSender(bots[i % 2].url, SIGNING_SECRET).mention("go", channel=f"CPAUSE{i}", ts=ts)
+    for i, ts in enumerate(threads):
+        (reply,) = final_reply(slack, f"CPAUSE{i}", ts)
+        assert reply["text"] == answer
+    limited = [call for call in slack.calls_to("chat.update") if call.status == 429]
+    # One answer met the 429 (a second call may have been on its way already); the others waited it out.
+    assert 1 <= len(limited) <= 2
+
+
+def test_an_answer_cut_at_the_model_s_length_limit_says_so(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    model.enqueue(Reply(text="The three steps are: first, back up the data; second,", finish_reason="length"))
+    sender.mention("what are the steps?", ts="1710000000.004000")
+    (reply,) = final_reply(slack, "C111", "1710000000.004000")
+    assert reply["text"].startswith("The three steps are: first, back up the data; second,")
+    assert reply["text"].endswith("_The answer was cut off: the model reached its length limit. Ask me to continue._")
+
+
+def test_native_streaming_of_an_answer_longer_than_a_message_stops_the_stream_before_more_messages(
+    slack: SlackServer, model: ModelServer, native_bot: BotProcess
+) -> None:
+    model.token_delay = 0.005
+    answer = "\n".join(f"Line {i}: the migration step {i} is done and checked by the team." for i in range(70))
+    model.enqueue(Reply(text=answer))
+    SlackSender(native_bot.url, SIGNING_SECRET).mention("the long plan?", ts="1710000000.005000")
+    messages = final_reply(slack, "C111", "1710000000.005000", count=2)
+    start = slack.calls_to("chat.startStream")[0]
+    stops = [c for c in slack.calls_to("chat.stopStream") if c.params["ts"] == start.response["ts"]]
+    later_posts = [c for c in slack.calls_to("chat.postMessage") if c.params.get("thread_ts") == "1710000000.005000"]
+    assert stops and later_posts and stops[0].at < later_posts[0].at
+    assert slack.stream_state("C111", start.response["ts"]) == "stopped"
+    assert "\n".join(m["text"] for m in messages) == to_mrkdwn(answer)

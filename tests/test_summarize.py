@@ -61,6 +61,7 @@ def test_summarize_acks_before_the_model_answers_then_edits_the_placeholder(
     assert row["completion_tokens"] == usage["completion_tokens"] > 0
     assert row["cost_usd"] == (usage["prompt_tokens"] * price_in + usage["completion_tokens"] * price_out) / 1e6
     assert row["cache_hit"] is False and row["latency_ms"] > 0 and row["ttft_ms"] is not None
+    assert row["tokens_estimated"] is False  # the server reported its usage
 
 
 def test_summarize_without_text_summarizes_the_channel_with_names_and_without_bot_noise(
@@ -212,3 +213,48 @@ def test_many_slow_requests_are_served_at_once_not_five_at_a_time(
     assert model.wait_for(lambda: model.in_flight == 12, timeout=20)
     release.set()
     slack.wait_for(lambda: len(slack.calls_to("chat.update")) == 12, timeout=20)
+
+
+def test_a_summary_cut_at_the_length_limit_is_continued_and_says_so_if_still_cut(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    first = "- " + "the launch moves to Friday and QA retests on Thursday. " * 60  # over 700 tokens: cut
+    model.enqueue(Reply(text=first), Reply(text=" Marketing gets the new date after lunch."))
+    sender.slash_command("/summarize", MEETING_NOTES)
+    _, texts = placeholder_and_final(slack)
+    calls = model.calls_to("/chat/completions")
+    assert [c.body["messages"][-1]["role"] for c in calls] == ["user", "user"]
+    assert calls[1].body["messages"][-2] == {"role": "assistant", "content": first[: 4 * 700]}  # what was cut
+    assert texts[-1].endswith("Marketing gets the new date after lunch.")
+    assert "cut off" not in texts[-1]
+
+    slack.reset()
+    model.reset()
+    model.responder = lambda request: Reply(text=first)  # every continuation is cut too
+    sender.slash_command("/summarize", MEETING_NOTES + " Again.")
+    placeholder_and_final(slack)
+    assert len(model.calls_to("/chat/completions")) == 3  # the answer and two continuations
+    last = slack.wait_for(lambda: [m for m in slack.messages("C111") if "feedback" in str(m.get("blocks"))])[0]
+    assert last["text"].endswith("_(This summary was cut off: the model reached its length limit.)_")
+
+
+def test_a_summary_longer_than_one_message_rolls_over_into_more_messages(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    slack.set_rate_limit("chat.postMessage", 1, per="channel", seconds=1.0)  # about one a second per channel
+    points = "\n".join(f"- Point {i}: the team agreed on item {i} and Bob follows up with Carol." for i in range(90))
+    # About 6,400 characters: the model stops at its 700-token limit (2,800 characters) twice and is continued.
+    model.enqueue(*(Reply(text=points[start:]) for start in (0, 2_800, 5_600)))
+    sender.slash_command("/summarize", MEETING_NOTES)
+    messages = slack.wait_for(
+        lambda: (
+            (found := [m for m in slack.messages("C111") if m.get("bot_id")])
+            and "feedback" in str(found[-1].get("blocks"))
+            and found
+        )
+    )
+    assert len(messages) == 3 and slack.ratelimited_count == 0
+    for message in messages:  # what a notification shows and what the message shows are the same text
+        assert len(message["text"]) <= 3_000 and message["blocks"][0]["text"]["text"] == message["text"]
+    assert "\n".join(m["text"] for m in messages) == "*Summary for <@W111>*\n" + points.replace("- ", "• ")
+    assert ["feedback" in str(m.get("blocks")) for m in messages] == [False, False, True]

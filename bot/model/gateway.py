@@ -17,6 +17,7 @@ import openai
 from bot.model.cache import ResponseCache
 from bot.model.metering import Meter
 from bot.model.offline import OFFLINE_MODEL, offline_reply
+from bot.model.params import request_params
 from bot.settings import Pattern, Settings
 from bot.text import estimate_tokens
 
@@ -92,6 +93,13 @@ class Gateway:
     def model_name(self, pattern: Pattern) -> str:
         return OFFLINE_MODEL if self.offline else self.settings.model_for(pattern)
 
+    def request_params(self, model: str, temperature: float, max_tokens: int | None) -> dict[str, Any]:
+        """Sampling parameters in the form `model` accepts (reasoning models take no temperature and want
+        `max_completion_tokens`; see `bot/model/params.py`)."""
+        return request_params(
+            model, temperature=temperature, max_tokens=max_tokens, overrides=self.settings.model_rules
+        )
+
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         price_in, price_out = self.settings.prices.get(model, (0.0, 0.0))
         return (prompt_tokens * price_in + completion_tokens * price_out) / 1_000_000
@@ -113,12 +121,10 @@ class Gateway:
         if self.client is None:
             return self._offline(messages, task, meter)
         model = self.settings.model_for(pattern)
-        params: dict[str, Any] = {"temperature": temperature}
-        if max_tokens is not None:
-            params["max_tokens"] = max_tokens
+        params = self.request_params(model, temperature, max_tokens)
         if tools:
             params["tools"] = tools
-        key = self._cache_key(model, messages, params)
+        key = self._cache_key(model, messages, params, temperature)
         if key and (hit := self.cache.get(key)):  # type: ignore[union-attr]
             result = _result_from_cache(hit, model)
             meter.add_call(
@@ -143,11 +149,16 @@ class Gateway:
             if getattr(c, "function", None)
         ]
         usage = response.usage
+        if usage is None:  # a server that reports no usage: estimated, and the ledger row says so
+            prompt_tokens = sum(estimate_tokens(str(m.get("content") or "")) + 3 for m in messages)
+            completion_tokens = estimate_tokens(text)
+        else:
+            prompt_tokens, completion_tokens = usage.prompt_tokens, usage.completion_tokens
         result = ChatResult(
             text=text,
             model=model,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
             finish_reason=(choice.finish_reason if choice else None) or "stop",
             tool_calls=tool_calls,
         )
@@ -158,6 +169,7 @@ class Gateway:
             completion_tokens=result.completion_tokens,
             cost_usd=result.cost_usd,
             cached=False,
+            estimated=usage is None,
         )
         meter.first_token()
         meter.log_exchange(messages, text)
@@ -216,9 +228,9 @@ class Gateway:
         meter.log_exchange(messages, text)
         return ChatResult(text=text, model=OFFLINE_MODEL, offline=True)
 
-    def _cache_key(self, model: str, messages: list[Message], params: dict[str, Any]) -> str | None:
-        """Only deterministic requests (temperature 0) are cached."""
-        if self.cache is None or params.get("temperature", 1) != 0:
+    def _cache_key(self, model: str, messages: list[Message], params: dict[str, Any], temperature: float) -> str | None:
+        """Only deterministic requests (asked at temperature 0) are cached."""
+        if self.cache is None or temperature != 0:
             return None
         return self.cache.key(model=model, messages=messages, params=params)
 
@@ -242,9 +254,8 @@ class ChatStream:
         task: str,
     ) -> None:
         self.gateway, self.messages, self.pattern, self.meter = gateway, messages, pattern, meter
-        self.params: dict[str, Any] = {"temperature": temperature}
-        if max_tokens is not None:
-            self.params["max_tokens"] = max_tokens
+        self.temperature = temperature
+        self.max_tokens = max_tokens
         self.task = task
         self.text = ""
         self.result: ChatResult | None = None
@@ -256,7 +267,8 @@ class ChatStream:
             yield from self._emit(self.result.text)
             return
         model = gateway.settings.model_for(self.pattern)
-        key = gateway._cache_key(model, self.messages, self.params)
+        params = gateway.request_params(model, self.temperature, self.max_tokens)
+        key = gateway._cache_key(model, self.messages, params, self.temperature)
         if key and (hit := gateway.cache.get(key)):  # type: ignore[union-attr]
             self.result = _result_from_cache(hit, model)
             self.meter.add_call(
@@ -277,7 +289,7 @@ class ChatStream:
                 messages=self.messages,
                 stream=True,
                 stream_options={"include_usage": True},
-                **self.params,
+                **params,
             )
             for chunk in stream:
                 if chunk.usage is not None:
@@ -309,7 +321,8 @@ class ChatStream:
         yield delta
 
     def _meter(self, model: str, usage: Any) -> ChatResult:
-        """Record the call. Without the usage chunk (a stream cut or stopped early), tokens are estimated."""
+        """Record the call. Without the usage chunk (a stream cut or stopped early, or a server that sends none),
+        tokens are estimated, and the meter says so."""
         if usage is not None:
             prompt, completion = usage.prompt_tokens, usage.completion_tokens
         else:
@@ -317,7 +330,12 @@ class ChatStream:
             completion = estimate_tokens(self.text)
         cost = self.gateway.cost(model, prompt, completion)
         self.meter.add_call(
-            model=model, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost, cached=False
+            model=model,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost_usd=cost,
+            cached=False,
+            estimated=usage is None,
         )
         self.meter.log_exchange(self.messages, self.text)
         return ChatResult(

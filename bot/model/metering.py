@@ -26,6 +26,7 @@ class Meter:
     cost_usd: float = 0.0
     model_calls: int = 0
     cached_calls: int = 0
+    tokens_estimated: bool = False  # some call's tokens were estimated (the server sent no usage)
     ttft_ms: float | None = None
     prompt: list[dict[str, Any]] | None = None  # the messages of the last model call (what the answer came from)
     response: str = ""
@@ -37,9 +38,17 @@ class Meter:
         request_id.set(self.request_id)  # log lines of this request (in this thread) carry its id
 
     def add_call(
-        self, *, model: str, prompt_tokens: int, completion_tokens: int, cost_usd: float, cached: bool
+        self,
+        *,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost_usd: float,
+        cached: bool,
+        estimated: bool = False,
     ) -> None:
         with self._lock:
+            self.tokens_estimated = self.tokens_estimated or estimated
             self.model = model
             self.prompt_tokens += prompt_tokens
             self.completion_tokens += completion_tokens

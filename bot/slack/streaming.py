@@ -15,6 +15,7 @@ leaves the messages holding exactly the full answer (formatted), without cursor 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -38,6 +39,7 @@ THINKING_AFTER_SECONDS = 0.8
 CURSOR = " ▍"
 STOP_ACTION_ID = "stop_generation"
 PAGE_LIMIT = 2_900  # a section block holds 3,000 characters
+_DANGLING_ITEM = re.compile(r"(?:^|\n)[ \t]*(?:[-*+]|\d+[.)])[ \t]*$")
 
 
 @dataclass
@@ -171,7 +173,9 @@ class StreamingReply:
         if self._thinking is not None:
             self._thinking.cancel()
         if note:
-            self.text = f"{self.text.rstrip()}\n\n{note}" if self.text.strip() else note
+            # A list item the model had only begun ("- ") is dropped, so the note is not rendered as one.
+            body = _DANGLING_ITEM.sub("", self.text.rstrip())
+            self.text = f"{body}\n\n{note}" if body.strip() else note
         if not self.text.strip():
             self.text = "_(no answer)_"
         self._flush(final=True, important=True)
@@ -206,6 +210,7 @@ class StreamingReply:
     def _flush_native(self, *, final: bool, important: bool) -> bool:
         """Append to the native stream; returns True if the edits transport must take over from here."""
         if len(self.text) > PAGE_LIMIT:
+            self._stop_native()  # closed before the answer continues in edits and more messages
             return self._leave_native("the answer outgrew one message", final)
         pending = self.text[self._native_sent :]
         try:
@@ -231,6 +236,13 @@ class StreamingReply:
             if error.response.get("error") == "message_not_in_streaming_state":
                 return self._leave_native("the stream expired", final)
             raise
+
+    def _stop_native(self) -> None:
+        ts = self._pages[0].ts
+        try:
+            self._call("chat.stopStream", True, lambda: self.client.chat_stopStream(channel=self.channel, ts=ts))
+        except SlackApiError as error:  # expired meanwhile: nothing left to close
+            log.info("could not stop the stream: %s", error.response.get("error"))
 
     def _leave_native(self, why: str, final: bool) -> bool:
         log.info("streaming falls back to edits: %s", why)
@@ -265,11 +277,13 @@ class StreamingReply:
             else:
                 response = self._post(page, streaming, feedback=final and last)
                 self._pages.append(_Page(ts=response["ts"], sent=page))
+                self._mark_first_text()  # the first text is out: later edits are paced progress updates
         self.stats.pages = [page.sent for page in self._pages]
 
     def _post(self, page: str, streaming: bool, feedback: bool = False) -> Any:
         while True:
             self._wait_out_rate_limit()
+            self.budget.pace_post(self.team, self.channel, stop=self._waiter)  # about one a second per channel
             try:
                 return self.client.chat_postMessage(
                     channel=self.channel,
@@ -300,17 +314,22 @@ class StreamingReply:
                 self.stats.updates += 1
                 return True
             except SlackApiError as error:
-                if not self._rate_limited(error):
+                if not self._rate_limited(error, method):
                     raise
                 if not important:
                     return False
+            finally:
+                self.budget.sent(self.team, method)
 
-    def _rate_limited(self, error: SlackApiError) -> bool:
+    def _rate_limited(self, error: SlackApiError, method: str = "chat.postMessage") -> bool:
         if error.response.status_code != 429:
             return False
         retry_after = float(error.response.headers.get("Retry-After", error.response.headers.get("retry-after", 1)))
         self.stats.rate_limited += 1
         self._blocked_until = time.monotonic() + retry_after
+        # For every answer in the workspace (posts: in the channel), in every process.
+        scope = f"{self.team}:{self.channel}" if method == "chat.postMessage" else self.team
+        self.budget.pause(scope, method, retry_after)
         log.warning("Slack rate limited a streaming update; next update in %.0f s", retry_after)
         return True
 

@@ -66,6 +66,7 @@ class RequestRecord(Base):
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     ttft_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
+    tokens_estimated: Mapped[bool] = mapped_column(Boolean, default=False)  # the model server reported no usage
     status: Mapped[str] = mapped_column(String(16))  # ok | error | refused
     error_kind: Mapped[str | None] = mapped_column(String(64), nullable=True)
     prompt: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the messages of the final model call
@@ -143,6 +144,7 @@ class Ledger:
             "latency_ms": meter.elapsed_ms(),
             "ttft_ms": meter.ttft_ms,
             "cache_hit": meter.cache_hit,
+            "tokens_estimated": meter.tokens_estimated,
             "status": status,
             "error_kind": error_kind,
             "prompt": _clip(json.dumps(meter.prompt, ensure_ascii=False)) if meter.prompt else None,

@@ -10,7 +10,7 @@ without a parent); ``chat.startStream`` outside a DM requires ``recipient_team_i
 (``invalid_arguments``).
 
 The modules: `server` (HTTP and dispatch), `workspace` (the state, seeding and inspection), one module per Web
-API family (`auth`, `chat`, `conversations`, `users`, `views`, `reactions`), `paging`, `faults`, `rate_limits`,
+API family (`auth`, `chat`, `conversations`, `users`, `views`, `reactions`, `files`), `paging`, `faults`, `rate_limits`,
 `socket_mode` and `websocket` (RFC 6455).
 """
 

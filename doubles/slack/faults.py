@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +20,7 @@ class Fault:
     kind: str  # "ratelimited" | "error" | "http"
     times: int
     value: Any  # Retry-After seconds | error string | HTTP status
+    lasting: bool = False  # ratelimited: the method stays limited until Retry-After has passed
 
 
 class FaultQueue:
@@ -25,15 +28,20 @@ class FaultQueue:
 
     def __init__(self) -> None:
         self._queued: dict[str, deque[Fault]] = {}
+        self._limited_until: dict[str, float] = {}
 
     def add(self, method: str, fault: Fault) -> None:
         self._queued.setdefault(method, deque()).append(fault)
 
     def clear(self) -> None:
         self._queued.clear()
+        self._limited_until.clear()
 
     def take(self, method: str) -> Answer | None:
         """The injected answer for this call of `method`, if any (consumes one fault)."""
+        now = time.monotonic()
+        if (until := self._limited_until.get(method, 0.0)) > now:
+            return ratelimited(max(1, math.ceil(until - now)))
         queue = self._queued.get(method)
         if not queue:
             return None
@@ -42,6 +50,8 @@ class FaultQueue:
         if fault.times <= 0:
             queue.popleft()
         if fault.kind == "ratelimited":
+            if fault.lasting:
+                self._limited_until[method] = now + int(fault.value)
             return ratelimited(int(fault.value))
         if fault.kind == "error":
             return 200, {"ok": False, "error": fault.value}, {}
@@ -53,9 +63,12 @@ class FaultMethods(Workspace):
 
     _faults: FaultQueue
 
-    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
-        """Answer the next `times` calls of `method` with HTTP 429 and ``Retry-After``."""
-        self._add_fault(method, Fault("ratelimited", times, retry_after))
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1, *, lasting: bool = False) -> None:
+        """Answer the next `times` calls of `method` with HTTP 429 and ``Retry-After``.
+
+        `lasting`: as Slack does, every call of `method` (from any client) until ``Retry-After`` has passed is
+        answered 429 too, with the time left."""
+        self._add_fault(method, Fault("ratelimited", times, retry_after, lasting))
 
     def fail(self, method: str, error: str, times: int = 1) -> None:
         """Answer the next `times` calls of `method` with ``{"ok": false, "error": error}``."""

@@ -1,4 +1,4 @@
-"""Slack's rate limits: at most N calls of a method per sliding minute, for the whole server, per workspace or per
+"""Slack's rate limits: at most N calls of a method per sliding minute (or another window), for the whole server, per workspace or per
 channel, answered with HTTP 429 and ``Retry-After`` beyond that.
 
 Slack counts most limits per workspace (its "tiers"), and ``chat.postMessage`` per channel. A call counts against
@@ -30,16 +30,16 @@ class RateLimits:
         self.team_id = team_id
         self.team_of: dict[str, str] = {}  # channel or user id -> team id
         self.limited: Counter[tuple[str, str]] = Counter()  # (method, "server" | team | channel) -> 429s
-        self._limits: dict[str, tuple[int, Scope]] = {}
+        self._limits: dict[str, tuple[int, Scope, float]] = {}
         self._windows: dict[tuple[str, str], deque[float]] = {}
 
-    def set(self, method: str, per_minute: int | None, scope: Scope) -> None:
+    def set(self, method: str, per_minute: int | None, scope: Scope, seconds: float = 60.0) -> None:
         for key in [key for key in self._windows if key[0] == method]:
             del self._windows[key]
         if per_minute is None:
             self._limits.pop(method, None)
         else:
-            self._limits[method] = (per_minute, scope)
+            self._limits[method] = (per_minute, scope, seconds)
 
     def clear(self) -> None:
         """Remove every limit and forget what was counted (workspace assignments are kept)."""
@@ -52,17 +52,17 @@ class RateLimits:
         limit = self._limits.get(method)
         if limit is None:
             return None
-        per_minute, scope = limit
+        per_minute, scope, seconds = limit
         key = (method, self._scope_key(scope, params))
         now = time.monotonic()
         window = self._windows.setdefault(key, deque())
-        while window and window[0] <= now - 60:
+        while window and window[0] <= now - seconds:
             window.popleft()
         if len(window) < per_minute:
             window.append(now)
             return None
         self.limited[key] += 1
-        return ratelimited(max(1, math.ceil(window[0] + 60 - now if window else 60)))
+        return ratelimited(max(1, math.ceil(window[0] + seconds - now if window else seconds)))
 
     def _scope_key(self, scope: Scope, params: Params) -> str:
         channel = str(params.get("channel") or "")
@@ -79,14 +79,17 @@ class RateLimitMethods(Workspace):
     _limits: RateLimits
     _ratelimited_count: int
 
-    def set_rate_limit(self, method: str, per_minute: int | None, *, per: Scope = "server") -> None:
-        """Allow at most `per_minute` calls of `method` per sliding minute (None removes the limit).
+    def set_rate_limit(
+        self, method: str, per_minute: int | None, *, per: Scope = "server", seconds: float = 60.0
+    ) -> None:
+        """Allow at most `per_minute` calls of `method` per sliding minute (None removes the limit); with
+        `seconds`, per sliding window of that length instead (``chat.postMessage``: 1 per second per channel).
 
         `per`: count the calls for the whole server (default), per workspace (the team of the call's channel or
         user, see `assign_workspace`) or per channel.
         """
         with self._lock:
-            self._limits.set(method, per_minute, per)
+            self._limits.set(method, per_minute, per, seconds)
 
     def assign_workspace(self, team_id: str, *ids: str) -> None:
         """Say that these channels and users belong to workspace `team_id`, for limits counted per workspace."""

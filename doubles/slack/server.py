@@ -12,6 +12,7 @@ from .auth import APP_LEVEL_METHODS, AuthMethods
 from .chat import ChatMethods
 from .conversations import ConversationMethods
 from .faults import FaultMethods, FaultQueue
+from .files import FILES_PATH, FileMethods
 from .params import Answer, Params, Payload, SlackError, parse_params
 from .rate_limits import RateLimitMethods, RateLimits
 from .reactions import ReactionMethods
@@ -42,6 +43,7 @@ class SlackServer(
     SocketModeMethods,
     FaultMethods,
     RateLimitMethods,
+    FileMethods,
 ):
     """A stateful fake Slack Web API served at ``api_url``.
 
@@ -71,6 +73,8 @@ class SlackServer(
         self._setup_auth(token, app_token)
         self._setup_socket_mode(socket_ping_interval)
         self._faults = FaultQueue()
+        self._files = {}
+        self._downloads: list[tuple[str, bool]] = []
         self._limits = RateLimits(team_id)
         self._ratelimited_count = 0
         self._methods: dict[str, Callable[[Params], Payload]] = {
@@ -95,7 +99,7 @@ class SlackServer(
         return [call for call in self.calls if call.method == method]
 
     def reset(self) -> None:
-        """Forget messages, calls, faults, rate limits, views, ephemerals, responses, Socket Mode acks and pongs.
+        """Forget messages, files, calls, faults, rate limits, views, ephemerals, responses, Socket Mode acks and pongs.
 
         Users, channels, workspace assignments and open Socket Mode connections are kept.
         """
@@ -103,6 +107,8 @@ class SlackServer(
             self._reset_socket_mode()
             self._reset_workspace()
             self._faults.clear()
+            self._files.clear()
+            self._downloads.clear()
             self._limits.clear()
             self._ratelimited_count = 0
             self._log.clear()
@@ -114,6 +120,10 @@ class SlackServer(
             return self._handle_api(request.path[len("/api/") :], request)
         if request.path.startswith("/response/") and request.method == "POST":
             return self._handle_response_url(request.path[len("/response/") :], request)
+        if request.path.startswith(FILES_PATH) and request.method == "GET":
+            return self._serve_file(request, request.bearer_token)
+        if request.path == "/signin":
+            return Response(200, b"<html><body>Sign in to Slack</body></html>", "text/html; charset=utf-8")
         if request.path in ("/", "/health"):
             return json_response({"ok": True})
         return json_response({"ok": False, "error": "not_found"}, status=404)
