@@ -249,7 +249,7 @@ def quoted_answer(
     *,
     weights: dict[str, float] | None = None,
     weak: bool = False,
-    count: int = 5,
+    count: int = 4,
 ) -> tuple[str, list[Hit]]:
     """The offline answer: the sentences of the passages that best answer the question (`rag_quotes`), best
     first, one whole sentence per quote; and the passages quoted, in the order of their citation numbers."""

@@ -44,6 +44,7 @@ _QUANTITY = re.compile(
 )
 MAX_QUOTE = 400
 SHORT_ITEM = 8  # words: a list of items this short reads as one sentence with the line that introduces it
+INTRO_WORDS = 12  # words: a line introducing a list this short is quoted with each of its longer items
 
 
 @dataclass(frozen=True)
@@ -66,31 +67,46 @@ def split_sentences(text: str) -> list[str]:
 
 
 def candidate_sentences(text: str) -> list[str]:
-    """A passage's sentences and list items, one unit each, without list markers, headings or link targets."""
+    """A passage's sentences and list items, one unit each, without list markers, headings or link targets.
+
+    A line ending with ":" reads with the list under it: short items join it in one unit ("Each new hire gets:
+    a hoodie; socks; stickers."); longer ones each become a unit that starts with it when it is short ("Three to
+    five weeks in advance for: Conference events that cost more than $2,500."), so a quote keeps its meaning.
+    """
     text = _HTML.sub("", _LINK.sub(r"\1", text))
     lines = _UNWRAP.sub(" ", text).splitlines()  # a sentence wrapped over lines is still one sentence
     units: list[str] = []
     index = 0
     while index < len(lines):
-        line = _clean(lines[index])
+        raw = lines[index]
+        line = _clean(raw)
         index += 1
+        nested = bool(_ITEM.match(line))
         if match := _ITEM.match(line):
             line = match.group(1).strip()
         items: list[str] = []
-        while line.endswith(":") or items:
+        while line.endswith(":"):
             ahead = index
             while ahead < len(lines) and not lines[ahead].strip():
                 ahead += 1
             item = _ITEM.match(_clean(lines[ahead])) if ahead < len(lines) else None
-            if not item or len(item.group(1).split()) > SHORT_ITEM:
+            if not item or (nested and _indent(lines[ahead]) <= _indent(raw)):
                 break
-            items.append(_ITEM_TAIL.sub("", item.group(1).strip()).rstrip(".,;"))
+            items.append(_ITEM_TAIL.sub("", item.group(1).strip()))
             index = ahead + 1
-        if items:
-            head = split_sentences(line)
-            units += head[:-1] + [f"{head[-1] if head else line} {'; '.join(items)}."]
-            continue
-        units += split_sentences(line)
+        head = split_sentences(line) if line else []
+        intro = head[-1] if head else line
+        if items and all(len(i.split()) <= SHORT_ITEM for i in items):
+            units += head[:-1] + [f"{intro} {'; '.join(i.rstrip('.,;') for i in items)}."]
+        elif items:
+            units += head if len(intro.split()) > INTRO_WORDS else head[:-1]
+            for item in items:
+                sentences = split_sentences(item)
+                if len(intro.split()) <= INTRO_WORDS:
+                    sentences[0] = f"{intro} {sentences[0]}"
+                units += [u if u[-1] in ".!?…" else f"{u.rstrip(',;')}." for u in sentences]
+        else:
+            units += head
     useful = [
         u for u in units if len(u.split()) >= 3 and not _HEADING.match(u) and not set(u) <= set("|-:= ") and _words(u)
     ]
@@ -132,6 +148,10 @@ def pick_quotes(
         if len(chosen) == count:
             break
     return chosen
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
 
 
 def _clean(line: str) -> str:

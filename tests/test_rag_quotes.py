@@ -20,6 +20,9 @@ PAGE = """# Expenses and equipment
   - socks, and
   - stickers
 - Submit receipts within 30 days in the expenses tool; reimbursements arrive with the next salary.
+- On a work trip, each of us may spend at most:
+  - 80 EUR per day on meals for breakfast, lunch and dinner together
+  - 150 EUR per night on a hotel room, taxes included
 """
 SENTENCES = [
     "Each person has a yearly learning budget of 1,000 EUR for books, courses and conferences.",
@@ -30,6 +33,8 @@ SENTENCES = [
     "Economy class for flights under six hours.",
     "Every new hire receives a welcome package: a hoodie; socks; stickers.",
     "Submit receipts within 30 days in the expenses tool; reimbursements arrive with the next salary.",
+    "On a work trip, each of us may spend at most: 80 EUR per day on meals for breakfast, lunch and dinner together.",
+    "On a work trip, each of us may spend at most: 150 EUR per night on a hotel room, taxes included.",
 ]
 
 
@@ -55,6 +60,7 @@ def quotes(answer: str) -> list[str]:
         ("How much is the yearly learning budget?", SENTENCES[0]),
         ("How often are laptops replaced?", SENTENCES[2]),
         ("What is in the welcome package for a new hire?", SENTENCES[6]),
+        ("How much can I spend on hotels per night?", SENTENCES[9]),  # a list item keeps the line it completes
     ],
 )
 def test_each_quote_is_one_whole_sentence_of_the_page_without_list_markers(
