@@ -14,7 +14,7 @@ retrievers before ranking, so they are never candidates. A store keeps its candi
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -72,6 +72,7 @@ class SearchResult:
     found: bool
     confidence: Confidence = Confidence("none", None, 0.0)
     null: NullStats | None = None  # what an unrelated question scores on this index
+    weights: dict[str, float] = field(default_factory=dict)  # each question term's IDF in this index
 
     @property
     def best(self) -> float:
@@ -156,7 +157,8 @@ class DocsIndex:
             )
         null = self.null() if similarity else None
         confidence = assess(hits, null, with_model=with_model)
-        return SearchResult(question, question_terms, hits, confidence.level != "none", confidence, null)
+        weights = {t: vocabulary.weight(t) for t in set(question_terms)}
+        return SearchResult(question, question_terms, hits, confidence.level != "none", confidence, null, weights)
 
     # What a store provides ---------------------------------------------------------------------------------
 

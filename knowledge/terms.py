@@ -153,6 +153,16 @@ def _stemmer():  # type: ignore[no-untyped-def]
     return Stemmer.Stemmer("english")
 
 
+def words(text: str) -> list[str]:
+    """The content words of `text` as the user wrote them (stop words dropped, numbers kept), each once."""
+    stop = _stopwords()
+    seen: dict[str, str] = {}
+    for word in _TOKEN.findall(text):
+        if word.lower() not in stop:
+            seen.setdefault(word.lower(), word)
+    return list(seen.values())
+
+
 def terms(text: str) -> list[str]:
     """The stemmed content words of `text`, in order (duplicates kept)."""
     stop = _stopwords()
@@ -206,10 +216,14 @@ class Vocabulary:
         total = found = 0.0
         for term in wanted:
             variants = self.variants(term)
-            weight = max(self.idf(v) for v in variants)
+            weight = self.weight(term)
             total += weight
             found += weight if any(v in present for v in variants) else 0.0
         return found / total if total else 0.0
+
+    def weight(self, term: str) -> float:
+        """A question term's importance: the IDF of the term, or of the indexed words it stands for."""
+        return max(self.idf(v) for v in self.variants(term))
 
     def variants(self, term: str) -> list[str]:
         """The term itself if indexed; else indexed terms it is a prefix of, or that are a prefix of it (4+)."""

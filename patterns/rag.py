@@ -110,9 +110,9 @@ class RagAnswer:
         if self.gateway.offline:
             self.offline, self.found = True, True
             self.meter.add_call(model=OFFLINE_MODEL, prompt_tokens=0, completion_tokens=0, cost_usd=0.0, cached=False)
-            body = quoted_answer(self.search.terms, passages, question=self.question, weak=weak)
+            body, quoted = quoted_answer(self.question, passages, weights=self.search.weights, weak=weak)
             self.answer = body
-            self.citations = _citations(passages, range(1, len(passages) + 1))
+            self.citations = _citations(quoted, range(1, len(quoted) + 1))
             yield from self._emit(body + "\n\n" + render_citations(self.citations))
             return
         stream = self.gateway.stream_chat(
@@ -244,25 +244,33 @@ def rag_messages(
 
 
 def quoted_answer(
-    question_terms: list[str],
+    question: str,
     passages: list[Hit],
-    per_passage: int = 2,
-    max_passages: int = 3,
     *,
-    question: str = "",
+    weights: dict[str, float] | None = None,
     weak: bool = False,
-) -> str:
-    """The offline answer: for the best passages, the sentences that best answer the question (`rag_quotes`)."""
-    from patterns.rag_quotes import quote
+    count: int = 4,
+) -> tuple[str, list[Hit]]:
+    """The offline answer: the sentences of the passages that best answer the question (`rag_quotes`), best
+    first, one whole sentence per quote; and the passages quoted, in the order of their citation numbers."""
+    from patterns.rag_quotes import pick_quotes
 
+    weights = weights or {}
+    quotes = pick_quotes(question, passages, weight=lambda t: weights.get(t, 1.0), count=count)
+    quoted: list[Hit] = []
     lines = [LOW_CONFIDENCE_OFFLINE if weak else "Here is what the documents say:"]
-    for number, hit in enumerate(passages[:max_passages], 1):
-        lines.append(f"- “{_redact(quote(question, question_terms, hit, per_passage))}” [{number}]")
-    return "\n".join(lines)
+    for chosen in quotes:
+        hit = passages[chosen.passage]
+        if hit not in quoted:
+            quoted.append(hit)
+        lines.append(f"- “{_redact(chosen.text)}” [{quoted.index(hit) + 1}]")
+    return "\n".join(lines), quoted
 
 
 def not_in_docs(result: SearchResult, chunks: int, *, declined: bool = False) -> str:
-    searched = ", ".join(result.terms) or result.query.strip() or "(nothing searchable)"
+    from knowledge.terms import words
+
+    searched = ", ".join(words(result.query)) or result.query.strip() or "(nothing searchable)"
     lines = [
         "I couldn't find this in the team's documents, so I won't guess an answer."
         if not declined

@@ -1,27 +1,37 @@
 """The offline docs answer: the sentences of the best passages that answer the question, quoted as written.
 
-Sentences are ranked by meaning and by words: the cosine between the question and the sentence under the offline
-static embedding model (`knowledge.static_model`), plus the share of the question's terms the sentence contains.
-Meaning finds "13 days ... for bereavement" for "my father passed away"; words keep exact names and codes; and a
-question asking for a quantity ("how long", "when", "how much") prefers a sentence that states one.
+A passage is cut into whole sentences: list markers, headings, link targets and wrapped-line indentation are
+removed, and each bullet is its own unit, so one quote never glues two bullets together. (A line ending with ":"
+followed by a list of short items stays one unit, "Each new hire gets: a hoodie; socks; stickers", so its quote
+carries the items.) Sentences are ranked across the passages by meaning and by words: the cosine between the
+question and the sentence under the offline static embedding model (`knowledge.static_model`), plus the
+IDF-weighted share of the question's terms the sentence contains, and a question asking for a quantity ("how
+long", "when", "how much") prefers a sentence that states one. Meaning finds "13 days ... for bereavement" for
+"my father passed away"; words keep exact names and codes. Each chosen sentence is one quote.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from bot.text import sentences
 
 if TYPE_CHECKING:
     from knowledge.retrieval import Hit
 
-_UNWRAP = re.compile(r"(?<=\S)[ \t]*\n(?![ \t]*(?:\n|[-*+#>|]|\d+\.))")
-_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+\.)[ \t]+(.*)$")
+_UNWRAP = re.compile(r"(?<=\S)[ \t]*\n(?![ \t]*(?:\n|[-*+>|]|#{1,6}[ \t]|\d+[.)][ \t]))[ \t]*")
+_ITEM = re.compile(r"^[ \t]*(?:[-*+•]|\d+[.)])[ \t]+(.*)$")
+_HEADING = re.compile(r"^#{1,6}[ \t]")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _HTML = re.compile(r"<[^>]{1,200}>")
+_CALLOUT = re.compile(r"^(?:>[ \t]*)+(?:\[![A-Z]+\][ \t]*)?")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]*_]*\s+(?=[\"'“‘(\[*_]*[A-Z0-9$€£])")
+_ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|approx|incl|no|mr|mrs|ms|dr|st|jr|sr|inc|ltd)|\b[A-Z])\.$", re.I)
+_ITEM_TAIL = re.compile(r"(?:[,;]\s*(?:and|or)?|\s+(?:and|or))\s*$")
 WORD_WEIGHT = 0.5
 NUMBER_WEIGHT = 0.15  # a "how much / how long / when" question is answered by a sentence with a quantity
+RANK_WEIGHT = 0.03  # per place a passage stands below the best one: retrieval saw the passage's context
 _QUANTITY_QUESTION = re.compile(
     r"\b(how (much|many|long|often|soon|far|quickly|fast)|when|after how|within how|"
     r"what (amount|percentage|rate)|cap|maximum|minimum|limit)\b",
@@ -34,66 +44,129 @@ _QUANTITY = re.compile(
 )
 MAX_QUOTE = 400
 SHORT_ITEM = 8  # words: a list of items this short reads as one sentence with the line that introduces it
+INTRO_WORDS = 12  # words: a line introducing a list this short is quoted with each of its longer items
+
+
+@dataclass(frozen=True)
+class Quote:
+    text: str  # one whole sentence (or a line introducing a short list, with its items)
+    passage: int  # index of the passage it comes from
+    score: float
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of one line of prose; "e.g. This" and initials ("J. Smith") do not end a sentence."""
+    pieces = [p for p in _SENTENCE_END.split(text) if p.strip()]
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and _ABBREVIATION.search(merged[-1].rstrip("\"'”’)]*_")):
+            merged[-1] = f"{merged[-1]} {piece}"
+        else:
+            merged.append(piece)
+    return [m.strip() for m in merged]
 
 
 def candidate_sentences(text: str) -> list[str]:
-    """A passage's sentences and list items, one line each, without headings, table rules or link targets.
+    """A passage's sentences and list items, one unit each, without list markers, headings or link targets.
 
-    A line ending with ":" followed by a list of short items becomes one unit ("What is in a new hire gift:
-    Hoodie; Socks; Stickers"), so a quote of it carries the items.
+    A line ending with ":" reads with the list under it: short items join it in one unit ("Each new hire gets:
+    a hoodie; socks; stickers."); longer ones each become a unit that starts with it when it is short ("Three to
+    five weeks in advance for: Conference events that cost more than $2,500."), so a quote keeps its meaning.
     """
     text = _HTML.sub("", _LINK.sub(r"\1", text))
-    units: list[str] = []
     lines = _UNWRAP.sub(" ", text).splitlines()  # a sentence wrapped over lines is still one sentence
+    units: list[str] = []
     index = 0
     while index < len(lines):
-        line = lines[index].strip()
+        raw = lines[index]
+        line = _clean(raw)
         index += 1
-        items = []
+        nested = bool(_ITEM.match(line))
+        if match := _ITEM.match(line):
+            line = match.group(1).strip()
+        items: list[str] = []
         while line.endswith(":"):
             ahead = index
             while ahead < len(lines) and not lines[ahead].strip():
                 ahead += 1
-            match = _ITEM.match(lines[ahead]) if ahead < len(lines) else None
-            if not match or len(match.group(1).split()) > SHORT_ITEM:
+            item = _ITEM.match(_clean(lines[ahead])) if ahead < len(lines) else None
+            if not item or (nested and _indent(lines[ahead]) <= _indent(raw)):
                 break
-            items.append(match.group(1).strip())
+            items.append(_ITEM_TAIL.sub("", item.group(1).strip()))
             index = ahead + 1
-        if items:
-            head = sentences(line)
-            units += head[:-1] + [f"{head[-1] if head else line} {'; '.join(items)}"]
-            continue
-        if match := _ITEM.match(line):
-            line = match.group(1)
-        units += [s.strip() for s in sentences(line)]
-    useful = [u for u in units if len(u.split()) >= 3 and not u.startswith("#") and not set(u) <= set("|-: ")]
+        head = split_sentences(line) if line else []
+        intro = head[-1] if head else line
+        if items and all(len(i.split()) <= SHORT_ITEM for i in items):
+            units += head[:-1] + [f"{intro} {'; '.join(i.rstrip('.,;') for i in items)}."]
+        elif items:
+            units += head if len(intro.split()) > INTRO_WORDS else head[:-1]
+            for item in items:
+                sentences = split_sentences(item)
+                if len(intro.split()) <= INTRO_WORDS:
+                    sentences[0] = f"{intro} {sentences[0]}"
+                units += [u if u[-1] in ".!?…" else f"{u.rstrip(',;')}." for u in sentences]
+        else:
+            units += head
+    useful = [
+        u for u in units if len(u.split()) >= 3 and not _HEADING.match(u) and not set(u) <= set("|-:= ") and _words(u)
+    ]
     return useful or [u for u in units if u]
 
 
-def best_sentences(question: str, question_terms: list[str], passage: str, count: int) -> list[str]:
-    """The `count` sentences of the passage that best answer the question, in the passage's order."""
+def pick_quotes(
+    question: str,
+    passages: Sequence[Hit],
+    *,
+    weight: Callable[[str], float] | None = None,
+    count: int = 3,
+    per_passage: int = 2,
+) -> list[Quote]:
+    """The `count` sentences of the passages that best answer the question, best first (at most `per_passage`
+    from one passage). `weight` gives a question term's importance (its IDF in the index); default 1."""
     from knowledge.terms import terms
 
-    candidates = candidate_sentences(passage)
-    if len(candidates) <= count:
-        return candidates
-    wanted = set(question_terms)
-    words = [len(wanted & set(terms(s))) / len(wanted) if wanted else 0.0 for s in candidates]
-    meaning = _similarities(question, candidates)
+    candidates = [(n, s) for n, hit in enumerate(passages) for s in dict.fromkeys(candidate_sentences(hit.text))]
+    if not candidates:
+        return []
+    wanted = set(terms(question))
+    weights = {t: (weight(t) if weight else 1.0) for t in wanted}
+    total = sum(weights.values())
+    meaning = _similarities(question, [s for _, s in candidates])
     quantity = bool(_QUANTITY_QUESTION.search(question))
-    score = [
-        m + WORD_WEIGHT * w + (NUMBER_WEIGHT if quantity and _QUANTITY.search(c) else 0.0)
-        for m, w, c in zip(meaning, words, candidates)
-    ]
-    chosen = sorted(sorted(range(len(candidates)), key=lambda i: -score[i])[:count])
-    return [candidates[i] for i in chosen]
+    scored = []
+    for (n, sentence), similarity in zip(candidates, meaning):
+        present = set(terms(sentence))
+        words = sum(w for t, w in weights.items() if t in present) / total if total else 0.0
+        bonus = NUMBER_WEIGHT if quantity and _QUANTITY.search(sentence) else 0.0
+        scored.append(Quote(_shorten(sentence), n, similarity + WORD_WEIGHT * words + bonus - RANK_WEIGHT * n))
+    chosen: list[Quote] = []
+    taken: dict[int, int] = {}
+    for candidate in sorted(scored, key=lambda q: -q.score):
+        if taken.get(candidate.passage, 0) < per_passage and candidate.text not in {q.text for q in chosen}:
+            chosen.append(candidate)
+            taken[candidate.passage] = taken.get(candidate.passage, 0) + 1
+        if len(chosen) == count:
+            break
+    return chosen
 
 
-def quote(question: str, question_terms: list[str], hit: Hit, per_passage: int) -> str:
-    text = " ".join(best_sentences(question, question_terms, hit.text, per_passage))
-    if len(text) > MAX_QUOTE:
-        text = text[:MAX_QUOTE].rsplit(" ", 1)[0] + "…"
-    return text
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _clean(line: str) -> str:
+    """One line with Markdown callout markers and runs of spaces removed."""
+    return re.sub(r"[ \t]+", " ", _CALLOUT.sub("", line.strip())).strip()
+
+
+def _words(text: str) -> bool:
+    return bool(re.search(r"[A-Za-z]{2}", text))
+
+
+def _shorten(sentence: str) -> str:
+    if len(sentence) <= MAX_QUOTE:
+        return sentence
+    return sentence[:MAX_QUOTE].rsplit(" ", 1)[0] + "…"
 
 
 def _similarities(question: str, candidates: list[str]) -> list[float]:

@@ -110,7 +110,7 @@ def test_a_question_the_docs_do_not_answer_is_declined_plainly_with_what_was_sea
     rag_sender.mention("What is the capital of France?", ts="1720000000.000200")
     (reply,) = final_reply(slack, "C111", "1720000000.000200")
     assert reply["text"].startswith("I couldn't find this in the team's documents, so I won't guess an answer.")
-    assert "Searched" in reply["text"] and "capit, franc" in reply["text"]  # what it searched
+    assert "Searched" in reply["text"] and "for: capital, France." in reply["text"]  # the words it searched
     assert "Paris" not in reply["text"]
     assert model.calls_to("/chat/completions") == []  # nothing to ground an answer in: no model call
     row = slack.wait_for(lambda: ledger_rows(postgres_url, request_id="1720000000.000200"))[0]
