@@ -1,11 +1,11 @@
 """Which pattern answers a message: docs Q&A (rag), plain chat, or an agent task. Predictable by design.
 
 1. An explicit prefix always wins: `docs:` or `ask:` → docs, `chat:` → chat, `agent:` → agent.
-2. Otherwise, with no documents indexed → chat.
+2. Otherwise, with no documents indexed → chat; small talk ("Hi! What can you help me with?") → chat.
 3. A question (ends with "?" or starts with a question word) that names something (at least one content word
    after stop words) → docs; the docs pattern says plainly when the documents do not contain it.
-4. Anything else → docs only if retrieval is confident the documents answer it (`knowledge.confidence`),
-   else chat.
+4. Anything else, requests to write something included ("Can you write a Python function ...?"), → docs only
+   if retrieval is confident the documents answer it (`knowledge.confidence`), else chat.
 The choice is the ledger row's `pattern`; `reason` is logged with it.
 """
 
@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from bot.intent import is_small_talk, is_write_request
 
 if TYPE_CHECKING:
     from bot.model.metering import Meter
@@ -33,7 +35,7 @@ _QUESTION_WORD = re.compile(
 class Route:
     pattern: str  # "rag" | "chat" | "agent"
     text: str  # the message without its prefix
-    reason: str  # "prefix" | "no_docs" | "question" | "docs_hit" | "no_docs_hit"
+    reason: str  # "prefix" | "no_docs" | "small_talk" | "question" | "docs_hit" | "no_docs_hit"
     search: SearchResult | None = None
 
 
@@ -56,7 +58,9 @@ def route(text: str, library: Library, *, meter: Meter) -> Route:
         return chosen
     if not library.has_documents():
         return Route("chat", text, "no_docs")
-    if is_question(text) and terms(text):
+    if is_small_talk(text):
+        return Route("chat", text, "small_talk")
+    if is_question(text) and terms(text) and not is_write_request(text):
         return Route("rag", text, "question")
     result = library.search(text, meter=meter)
     confident = result.confidence.level == "high"

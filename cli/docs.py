@@ -11,6 +11,7 @@ from bot.model.metering import Meter
 from bot.model.offline import OFFLINE_NOTE
 from bot.settings import Settings
 from bot.slack.client import workspace_client
+from cli.plain import PlainLines, plain_text
 from knowledge.access import Audience, VisibilityChange
 from knowledge.embeddings import embedding_for, metered
 from knowledge.ingest import ingest as run
@@ -137,11 +138,13 @@ def ask_command(settings: Settings, args: argparse.Namespace) -> int:
     services.ledger.migrate()
     meter = Meter(pattern="rag", trigger="cli", request_id="cli")
     library = services.docs.scoped(_audience(args))
+    printer = PlainLines()  # a terminal shows no Markdown: the answer is printed as plain text
     try:
         result = answer(library, args.question, meter=meter)
         for delta in result:
             if not args.json:
-                print(delta, end="", flush=True)
+                printer.write(delta)
+        printer.close()
     except (IndexMissing, EmbeddingMismatch, StaticModelMissing, PgvectorUnavailable) as error:
         services.ledger.record(meter, status="error", error_kind=type(error).__name__.lower()[:60])
         print(error, file=sys.stderr)
@@ -154,7 +157,8 @@ def ask_command(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**result.as_json(), "model": meter.model}, ensure_ascii=False))
     else:
-        print("\n\n" + OFFLINE_NOTE if result.offline else "")
+        if result.offline:
+            print("\n" + plain_text(OFFLINE_NOTE))
     return 0
 
 

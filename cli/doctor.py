@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, text
 
 from bot.settings import Settings
 
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"  # where the playground looks for Redis when REDIS_URL is not set
+
 
 @dataclass
 class Check:
@@ -144,24 +146,26 @@ def check_database(settings: Settings) -> Check:
     config.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
     backend = url.split(":")[0]
-    if current != head:
-        return Check(
-            "database",
-            "fail",
-            f"{backend} is reachable but its schema is at {current or 'nothing'}, not "
-            f"{head}: run python app.py migrate.",
-        )
+    if current != head:  # brought up to date, as every other command does
+        from bot.storage.ledger import Ledger
+
+        try:
+            Ledger(url).migrate()
+        except Exception as error:
+            return Check(
+                "database",
+                "fail",
+                f"{backend} is reachable but its schema is at {current or 'nothing'}, not {head}, and updating it "
+                f"failed ({type(error).__name__}: {str(error).splitlines()[0][:160]}).",
+            )
+        done = f"created ({head})" if current is None else f"updated from {current} to {head}"
+        return Check("database", "ok", f"{backend} reachable, schema {done}.")
     return Check("database", "ok", f"{backend} reachable, schema up to date ({head}).")
 
 
 def check_redis(settings: Settings) -> Check:
     if not settings.redis_url:
-        return Check(
-            "redis",
-            "warn",
-            "REDIS_URL is not set: Slack retries are de-duplicated per process only, "
-            "there is no response cache, and digests cannot run.",
-        )
+        return _redis_unset(settings)
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
     try:
         client.ping()
@@ -170,6 +174,29 @@ def check_redis(settings: Settings) -> Check:
             "redis", "fail", f"Cannot reach Redis ({type(error).__name__}). Check REDIS_URL and that Redis is running."
         )
     return Check("redis", "ok", "Redis answers.")
+
+
+def _redis_unset(settings: Settings) -> Check:
+    """No REDIS_URL: fine for the playground when Redis answers on 127.0.0.1:6379, which it then uses."""
+    local = redis.Redis.from_url(LOCAL_REDIS, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        found = bool(local.ping())
+    except redis.RedisError:
+        found = False
+    slack = settings.slack_app_token is not None or settings.oauth_enabled or settings.secret("slack_bot_token")
+    if found and not slack:
+        return Check(
+            "redis",
+            "ok",
+            "Redis answers on 127.0.0.1:6379, and the playground uses it. To serve Slack, set "
+            "REDIS_URL=redis://127.0.0.1:6379/0 for the bot and the workers too.",
+        )
+    return Check(
+        "redis",
+        "warn",
+        "REDIS_URL is not set: Slack retries are de-duplicated per process only, there is no response cache, and "
+        "digests cannot run." + (" Redis answers on 127.0.0.1:6379: set REDIS_URL to use it." if found else ""),
+    )
 
 
 def check_agent_database(settings: Settings) -> Check:

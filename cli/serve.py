@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
 import shutil
 import sys
+from pathlib import Path
 
 from prometheus_client import values
 
@@ -83,11 +85,33 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _prepare_metrics_folder(settings: Settings) -> None:
-    """Gunicorn workers share their metrics through files; start each server with an empty folder."""
+    """Gunicorn workers share their metrics through files; start each server with an empty folder, removed when
+    the server exits (and, for a server that was killed, by the next one to start)."""
     folder = settings.data_dir.resolve() / f"prometheus-{os.getpid()}"
+    _remove_stale_metrics_folders(settings.data_dir.resolve())
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    pid = os.getpid()
+    atexit.register(lambda: os.getpid() == pid and shutil.rmtree(folder, ignore_errors=True))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     # prometheus_client chose in-process storage when the command line imported it; metrics are created on first
     # use (`bot.metrics`), so choosing again now gives them the shared folder.
     values.ValueClass = values.get_value_class()
+
+
+def _remove_stale_metrics_folders(data_dir: Path) -> None:
+    """The metrics folders of servers that are no longer running."""
+    for folder in data_dir.glob("prometheus-*"):
+        pid = folder.name.removeprefix("prometheus-")
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

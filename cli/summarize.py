@@ -8,6 +8,7 @@ import sys
 from bot.model.gateway import ModelError
 from bot.model.metering import Meter
 from bot.settings import Settings
+from cli.plain import plain_text
 from patterns.summarize import NothingToSummarize, summarize
 from services import Services
 
@@ -41,5 +42,5 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print(message, file=sys.stderr)
         return 1
     services.ledger.record(meter, status="ok")
-    print(summary.for_display())
+    print(plain_text(summary.for_display()))
     return 0

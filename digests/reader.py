@@ -299,8 +299,10 @@ class ChannelReader:
                     thread_ts = message.get("thread_ts")
                     if thread_ts and thread_ts != message["ts"] and float(thread_ts) > self.window.oldest:
                         continue  # a reply also sent to the channel: it is read with its thread
+                    if self._with_a_bot(message):
+                        continue  # the bot's own traffic, and conversations people started with a bot
                     raw = replies_read.result() if replies_read is not None else []
-                    replies = [self._line(r, thread_ts=message["ts"]) for r in raw]
+                    replies = [self._line(r, thread_ts=message["ts"]) for r in raw if not self._with_a_bot(r)]
                     if not _human(message) and not replies:
                         continue  # bot posts, joins and topic changes, unless people discussed them in a thread
                     yield Thread(parent=self._line(message), replies=replies)
@@ -308,6 +310,14 @@ class ChannelReader:
             pager.shutdown(wait=True, cancel_futures=True)
             fetchers.shutdown(wait=True, cancel_futures=True)
             self.calls.close()
+
+    def _with_a_bot(self, message: dict[str, Any]) -> bool:
+        """Posted by a bot user (such as this bot's answers), or addressed to one (`@bot ...`): not discussion
+        between people, so not digested. Integrations that post without a user (CI, alerts) still count."""
+        if message.get("bot_id") and message.get("user") and self.names.is_bot(message["user"]):
+            return True
+        text = message.get("text") or ""
+        return "<@" in text and any(self.names.is_bot(user) for user in _USER_MENTION.findall(text))
 
     def _has_replies(self, message: dict[str, Any]) -> bool:
         latest_reply = float(message.get("latest_reply") or message["ts"])

@@ -15,7 +15,7 @@ from answering.docs import docs_audience
 from answering.route import Route
 from bot.model.gateway import ModelError
 from bot.model.metering import Meter
-from bot.model.offline import OFFLINE_NOTE
+from bot.model.offline import OFFLINE_CHAT_NOTE, OFFLINE_NOTE
 from bot.slack.ack_first import ack_at_once, gate
 from bot.slack.files import read_attachments
 from bot.slack.format import slack_error_message
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 ANSWERED_SUBTYPES = (None, "thread_broadcast", "file_share")
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>[:,]?\s*")
+DM_CONVERSATION = "dm"  # the conversation key of a DM's own messages (not in a thread)
 
 
 def register(app: App, services: Services) -> None:
@@ -70,6 +71,10 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
     import_docs_modules()  # routing may search the docs
     channel, user = event["channel"], event.get("user", "")
     thread_ts = event.get("thread_ts") or event["ts"]
+    # A DM is one conversation, answered in place; in channels each message gets its own thread.
+    in_dm = trigger == "dm" and not event.get("thread_ts")
+    conversation = DM_CONVERSATION if in_dm else thread_ts  # where the turns and the running answer are kept
+    reply_in = None if in_dm else thread_ts  # the thread the reply goes to (none: the DM itself)
     question = unescape(_LEADING_MENTION.sub("", event.get("text") or "")).strip()
     meter = Meter(
         workspace=team,
@@ -94,13 +99,13 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
     verdict = services.spend_limits.check(workspace=team, channel=channel, user=user)
     if not verdict.allowed:
         try:
-            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=verdict.message)
+            client.chat_postMessage(channel=channel, thread_ts=reply_in, text=verdict.message)
         except SlackApiError as error:
             log.error("chat: could not post a budget refusal in %s: %s", channel, error.response.get("error"))
         services.ledger.record(meter, status="refused", error_kind=verdict.kind)
         return
-    history = _history(services, client, team=team, channel=channel, thread_ts=thread_ts, event=event)
-    services.conversations.add(workspace=team, channel=channel, thread_ts=thread_ts, role="user", text=question)
+    history = _history(services, client, team=team, channel=channel, thread_ts=conversation, event=event)
+    services.conversations.add(workspace=team, channel=channel, thread_ts=conversation, role="user", text=question)
 
     settings = services.settings
     writer = StreamingReply(
@@ -108,20 +113,20 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
         services.slack_calls,
         team=team,
         channel=channel,
-        thread_ts=thread_ts,
+        thread_ts=reply_in,
         recipient_user=user,
-        native=settings.slack_streaming == "native",
+        native=settings.slack_streaming == "native" and reply_in is not None,  # Slack streams only in threads
         min_interval=settings.stream_update_seconds,
-        should_continue=lambda: services.streams.should_continue(channel, thread_ts, writer.id),
+        should_continue=lambda: services.streams.should_continue(channel, conversation, writer.id),
     )
     status, error_kind, note = "ok", None, None
-    services.streams.claim_thread(channel, thread_ts, writer.id)
+    services.streams.claim_thread(channel, conversation, writer.id)
     stream = open_stream(
         Route(chosen.pattern, question, chosen.reason, chosen.search),
         history,
         services,
         meter,
-        thread_ts=thread_ts,
+        thread_ts=conversation,
         audience=audience,
     )
     try:
@@ -129,10 +134,10 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
         try:
             for delta in stream:
                 if not writer.append(delta):
-                    note = services.streams.stop_reason(channel, thread_ts, writer.id)
+                    note = services.streams.stop_reason(channel, conversation, writer.id)
                     break
             if stream.result is not None and stream.result.offline:
-                note = OFFLINE_NOTE
+                note = OFFLINE_NOTE if chosen.pattern == "rag" else OFFLINE_CHAT_NOTE
             elif getattr(stream.result, "finish_reason", None) == "length":
                 note = CUT_OFF_NOTE
         except ModelError as error:
@@ -145,7 +150,7 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
             note = ":warning: _Something went wrong on my side while answering; it has been logged._"
         if stream.text.strip():  # stored before the final edit, so a quick follow-up already sees it
             services.conversations.add(
-                workspace=team, channel=channel, thread_ts=thread_ts, role="assistant", text=stream.text
+                workspace=team, channel=channel, thread_ts=conversation, role="assistant", text=stream.text
             )
         for extra in (attachments.note() if attachments else None, verdict.warning):
             if extra:
@@ -164,7 +169,7 @@ def _history(
 ) -> list[Turn]:
     """Earlier turns of the thread: from the database, or read once from Slack for a thread the bot joins late."""
     stored = services.conversations.turns(channel, thread_ts)
-    if stored or thread_ts == event["ts"]:
+    if stored or thread_ts in (event["ts"], DM_CONVERSATION):
         return [Turn(role=t.role, text=t.text) for t in stored]
     try:
         messages = client.conversations_replies(channel=channel, ts=thread_ts, limit=50).get("messages", [])

@@ -26,6 +26,7 @@ from bot.model.gateway import Gateway, Message
 from bot.model.metering import Meter
 from bot.model.offline import OFFLINE_NOTE
 from bot.text import estimate_tokens
+from patterns.digest_offline import best_quotes, quoted_refs, quoted_section
 
 MAX_MESSAGE_CHARS = 1_500  # a pasted log is cut here; a digest needs its gist, not every line
 MAX_LINKS_PER_ITEM = 2
@@ -114,6 +115,7 @@ class Digest:
     open_questions: list[Item] = field(default_factory=list)
     waiting: list[Item] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    quotes: list[str] = field(default_factory=list)  # offline: refs of the messages quoted as they are
     messages: int = 0
     threads: int = 0
     parts: int = 0
@@ -123,7 +125,8 @@ class Digest:
     def key_lines(self) -> list[ChatLine]:
         """The messages the digest links to, in the order they appear."""
         items = [*self.topics, *self.decisions, *self.open_questions, *self.waiting]
-        return [self.lines[ref] for item in items for ref in item.refs[:MAX_LINKS_PER_ITEM] if ref in self.lines]
+        refs = [ref for item in items for ref in item.refs[:MAX_LINKS_PER_ITEM]] + self.quotes
+        return [self.lines[ref] for ref in refs if ref in self.lines]
 
     def to_markdown(self, link: Callable[[ChatLine], str | None] = lambda line: None) -> str:
         """The digest as Markdown sections; `link` gives a URL for a referenced message (None: no link)."""
@@ -152,7 +155,9 @@ class Digest:
             out.append("**Summary**")
             out.extend(self.notes)
             out.append("")
-        if not any((self.topics, self.decisions, self.open_questions, self.waiting, self.notes)):
+        if self.quotes:
+            out.extend(quoted_section(self.quotes, self.lines, self.messages, link))
+        if not any((self.topics, self.decisions, self.open_questions, self.waiting, self.notes, self.quotes)):
             out.append("Nothing notable was discussed.")
         if self.offline:
             out.append(OFFLINE_NOTE)
@@ -299,7 +304,7 @@ class _Run:
 
     def _reduce(self, partials: list[dict[str, Any]], pool: ThreadPoolExecutor) -> dict[str, Any]:
         if self.gateway.offline:  # the offline engine quotes its input; merging quotes of JSON helps nobody
-            return {"notes": [note for p in partials for note in p.get("notes", [])]}
+            return {"quotes": best_quotes([ref for p in partials for ref in p.get("quotes", [])], self.lines)}
         self.progress.phase = "merging"
         while len(partials) > 1:
             groups = _groups([_compact(p) for p in partials], self.budget.reduce_input_tokens)
@@ -325,6 +330,8 @@ class _Run:
         result = self.gateway.chat(
             messages, pattern="digest", meter=self.meter, temperature=0.0, max_tokens=max_tokens, task="summarize"
         )
+        if result.offline:  # the offline engine quoted whole lines: keep which messages, not the labels
+            return {"quotes": quoted_refs(result.text)}
         return parse_partial(result.text)
 
     def _digest(self, data: dict[str, Any]) -> Digest:
@@ -357,6 +364,7 @@ class _Run:
             open_questions=items("open_questions", question),
             waiting=items("waiting", waiting),
             notes=[n for n in data.get("notes", []) if n.strip()],
+            quotes=[ref for ref in data.get("quotes", []) if ref in known],
             messages=self.progress.messages_read,
             threads=self.progress.threads_read,
             parts=self.progress.parts_done,

@@ -229,16 +229,11 @@ def test_chat_answer_grows_with_a_stop_button_and_stops_when_clicked(
     open_page(browser, with_model, DM)
     assert browser.find_element(By.ID, "conversation-title").text == "Team AI"
     record_bot_texts(browser)
-    say(browser, "Explain our release process in detail")  # in a DM the bot answers in the message's thread
-    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#messages .replies"), message="no answer in a thread")
-    open_thread(browser, "Explain our release process")
+    say(browser, "Explain our release process in detail")  # in a DM the bot answers in the DM itself
     streaming = wait(
         browser,
         lambda d: (
-            (m := bot_message_with(d, "Point 2", "thread-messages"))
-            and "▍" in m["text"]
-            and "Stop" in m["buttons"]
-            and m
+            (m := bot_message_with(d, "Point 2", "messages")) and "▍" in m["text"] and "Stop" in m["buttons"] and m
         ),
         message="no partial answer with a cursor and a Stop button",
     )
@@ -246,9 +241,10 @@ def test_chat_answer_grows_with_a_stop_button_and_stops_when_clicked(
     wait(browser, lambda d: click_button(d, streaming["key"], "Stop"), message="could not click Stop")
     stopped = wait(
         browser,
-        lambda d: (m := bot_message_with(d, "Stopped", "thread-messages")) and m,
+        lambda d: (m := bot_message_with(d, "Stopped", "messages")) and m,
         message="the answer did not stop",
     )
+    assert not browser.find_elements(By.CSS_SELECTOR, "#messages .replies")  # no thread in the DM
     assert stopped["key"] == streaming["key"]
     assert "Stop" not in stopped["buttons"]
     assert "Point 69" not in stopped["text"] and "▍" not in stopped["text"]

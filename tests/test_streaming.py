@@ -25,6 +25,9 @@ ANSWER = (
 
 
 def bot_messages(slack: SlackServer, channel: str, thread_ts: str) -> list[dict]:
+    """The bot's messages in the thread; in a DM (`D…`), which the bot answers in place, those in the DM itself."""
+    if channel.startswith("D"):
+        return [m for m in slack.messages(channel) if m.get("bot_id")]
     return [m for m in slack.replies(channel, thread_ts) if m.get("bot_id")]
 
 

@@ -7,6 +7,7 @@ into the request's `Meter`, and the offline engine when no model is configured.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import openai
 from bot.model.cache import ResponseCache
 from bot.model.metering import Meter
 from bot.model.offline import OFFLINE_MODEL, offline_reply
+from bot.model.offline_agent import offline_agent_turn
 from bot.model.params import request_params
 from bot.settings import Pattern, Settings
 from bot.text import estimate_tokens
@@ -224,6 +226,11 @@ class Gateway:
     def _offline(self, messages: list[Message], task: str, meter: Meter) -> ChatResult:
         meter.add_call(model=OFFLINE_MODEL, prompt_tokens=0, completion_tokens=0, cost_usd=0.0, cached=False)
         meter.first_token()
+        if task == "agent":  # runs the tool the task names, then shows its result
+            text, call = offline_agent_turn(messages)
+            calls = [ToolCall(f"offline-{len(messages)}", call[0], json.dumps(call[1]))] if call else []
+            meter.log_exchange(messages, text)
+            return ChatResult(text=text, model=OFFLINE_MODEL, offline=True, tool_calls=calls)
         text = offline_reply(task, _last_user_text(messages))
         meter.log_exchange(messages, text)
         return ChatResult(text=text, model=OFFLINE_MODEL, offline=True)

@@ -9,12 +9,17 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from bot.model.offline_chat import offline_chat_reply
 from bot.text import sentences
 
 OFFLINE_MODEL = "offline-extractive"
 OFFLINE_NOTE = (
     "_No model is configured: this answer comes from the offline engine, which quotes the input instead of "
     "writing new text. Set `OPENAI_BASE_URL` and `OPENAI_API_KEY` to use a language model._"
+)
+OFFLINE_CHAT_NOTE = (
+    "_No model is configured. To connect one, set `OPENAI_BASE_URL` (and `OPENAI_API_KEY` if it needs one) to any "
+    "OpenAI-compatible server: OpenAI, vLLM, Ollama, llama.cpp._"
 )
 
 _WORD = re.compile(r"[\w']+")
@@ -49,10 +54,7 @@ def offline_reply(task: str, prompt_text: str) -> str:
     """What the offline engine says for a task: an extractive summary, or an honest 'no model' reply."""
     if task == "summarize":
         return extractive_summary(prompt_text)
-    return (
-        "I can't write a free-form answer because no language model is configured. I can still summarize: "
-        "try `/summarize` with a text, or with nothing to summarize this channel."
-    )
+    return offline_chat_reply(prompt_text)
 
 
 def _units(text: str) -> list[str]:

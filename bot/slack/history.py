@@ -29,11 +29,19 @@ class UserNames:
     def __init__(self, client: WebClient) -> None:
         self.client = client
         self._names: dict[str, str] = {}
+        self._bots: set[str] = set()
+
+    def is_bot(self, user_id: str) -> bool:
+        """Whether the user is a bot (looked up with its name, once)."""
+        self(user_id)
+        return user_id in self._bots
 
     def __call__(self, user_id: str) -> str:
         if user_id not in self._names:
             try:
                 user = self.client.users_info(user=user_id)["user"]
+                if user.get("is_bot"):
+                    self._bots.add(user_id)
                 profile = user.get("profile") or {}
                 self._names[user_id] = (
                     profile.get("display_name")

@@ -64,7 +64,7 @@ class StreamingReply:
         *,
         team: str,
         channel: str,
-        thread_ts: str,
+        thread_ts: str | None,
         recipient_user: str = "",
         native: bool = False,
         min_interval: float = 1.0,
