@@ -146,8 +146,10 @@ class SlackSender:
         channel: str = "C111",
         message_ts: str = "",
         response_url: str = "",
+        element_type: str = "button",
     ) -> SlackResponse:
-        """A button click (interactivity `block_actions` payload, form-encoded as Slack sends it)."""
+        """A click on a button (or another element, e.g. ``feedback_buttons``): a `block_actions` payload,
+        form-encoded as Slack sends it."""
         n = next(_ids)
         payload = {
             "type": "block_actions",
@@ -165,7 +167,7 @@ class SlackSender:
                     "action_id": action_id,
                     "block_id": "actions",
                     "value": value,
-                    "type": "button",
+                    "type": element_type,
                     "action_ts": f"{time.time():.6f}",
                 }
             ],

@@ -20,6 +20,7 @@ from bot.slack.ack_first import ack_at_once, gate
 from bot.slack.format import slack_error_message
 from bot.slack.history import unescape
 from bot.slack.streaming import STOP_ACTION_ID, StreamingReply
+from bot.slack.thread_status import ThreadStatus
 from knowledge.modules import import_docs_modules
 from patterns.chat import Turn
 from services import Services
@@ -91,6 +92,8 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
             log.error("chat: could not post a budget refusal in %s: %s", channel, error.response.get("error"))
         services.ledger.record(meter, status="refused", error_kind=verdict.kind)
         return
+    loading = ThreadStatus(client, services.slack_calls, team=team, channel=channel, thread_ts=thread_ts)
+    loading.show(chosen.pattern)  # "is thinking…" under the thread until the first text is out
     history = _history(services, client, team=team, channel=channel, thread_ts=thread_ts, event=event)
     services.conversations.add(workspace=team, channel=channel, thread_ts=thread_ts, role="user", text=question)
 
@@ -120,6 +123,8 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
         writer.start(thinking_after=settings.stream_thinking_seconds)
         try:
             for delta in stream:
+                if loading.shown and delta.strip():
+                    loading.clear()
                 if not writer.append(delta):
                     note = services.streams.stop_reason(channel, thread_ts, writer.id)
                     break
@@ -139,6 +144,7 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
             )
         if verdict.warning:
             note = f"{note}\n\n{verdict.warning}" if note else verdict.warning
+        loading.clear()
         writer.finish(note, feedback_id=meter.request_id)
     except SlackApiError as error:
         writer.cancel()

@@ -28,6 +28,7 @@ SLACK_LIMITS_PER_MINUTE = {
     "chat.startStream": 20,
     "chat.appendStream": 100,
     "chat.stopStream": 20,
+    "assistant.threads.setStatus": 100,  # Slack's "special" limit, taken as Tier 4
 }
 
 ARRIVAL_MARGIN = 0.1  # share of each limit left unused, for the time between a grant and the call's arrival

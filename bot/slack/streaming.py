@@ -2,7 +2,8 @@
 
 One interface, two transports:
 - edits (default): a placeholder message that is edited with `chat.update` as text arrives, and further messages
-  when the answer outgrows one (rollover at safe boundaries, see `slack_pages`);
+  when the answer outgrows one (rollover at safe boundaries, see `slack_pages`). The answer goes out in a
+  `markdown` block, or in mrkdwn sections where Slack refuses one (`bot.slack.blocks`);
 - native: Slack's `chat.startStream` / `appendStream` / `stopStream`. A stream that expires or outgrows one
   message falls back to edits on the same message, without losing text.
 
@@ -26,16 +27,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from bot.slack.blocks import CURSOR as CURSOR
+from bot.slack.blocks import answer_block, answer_pages, fallback_text, markdown_refused
 from bot.slack.feedback import feedback_block
-from bot.slack.mrkdwn import to_mrkdwn
-from bot.slack.pages import paginate
 from bot.slack.rate_budget import SlackBudget
 
 log = logging.getLogger(__name__)
 
 THINKING = "_Thinking…_"
 THINKING_AFTER_SECONDS = 0.8
-CURSOR = " ▍"
 STOP_ACTION_ID = "stop_generation"
 PAGE_LIMIT = 2_900  # a section block holds 3,000 characters
 
@@ -65,6 +65,7 @@ class StreamingReply:
         thread_ts: str,
         recipient_user: str = "",
         native: bool = False,
+        markdown: bool = True,
         min_interval: float = 1.0,
         min_chars: int = 24,
         should_continue: Callable[[], bool] = lambda: True,
@@ -80,6 +81,7 @@ class StreamingReply:
         self.team, self.channel, self.thread_ts = team, channel, thread_ts
         self.recipient_user = recipient_user
         self.native = native
+        self.markdown = markdown  # the answer in a markdown block; False: mrkdwn sections
         self.min_interval, self.min_chars = min_interval, min_chars
         self.should_continue = should_continue
         self.id = uuid.uuid4().hex
@@ -199,7 +201,14 @@ class StreamingReply:
         if self.native and not self._flush_native(final=final, important=important):
             return
         if not self.native:
-            self._flush_edits(final=final, important=important)
+            try:
+                self._flush_edits(final=final, important=important)
+            except SlackApiError as error:
+                if not (self.markdown and markdown_refused(error.response.get("error"))):
+                    raise
+                log.info("Slack refused a markdown block; the answer continues in mrkdwn sections")
+                self.markdown = False
+                self._flush_edits(final=final, important=important)
         self._last_flush = time.monotonic()
         self._flushed_chars = len(self.text)
 
@@ -239,8 +248,7 @@ class StreamingReply:
         return True
 
     def _flush_edits(self, *, final: bool, important: bool) -> None:
-        rendered = to_mrkdwn(self.text)
-        pages = paginate(rendered if final else rendered + CURSOR, PAGE_LIMIT)
+        pages = answer_pages(self.text, final=final, use_markdown=self.markdown)
         for index, page in enumerate(pages):
             last = index == len(pages) - 1
             streaming = not final and last
@@ -255,7 +263,7 @@ class StreamingReply:
                     "chat.update",
                     must,
                     lambda ts=ts, page=page, blocks=blocks: self.client.chat_update(
-                        channel=self.channel, ts=ts, text=page, blocks=blocks
+                        channel=self.channel, ts=ts, text=fallback_text(page, use_markdown=self.markdown), blocks=blocks
                     ),
                 ):
                     self._pages[index].sent = page
@@ -274,7 +282,7 @@ class StreamingReply:
                 return self.client.chat_postMessage(
                     channel=self.channel,
                     thread_ts=self.thread_ts,
-                    text=page,
+                    text=fallback_text(page, use_markdown=self.markdown),
                     blocks=self._blocks(page, streaming, feedback),
                 )
             except SlackApiError as error:
@@ -324,7 +332,7 @@ class StreamingReply:
             self.stats.first_text_at = time.monotonic()
 
     def _blocks(self, text: str, streaming: bool, feedback: bool = False) -> list[dict[str, Any]]:
-        blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text or " "}}]
+        blocks: list[dict[str, Any]] = [answer_block(text, use_markdown=self.markdown)]
         if feedback and self._feedback_id:
             blocks.append(feedback_block(self._feedback_id))
         if streaming:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .blocks import check_blocks
 from .params import Params, Payload, SlackError, flag, required, web_api
 from .workspace import Conversation, Stream, Workspace
 
@@ -20,6 +21,7 @@ class ChatMethods(Workspace):
         if not text and not params.get("blocks") and not params.get("attachments"):
             raise SlackError("no_text")
         self._check_length(text)
+        check_blocks(params.get("blocks"), markdown=self.markdown_blocks)
         message = self._bot_message(text, params)
         thread_ts = params.get("thread_ts") or None
         if thread_ts and flag(params, "reply_broadcast"):
@@ -35,6 +37,7 @@ class ChatMethods(Workspace):
             raise SlackError("no_text")
         text = str(params.get("text") or "") if "text" in params else message.get("text", "")
         self._check_length(text)
+        check_blocks(params.get("blocks"), markdown=self.markdown_blocks)
         for name in ("blocks", "attachments"):
             if name in params:
                 message[name] = params[name] or []
@@ -78,6 +81,7 @@ class ChatMethods(Workspace):
         if not text and not params.get("blocks") and not params.get("attachments"):
             raise SlackError("no_text")
         self._check_length(text)
+        check_blocks(params.get("blocks"), markdown=self.markdown_blocks)
         ts = self._next_ts()
         self.ephemerals.append(
             {
@@ -134,6 +138,7 @@ class ChatMethods(Workspace):
         conversation, message, stream = self._streaming_message(params)
         text = stream_text(params)
         self._check_length(text, STREAM_TEXT_LIMIT)
+        check_blocks(params.get("blocks"), markdown=self.markdown_blocks)
         if text:
             self._set_text(conversation.info["id"], message, message["text"] + text)
         for name in ("blocks", "metadata"):

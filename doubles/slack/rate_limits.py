@@ -65,7 +65,7 @@ class RateLimits:
         return ratelimited(max(1, math.ceil(window[0] + 60 - now if window else 60)))
 
     def _scope_key(self, scope: Scope, params: Params) -> str:
-        channel = str(params.get("channel") or "")
+        channel = str(params.get("channel") or params.get("channel_id") or "")
         if scope == "channel":
             return channel
         if scope == "workspace":

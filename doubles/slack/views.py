@@ -1,9 +1,10 @@
-"""``views.publish`` (the App Home tab) and the ``assistant.threads.*`` calls of assistant apps."""
+"""``views.publish`` (the App Home tab)."""
 
 from __future__ import annotations
 
 import copy
 
+from .blocks import check_blocks
 from .params import Params, Payload, SlackError, required, web_api
 from .workspace import Workspace
 
@@ -15,13 +16,8 @@ class ViewMethods(Workspace):
         view = params.get("view")
         if not isinstance(view, dict):
             raise SlackError("invalid_arguments")
+        check_blocks(view.get("blocks"), surface="home")
         self.views[user_id] = view
         self.notify()
         published = {"id": f"V{len(self.views):08d}", "team_id": self.team_id, "type": "home", **copy.deepcopy(view)}
         return {"view": published}
-
-    @web_api("assistant.threads.setStatus", "assistant.threads.setTitle", "assistant.threads.setSuggestedPrompts")
-    def _assistant_thread_call(self, params: Params) -> Payload:
-        self._conversation(required(params, "channel_id", "channel_not_found"))
-        required(params, "thread_ts")
-        return {}
