@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.slack.feedback import feedback_block
 from bot.slack.format import MAX_TEXT, fit_text
 from bot.slack.mrkdwn import to_mrkdwn
 from bot.slack.pages import paginate
@@ -45,3 +49,26 @@ def fallback_text(page: str, *, use_markdown: bool) -> str:
 def markdown_refused(error_code: str | None) -> bool:
     """Slack refuses the blocks of a message (for example a markdown block where it does not take one)."""
     return error_code == "invalid_blocks"
+
+
+def post_answer(
+    client: WebClient, *, channel: str, thread_ts: str | None, markdown: str, feedback_id: str | None = None
+) -> str:
+    """Post a finished, one-message answer (a markdown block, or a mrkdwn section where Slack refuses one), with
+    the feedback buttons when `feedback_id` is given; returns its ts."""
+    extra = [feedback_block(feedback_id)] if feedback_id else []
+    text = fit_text(markdown, MARKDOWN_PAGE)
+    try:
+        return client.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            text=fallback_text(text, use_markdown=True),
+            blocks=[answer_block(text, use_markdown=True), *extra],
+        )["ts"]
+    except SlackApiError as error:
+        if not markdown_refused(error.response.get("error")):
+            raise
+    page = fit_text(to_mrkdwn(markdown), SECTION_PAGE)
+    return client.chat_postMessage(
+        channel=channel, thread_ts=thread_ts, text=page, blocks=[answer_block(page, use_markdown=False), *extra]
+    )["ts"]

@@ -58,3 +58,12 @@ class ThreadStatus:
         except SlackApiError as error:
             log.info("thread status not set in %s: %s", self.channel, error.response.get("error"))
             return False
+
+
+def set_title(client: WebClient, *, channel: str, thread_ts: str, title: str) -> None:
+    """Name a thread of the bot's DM (shown in the thread list); a refusal is logged, never raised."""
+    title = " ".join(title.split())[:80] or "Team AI"
+    try:
+        client.assistant_threads_setTitle(channel_id=channel, thread_ts=thread_ts, title=title)
+    except SlackApiError as error:
+        log.info("thread title not set in %s: %s", channel, error.response.get("error"))
