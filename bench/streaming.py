@@ -144,6 +144,7 @@ def main() -> None:
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "LOG_LEVEL": "WARNING",
+            "SLACK_STREAMING": "edits",  # this bench measures the edits transport
         }
         with BotProcess(env, workers=2) as bot:
             sender = SlackSender(bot.url, SECRET)

@@ -106,6 +106,7 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
         thread_ts=thread_ts,
         recipient_user=user,
         native=settings.slack_streaming == "native",
+        plan_title=question if chosen.pattern == "agent" else None,
         min_interval=settings.stream_update_seconds,
         should_continue=lambda: services.streams.should_continue(channel, thread_ts, writer.id),
     )

@@ -120,6 +120,7 @@ class BrowserPlayground:
             "REDIS_URL": self.redis_url or "",
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
             "LOG_FORMAT": "text",
+            "SLACK_STREAMING": "edits",  # the page shows the Stop button, which native streams do not have
             # A queue of its own: workers of another playground or bot on the same Redis must not take its jobs.
             "DIGEST_QUEUE": f"playground-{self.slack.port}",
             **self.extra_env,

@@ -31,6 +31,7 @@ from bot.slack.blocks import CURSOR as CURSOR
 from bot.slack.blocks import answer_block, answer_pages, fallback_text, markdown_refused
 from bot.slack.feedback import feedback_block
 from bot.slack.rate_budget import SlackBudget
+from bot.slack.stream_chunks import plan_chunk, stream_chunks
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class StreamingReply:
         recipient_user: str = "",
         native: bool = False,
         markdown: bool = True,
+        plan_title: str | None = None,
         min_interval: float = 1.0,
         min_chars: int = 24,
         should_continue: Callable[[], bool] = lambda: True,
@@ -82,6 +84,8 @@ class StreamingReply:
         self.recipient_user = recipient_user
         self.native = native
         self.markdown = markdown  # the answer in a markdown block; False: mrkdwn sections
+        self.plan_title = plan_title  # native streams show the agent's steps as tasks of this plan
+        self._steps: list[tuple[int, int, dict[str, Any]]] = []  # (start, end, chunk) of StepText in `text`
         self.min_interval, self.min_chars = min_interval, min_chars
         self.should_continue = should_continue
         self.id = uuid.uuid4().hex
@@ -110,6 +114,9 @@ class StreamingReply:
         Posting the first text directly (instead of editing a placeholder) keeps the per-workspace edit budget
         for later updates, so first text shows quickly even when many answers stream at once.
         """
+        if self.native and self.budget.try_take(self.team, "chat.startStream", important=True) > 0:
+            log.info("no chat.startStream budget (Tier 2) now; this reply uses edits")
+            self.native = False
         if self.native:
             try:
                 response = self.client.chat_startStream(
@@ -117,6 +124,11 @@ class StreamingReply:
                     thread_ts=self.thread_ts,
                     recipient_team_id=self.team,
                     recipient_user_id=self.recipient_user or None,
+                    **(
+                        {"task_display_mode": "plan", "chunks": [plan_chunk(self.plan_title)]}
+                        if self.plan_title
+                        else {}
+                    ),
                 )
                 self._pages.append(_Page(ts=response["ts"], sent=""))
                 return
@@ -147,6 +159,8 @@ class StreamingReply:
 
     def append(self, delta: str) -> bool:
         """Add model output; returns False once the reply should stop (Stop pressed or superseded)."""
+        if isinstance(getattr(delta, "chunk", None), dict):  # a step: a task of the plan in a native stream
+            self._steps.append((len(self.text), len(self.text) + len(delta), delta.chunk))  # type: ignore[attr-defined]
         self.text += delta
         now = time.monotonic()
         if now - self._last_check >= 0.5:
@@ -217,13 +231,13 @@ class StreamingReply:
         if len(self.text) > PAGE_LIMIT:
             return self._leave_native("the answer outgrew one message", final)
         pending = self.text[self._native_sent :]
+        chunks = stream_chunks(self.text, self._native_sent, self._steps) if self._steps else None
+        content: dict[str, Any] = {"chunks": chunks} if chunks else {"markdown_text": pending}
         try:
             if pending and self._call(
                 "chat.appendStream",
                 important or final,
-                lambda: self.client.chat_appendStream(
-                    channel=self.channel, ts=self._pages[0].ts, markdown_text=pending
-                ),
+                lambda: self.client.chat_appendStream(channel=self.channel, ts=self._pages[0].ts, **content),
             ):
                 self._native_sent += len(pending)
                 self._mark_first_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .blocks import check_blocks
+from .chunks import DISPLAY_MODES, check_chunks, keep_structure
 from .params import Params, Payload, SlackError, flag, required, web_api
 from .workspace import Conversation, Stream, Workspace
 
@@ -115,9 +116,13 @@ class ChatMethods(Workspace):
         team, user = params.get("recipient_team_id"), params.get("recipient_user_id")
         if not conversation.info["is_im"] and not (team and user):
             raise SlackError("invalid_arguments")
+        chunks = check_chunks(params.get("chunks"))
+        if params.get("task_display_mode") not in (None, "", *DISPLAY_MODES):
+            raise SlackError("invalid_arguments")
         text = stream_text(params)
         self._check_length(text, STREAM_TEXT_LIMIT)
         message = self._bot_message(text, {})
+        keep_structure(message, chunks)
         ts = self._store(conversation, message, thread_ts)
         self._streams[(conversation.info["id"], ts)] = Stream("streaming", team, user)
         return {"channel": conversation.info["id"], "ts": ts}
@@ -125,10 +130,12 @@ class ChatMethods(Workspace):
     @web_api("chat.appendStream")
     def _chat_append_stream(self, params: Params) -> Payload:
         conversation, message, _ = self._streaming_message(params)
+        chunks = check_chunks(params.get("chunks"))
         text = stream_text(params)
-        if not text:
+        if not text and not chunks:
             raise SlackError("invalid_arguments")
         self._check_length(text, STREAM_TEXT_LIMIT)
+        keep_structure(message, chunks)
         self._set_text(conversation.info["id"], message, message["text"] + text)
         self.notify()
         return {"channel": conversation.info["id"], "ts": message["ts"]}
@@ -136,6 +143,7 @@ class ChatMethods(Workspace):
     @web_api("chat.stopStream")
     def _chat_stop_stream(self, params: Params) -> Payload:
         conversation, message, stream = self._streaming_message(params)
+        keep_structure(message, check_chunks(params.get("chunks")))
         text = stream_text(params)
         self._check_length(text, STREAM_TEXT_LIMIT)
         check_blocks(params.get("blocks"), markdown=self.markdown_blocks)
