@@ -57,6 +57,7 @@ class Workspace(BackgroundServer):
         self.thread_statuses: dict[tuple[str, str], Payload] = {}  # (channel, thread ts) -> status
         self.suggested_prompts: dict[tuple[str, str], Payload] = {}  # (channel, thread ts or "") -> prompts
         self.thread_titles: dict[tuple[str, str], str] = {}
+        self.modals: list[Payload] = []  # views.open, in order
         self.markdown_blocks = True  # False: refuse `markdown` blocks, as surfaces that do not take them do
 
     # -- seeding -----------------------------------------------------------------------
@@ -184,6 +185,7 @@ class Workspace(BackgroundServer):
         self.thread_statuses.clear()
         self.suggested_prompts.clear()
         self.thread_titles.clear()
+        self.modals.clear()
         self.markdown_blocks = True
 
     # -- inspection --------------------------------------------------------------------
