@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.model.gateway import ModelError
 from bot.model.metering import Meter
+from bot.slack.stream_chunks import StepText, task_chunk
 from bot.storage.agent_runs import AgentRunStore
 from patterns.agent import AgentRun, Answer, Limits, Step, Stopped, step_line
 from patterns.agent_history import agent_history, clip_transcript
@@ -100,7 +101,7 @@ class AgentStream:
                         and event.tool in {"sql", "schema"}
                         and "not enabled" in event.output.content
                     )
-                    yield step_line(event) + "\n"
+                    yield StepText(step_line(event) + "\n", _task(event))  # a native stream shows it as a task
                 elif isinstance(event, Answer):
                     self.text = event.text
                     yield ("\n" if run.steps else "") + event.text
@@ -135,3 +136,10 @@ class AgentStream:
             "model_ms": round(run.model_ms, 2),
         }
         self.meter.context = [run_summary, *(step.as_json() for step in run.steps)]
+
+
+def _task(step: Step) -> dict:
+    """The step as a task of the plan Slack shows in a native stream."""
+    title = f"{step.tool}: {step.shown_input}" if step.shown_input else step.tool
+    status = "complete" if step.output.ok else "error"
+    return task_chunk(f"step-{step.number}", title, status=status, output=" ".join(step.output.summary.split()))

@@ -173,6 +173,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one scripted run, read top
             "LOG_LEVEL": "WARNING",
             "LOG_FORMAT": "text",
             "DIGEST_QUEUE": f"bench-load-{os.getpid()}",
+            "SLACK_STREAMING": "edits",  # the figures are for the edits transport
         }
         say(f"setting up: {args.teams} workspaces, PostgreSQL schema {schema}, Redis {args.redis_url} (flushed)")
         ingest = subprocess.run(

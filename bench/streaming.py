@@ -156,6 +156,7 @@ def main() -> None:
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "LOG_LEVEL": "WARNING",
+            "SLACK_STREAMING": "edits",  # this bench measures the edits transport
         }
         try:
             with BotProcess(env, workers=2) as bot:

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     model_params: str = ""  # JSON: per model, which request parameters it takes (bot/model/params.py)
     cache_ttl_seconds: int = Field(default=86_400, ge=0)
     chat_history_tokens: int = Field(default=4_000, ge=0)
-    slack_streaming: Literal["edits", "native"] = "edits"
+    slack_streaming: Literal["edits", "native"] = "native"
     stream_update_seconds: float = Field(default=1.0, ge=0.1)
     stream_thinking_seconds: float = Field(default=0.8, ge=0.0)
     # Digests (batch jobs on RQ workers); see digests/.

@@ -146,8 +146,10 @@ class SlackSender:
         channel: str = "C111",
         message_ts: str = "",
         response_url: str = "",
+        element_type: str = "button",
     ) -> SlackResponse:
-        """A button click (interactivity `block_actions` payload, form-encoded as Slack sends it)."""
+        """A click on a button (or another element, e.g. ``feedback_buttons``): a `block_actions` payload,
+        form-encoded as Slack sends it."""
         n = next(_ids)
         payload = {
             "type": "block_actions",
@@ -165,10 +167,53 @@ class SlackSender:
                     "action_id": action_id,
                     "block_id": "actions",
                     "value": value,
-                    "type": "button",
+                    "type": element_type,
                     "action_ts": f"{time.time():.6f}",
                 }
             ],
+        }
+        return self.post(urlencode({"payload": json.dumps(payload)}).encode(), "application/x-www-form-urlencoded")
+
+    def shortcut(
+        self, callback_id: str, *, user: str = "W111", message: dict[str, Any] | None = None, channel: str = "C111"
+    ) -> SlackResponse:
+        """A global shortcut (`shortcut`), or with `message` a message shortcut (`message_action`)."""
+        n = next(_ids)
+        payload: dict[str, Any] = {
+            "type": "message_action" if message else "shortcut",
+            "token": "verification_token",
+            "action_ts": f"{time.time():.6f}",
+            "team": {"id": self.team_id, "domain": "example"},
+            "user": {"id": user, "username": user.lower(), "team_id": self.team_id},
+            "api_app_id": self.app_id,
+            "callback_id": callback_id,
+            "trigger_id": f"{n}.{int(time.time())}.shortcut",
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+        if message:
+            payload |= {
+                "channel": {"id": channel, "name": "general"},
+                "message": message,
+                "message_ts": message.get("ts", ""),
+                "response_url": f"https://hooks.slack.com/app/{self.team_id}/{n}/x",
+            }
+        return self.post(urlencode({"payload": json.dumps(payload)}).encode(), "application/x-www-form-urlencoded")
+
+    def view_submission(self, view: dict[str, Any], values: dict[str, Any], *, user: str = "W111") -> SlackResponse:
+        """A modal's submission (`view_submission`): `view` as opened, `values` its state by block and action."""
+        n = next(_ids)
+        submitted = {**view, "state": {"values": values}, "hash": f"{n}.hash"}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.team_id, "domain": "example"},
+            "user": {"id": user, "username": user.lower(), "team_id": self.team_id},
+            "api_app_id": self.app_id,
+            "token": "verification_token",
+            "trigger_id": f"{n}.{int(time.time())}.view",
+            "view": submitted,
+            "response_urls": [],
+            "is_enterprise_install": False,
         }
         return self.post(urlencode({"payload": json.dumps(payload)}).encode(), "application/x-www-form-urlencoded")
 

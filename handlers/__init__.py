@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from slack_bolt import App
 
 from bot.slack.client import slack_client
-from handlers import chat, digest_command, fallbacks, feedback, middleware, summarize, usage
+from handlers import assistant, chat, digest_command, fallbacks, feedback, middleware, shortcuts, summarize, usage
 from services import Services
 
 
@@ -38,9 +38,11 @@ def create_app(services: Services, *, verify_requests: bool = True) -> App:
     )
     middleware.register(app, services)
     summarize.register(app, services)
+    assistant.register(app, services)  # before chat and usage: it takes the DM's channel requests and Messages tab
     chat.register(app, services)
     feedback.register(app, services)
     usage.register(app, services)
     digest_command.register(app, services)
+    shortcuts.register(app, services)
     fallbacks.register(app)
     return app

@@ -21,6 +21,7 @@ from bot.slack.files import read_attachments
 from bot.slack.format import slack_error_message
 from bot.slack.history import unescape
 from bot.slack.streaming import STOP_ACTION_ID, StreamingReply
+from bot.slack.thread_status import ThreadStatus
 from knowledge.modules import import_docs_modules
 from patterns.chat import CUT_OFF_NOTE, Turn
 from services import Services
@@ -104,6 +105,8 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
             log.error("chat: could not post a budget refusal in %s: %s", channel, error.response.get("error"))
         services.ledger.record(meter, status="refused", error_kind=verdict.kind)
         return
+    loading = ThreadStatus(client, services.slack_calls, team=team, channel=channel, thread_ts=thread_ts)
+    loading.show(chosen.pattern)  # "is thinking…" under the thread until the first text is out
     history = _history(services, client, team=team, channel=channel, thread_ts=conversation, event=event)
     services.conversations.add(workspace=team, channel=channel, thread_ts=conversation, role="user", text=question)
 
@@ -116,6 +119,7 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
         thread_ts=reply_in,
         recipient_user=user,
         native=settings.slack_streaming == "native" and reply_in is not None,  # Slack streams only in threads
+        plan_title=question if chosen.pattern == "agent" else None,
         min_interval=settings.stream_update_seconds,
         should_continue=lambda: services.streams.should_continue(channel, conversation, writer.id),
     )
@@ -133,6 +137,8 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
         writer.start(thinking_after=settings.stream_thinking_seconds)
         try:
             for delta in stream:
+                if loading.shown and delta.strip():
+                    loading.clear()
                 if not writer.append(delta):
                     note = services.streams.stop_reason(channel, conversation, writer.id)
                     break
@@ -155,6 +161,7 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
         for extra in (attachments.note() if attachments else None, verdict.warning):
             if extra:
                 note = f"{note}\n\n{extra}" if note else extra
+        loading.clear()
         writer.finish(note, feedback_id=meter.request_id)
     except SlackApiError as error:
         writer.cancel()

@@ -122,6 +122,7 @@ class BrowserPlayground:
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
             "LOG_FORMAT": "text",
             "BIND_ADDRESS": "127.0.0.1",  # the signing secret above is public: nothing but this machine may call
+            "SLACK_STREAMING": "edits",  # the page shows the Stop button, which native streams do not have
             # A queue of its own: workers of another playground or bot on the same Redis must not take its jobs.
             "DIGEST_QUEUE": f"playground-{self.slack.port}",
             **self.extra_env,

@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from bot.slack.mrkdwn import to_mrkdwn
+
 Lookup = Callable[[str], str]  # an id (user or channel) -> a display name
 
 EMOJI = {
@@ -198,12 +200,20 @@ def blocks_to_html(
                 if isinstance(e, dict) and e.get("type") == "button"
             )
             out.append(f'<div class="block actions">{buttons}</div>')
+        elif kind == "context_actions":  # Slack's feedback buttons: one button each for 👍 and 👎
+            buttons = "".join(
+                button({**side, "type": "button", "action_id": e.get("action_id", "")}, i)
+                for i, e in enumerate(block.get("elements") or [])
+                if isinstance(e, dict) and e.get("type") == "feedback_buttons"
+                for side in (e.get("positive_button"), e.get("negative_button"))
+                if isinstance(side, dict)
+            )
+            out.append(f'<div class="block actions feedback">{buttons}</div>')
         elif kind == "rich_text":
             out.append(f'<div class="block section">{html.escape(_rich_text_plain(block))}</div>')
-        elif kind == "markdown":
-            out.append(
-                f'<div class="block section">{mrkdwn_to_html(str(block.get("text", "")), users, channels)}</div>'
-            )
+        elif kind == "markdown":  # standard Markdown: shown as Slack shows it, through the same rendering as mrkdwn
+            shown = mrkdwn_to_html(to_mrkdwn(str(block.get("text", ""))), users, channels)
+            out.append(f'<div class="block section markdown">{shown}</div>')
     return "".join(out)
 
 

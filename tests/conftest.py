@@ -90,6 +90,7 @@ def bot_env(slack: SlackServer, model: ModelServer | None, database_url: str, **
         "LOG_LEVEL": "INFO",
         "STREAM_UPDATE_SECONDS": "0.25",
         "STREAM_THINKING_SECONDS": "1.5",
+        "SLACK_STREAMING": "edits",  # most tests follow the edits transport; native streams have their own bot
         "ADMIN_USER_IDS": "WADMIN",
         "METRICS_TOKEN": METRICS_TOKEN,
     }

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.slack.feedback import DOWN, UP
+from bot.slack.feedback import DOWN, FEEDBACK, UP
 from doubles.model_server import ModelServer, Reply
 from doubles.slack import SlackServer
 from doubles.slack_sender import SlackSender
@@ -23,14 +23,26 @@ def test_votes_are_stored_shown_in_stats_and_disliked_answers_exported(
     sender.slash_command("/summarize", MEETING_NOTES, trigger_id="777.888.feedback")
     ts, _ = placeholder_and_final(slack)
     message = slack.message("C111", ts)
-    buttons = {e["action_id"]: e["value"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]}
-    assert buttons == {UP: "777.888.feedback", DOWN: "777.888.feedback"}
+    (element,) = (e for b in message["blocks"] if b["type"] == "context_actions" for e in b["elements"])
+    assert element["type"] == "feedback_buttons" and element["action_id"] == FEEDBACK  # Slack's own 👍 / 👎
+    buttons = {UP: element["positive_button"]["value"], DOWN: element["negative_button"]["value"]}
+    assert len(set(buttons.values())) == 2 and all("777.888.feedback" in value for value in buttons.values())
 
-    for user, action in (("W111", DOWN), ("W222", DOWN), ("W333", UP), ("W222", DOWN)):  # W222 votes twice
+    for user, action in (("W111", DOWN), ("W222", DOWN), ("W333", UP)):
         response = sender.block_action(
-            action, buttons[action], user=user, message_ts=ts, response_url=slack.response_url(f"vote-{user}")
+            FEEDBACK,
+            buttons[action],
+            user=user,
+            message_ts=ts,
+            response_url=slack.response_url(f"vote-{user}"),
+            element_type="feedback_buttons",
         )
         assert response.status == 200
+    # A message posted before the feedback buttons carries plain buttons (value: the request id); W222 votes again.
+    response = sender.block_action(
+        DOWN, "777.888.feedback", user="W222", message_ts=ts, response_url=slack.response_url("vote-W222")
+    )
+    assert response.status == 200
     thanks = slack.wait_for(lambda: len(slack.responses) == 4 and slack.responses)
     assert all(r["response_type"] == "ephemeral" for r in thanks)
     by_voter = {r["name"]: r["text"] for r in thanks}  # votes are handled side by side: match them by voter
@@ -65,3 +77,17 @@ def test_votes_are_stored_shown_in_stats_and_disliked_answers_exported(
     assert item["response"] == "The launch moves to Friday."
     assert item["prompt"][-1] == {"role": "user", "content": MEETING_NOTES}
     assert "disliked answers exported" in export.stderr
+
+
+def test_a_click_whose_value_names_no_vote_is_explained_and_stores_nothing(
+    slack: SlackServer, sender: SlackSender
+) -> None:
+    response = sender.block_action(
+        FEEDBACK,
+        "sideways:777.888.none",
+        response_url=slack.response_url("odd-vote"),
+        element_type="feedback_buttons",
+    )
+    assert response.status == 200
+    (answer,) = slack.wait_for(lambda: slack.responses)
+    assert answer["response_type"] == "ephemeral" and "couldn't read that vote" in answer["text"]

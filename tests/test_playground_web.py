@@ -25,7 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from slack_sdk import WebClient
 
 from bot.settings import load_settings
-from bot.slack.feedback import UP
+from bot.slack.feedback import FEEDBACK, read_vote
 from bot.storage.feedback import FeedbackStore
 from bot.storage.ledger import Ledger
 from cli import command_names
@@ -350,10 +350,11 @@ def test_feedback_button_thanks_you_and_records_the_vote(offline: BrowserPlaygro
         ),
         message="the answer has no feedback buttons",
     )
-    request_id = browser.find_element(
-        By.CSS_SELECTOR, f'#thread-messages article[data-key="{answer["key"]}"] button[data-action-id="{UP}"]'
+    value = browser.find_element(
+        By.CSS_SELECTOR, f'#thread-messages article[data-key="{answer["key"]}"] button[data-action-id="{FEEDBACK}"]'
     ).get_attribute("data-value")
-    assert request_id
+    vote, request_id = read_vote({"action_id": FEEDBACK, "value": value}) or (0, "")
+    assert vote == 1 and request_id
     wait(browser, lambda d: click_button(d, answer["key"], "👍"), message="could not click 👍")
     thanks = wait(
         browser,

@@ -68,8 +68,9 @@ def test_reply_grows_in_place_and_ends_as_exactly_the_formatted_answer(
     assert "*Refunds*" in reply["text"] and "*full refund*" in reply["text"]
     assert "<https://example.com/refunds|the policy>" in reply["text"] and "• Card payments" in reply["text"]
     assert "```\nrefund(order_id, amount=None)  # **not bold** in code\n```" in reply["text"]
-    assert [b["type"] for b in reply["blocks"]] == ["section", "actions"]  # Stop is gone, feedback is there
-    assert [e["action_id"] for e in reply["blocks"][1]["elements"]] == ["feedback_up", "feedback_down"]
+    assert [b["type"] for b in reply["blocks"]] == ["markdown", "context_actions"]  # Stop is gone, feedback is there
+    assert reply["blocks"][0]["text"] == ANSWER  # the markdown block holds the answer as the model wrote it
+    assert [e["type"] for e in reply["blocks"][1]["elements"]] == ["feedback_buttons"]
     first_post = slack.calls_to("chat.postMessage")[0]
     assert first_post.params["thread_ts"] == "1710000000.000100"
     assert any(
@@ -124,23 +125,59 @@ def test_a_workspace_out_of_edits_gets_no_thinking_message_that_it_could_not_rep
     assert slack.ratelimited_count == 0
 
 
+def markdown_of(message: dict) -> str:
+    (block,) = [b for b in message["blocks"] if b["type"] == "markdown"]
+    return block["text"]
+
+
 def test_long_answers_roll_over_into_more_messages_never_inside_code(
     slack: SlackServer, model: ModelServer, sender: SlackSender
 ) -> None:
-    code = "```\n" + "\n".join(f"step_{i} = compute({i})  # keep going" for i in range(150)) + "\n```"
+    code = "```\n" + "\n".join(f"step_{i} = compute({i})  # keep going" for i in range(400)) + "\n```"
     answer = "Here is the full script.\n\n" + code + "\n\n" + "That is all. " * 100
     model.enqueue(Reply(text=answer))
     slack.set_rate_limit("chat.postMessage", 1, per="channel", seconds=1.0)  # Slack: about one a second
     sender.mention("write the script", ts="1710000000.000200")
 
-    messages = final_reply(slack, "C111", "1710000000.000200", count=3)
-    texts = [m["text"] for m in messages]
-    assert all(len(text) <= 3_000 for text in texts)
+    messages = final_reply(slack, "C111", "1710000000.000200", count=2)
+    texts = [markdown_of(m) for m in messages]  # Markdown as the model wrote it, 12,000 characters a message
+    assert len(texts) == 2 and all(len(text) <= 12_000 for text in texts)
     assert all(text.count("```") % 2 == 0 for text in texts)  # every message renders its code on its own
     body = "\n".join(texts).replace("\n```\n```\n", "\n")  # undo the close/reopen at each boundary
+    assert body == answer
+    assert all(len(m["text"]) < 4_000 for m in messages)  # the mrkdwn fallback text stays under Slack's limit
+    assert not any(call.response.get("error") in ("msg_too_long", "invalid_blocks") for call in slack.calls)
+    assert slack.ratelimited_count == 0  # the extra messages were paced, not posted in a burst
+
+
+def test_an_answer_that_fits_is_one_markdown_block_without_conversion(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    answer = "Long answer. " * 600  # 7,800 characters: three mrkdwn sections' worth, one markdown block
+    model.enqueue(Reply(text=ANSWER + "\n\n" + answer))
+    sender.mention("tell me everything", ts="1710000000.000210")
+    (reply,) = final_reply(slack, "C111", "1710000000.000210")
+    assert markdown_of(reply) == ANSWER + "\n\n" + answer
+    assert reply["text"].startswith(to_mrkdwn(ANSWER))  # notifications read mrkdwn
+
+
+def test_where_markdown_blocks_are_refused_the_answer_comes_in_mrkdwn_sections(
+    slack: SlackServer, model: ModelServer, sender: SlackSender
+) -> None:
+    slack.markdown_blocks = False
+    code = "```\n" + "\n".join(f"step_{i} = compute({i})  # keep going" for i in range(150)) + "\n```"
+    answer = "Here is the full script.\n\n" + code + "\n\n" + "That is all. " * 100
+    model.enqueue(Reply(text=answer))
+    sender.mention("write the script, no markdown", ts="1710000000.000220")
+
+    messages = final_reply(slack, "C111", "1710000000.000220", count=3)
+    texts = [m["text"] for m in messages]
+    assert all(len(text) <= 3_000 for text in texts)
+    assert all(text.count("```") % 2 == 0 for text in texts)
+    assert {b["type"] for m in messages for b in m["blocks"]} == {"section", "context_actions"}
+    body = "\n".join(texts).replace("\n```\n```\n", "\n")
     assert body == to_mrkdwn(answer)
     assert not any(call.response.get("error") == "msg_too_long" for call in slack.calls)
-    assert slack.ratelimited_count == 0  # the extra messages were paced, not posted in a burst
 
 
 def test_stop_button_keeps_what_was_written(slack: SlackServer, model: ModelServer, sender: SlackSender) -> None:

@@ -38,6 +38,7 @@ SLACK_LIMITS_PER_MINUTE = {
     "chat.startStream": 20,
     "chat.appendStream": 100,
     "chat.stopStream": 20,
+    "assistant.threads.setStatus": 100,  # Slack's "special" limit, taken as Tier 4
 }
 
 # Methods whose calls are also kept in the sliding-window log (the reader of channel history paces by bucket only).

@@ -2,7 +2,8 @@
 
 One interface, two transports:
 - edits (default): a placeholder message that is edited with `chat.update` as text arrives, and further messages
-  when the answer outgrows one (rollover at safe boundaries, see `slack_pages`);
+  when the answer outgrows one (rollover at safe boundaries, see `slack_pages`). The answer goes out in a
+  `markdown` block, or in mrkdwn sections where Slack refuses one (`bot.slack.blocks`);
 - native: Slack's `chat.startStream` / `appendStream` / `stopStream`. A stream that expires or outgrows one
   message falls back to edits on the same message, without losing text.
 
@@ -27,16 +28,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from bot.slack.blocks import CURSOR as CURSOR
+from bot.slack.blocks import answer_block, answer_pages, fallback_text, markdown_refused
 from bot.slack.feedback import feedback_block
-from bot.slack.mrkdwn import to_mrkdwn
-from bot.slack.pages import paginate
 from bot.slack.rate_budget import SlackBudget
+from bot.slack.stream_chunks import plan_chunk, stream_chunks
 
 log = logging.getLogger(__name__)
 
 THINKING = "_Thinking…_"
 THINKING_AFTER_SECONDS = 0.8
-CURSOR = " ▍"
 STOP_ACTION_ID = "stop_generation"
 PAGE_LIMIT = 2_900  # a section block holds 3,000 characters
 _DANGLING_ITEM = re.compile(r"(?:^|\n)[ \t]*(?:[-*+]|\d+[.)])[ \t]*$")
@@ -67,6 +68,8 @@ class StreamingReply:
         thread_ts: str | None,
         recipient_user: str = "",
         native: bool = False,
+        markdown: bool = True,
+        plan_title: str | None = None,
         min_interval: float = 1.0,
         min_chars: int = 24,
         should_continue: Callable[[], bool] = lambda: True,
@@ -82,6 +85,9 @@ class StreamingReply:
         self.team, self.channel, self.thread_ts = team, channel, thread_ts
         self.recipient_user = recipient_user
         self.native = native
+        self.markdown = markdown  # the answer in a markdown block; False: mrkdwn sections
+        self.plan_title = plan_title  # native streams show the agent's steps as tasks of this plan
+        self._steps: list[tuple[int, int, dict[str, Any]]] = []  # (start, end, chunk) of StepText in `text`
         self.min_interval, self.min_chars = min_interval, min_chars
         self.should_continue = should_continue
         self.id = uuid.uuid4().hex
@@ -110,6 +116,9 @@ class StreamingReply:
         Posting the first text directly (instead of editing a placeholder) keeps the per-workspace edit budget
         for later updates, so first text shows quickly even when many answers stream at once.
         """
+        if self.native and self.budget.try_take(self.team, "chat.startStream", important=True) > 0:
+            log.info("no chat.startStream budget (Tier 2) now; this reply uses edits")
+            self.native = False
         if self.native:
             try:
                 response = self.client.chat_startStream(
@@ -117,6 +126,11 @@ class StreamingReply:
                     thread_ts=self.thread_ts,
                     recipient_team_id=self.team,
                     recipient_user_id=self.recipient_user or None,
+                    **(
+                        {"task_display_mode": "plan", "chunks": [plan_chunk(self.plan_title)]}
+                        if self.plan_title
+                        else {}
+                    ),
                 )
                 self._pages.append(_Page(ts=response["ts"], sent=""))
                 return
@@ -147,6 +161,8 @@ class StreamingReply:
 
     def append(self, delta: str) -> bool:
         """Add model output; returns False once the reply should stop (Stop pressed or superseded)."""
+        if isinstance(getattr(delta, "chunk", None), dict):  # a step: a task of the plan in a native stream
+            self._steps.append((len(self.text), len(self.text) + len(delta), delta.chunk))  # type: ignore[attr-defined]
         self.text += delta
         now = time.monotonic()
         if now - self._last_check >= 0.5:
@@ -203,7 +219,14 @@ class StreamingReply:
         if self.native and not self._flush_native(final=final, important=important):
             return
         if not self.native:
-            self._flush_edits(final=final, important=important)
+            try:
+                self._flush_edits(final=final, important=important)
+            except SlackApiError as error:
+                if not (self.markdown and markdown_refused(error.response.get("error"))):
+                    raise
+                log.info("Slack refused a markdown block; the answer continues in mrkdwn sections")
+                self.markdown = False
+                self._flush_edits(final=final, important=important)
         self._last_flush = time.monotonic()
         self._flushed_chars = len(self.text)
 
@@ -213,13 +236,13 @@ class StreamingReply:
             self._stop_native()  # closed before the answer continues in edits and more messages
             return self._leave_native("the answer outgrew one message", final)
         pending = self.text[self._native_sent :]
+        chunks = stream_chunks(self.text, self._native_sent, self._steps) if self._steps else None
+        content: dict[str, Any] = {"chunks": chunks} if chunks else {"markdown_text": pending}
         try:
             if pending and self._call(
                 "chat.appendStream",
                 important or final,
-                lambda: self.client.chat_appendStream(
-                    channel=self.channel, ts=self._pages[0].ts, markdown_text=pending
-                ),
+                lambda: self.client.chat_appendStream(channel=self.channel, ts=self._pages[0].ts, **content),
             ):
                 self._native_sent += len(pending)
                 self._mark_first_text()
@@ -251,8 +274,7 @@ class StreamingReply:
         return True
 
     def _flush_edits(self, *, final: bool, important: bool) -> None:
-        rendered = to_mrkdwn(self.text)
-        pages = paginate(rendered if final else rendered + CURSOR, PAGE_LIMIT)
+        pages = answer_pages(self.text, final=final, use_markdown=self.markdown)
         for index, page in enumerate(pages):
             last = index == len(pages) - 1
             streaming = not final and last
@@ -267,7 +289,7 @@ class StreamingReply:
                     "chat.update",
                     must,
                     lambda ts=ts, page=page, blocks=blocks: self.client.chat_update(
-                        channel=self.channel, ts=ts, text=page, blocks=blocks
+                        channel=self.channel, ts=ts, text=fallback_text(page, use_markdown=self.markdown), blocks=blocks
                     ),
                 ):
                     self._pages[index].sent = page
@@ -288,7 +310,7 @@ class StreamingReply:
                 return self.client.chat_postMessage(
                     channel=self.channel,
                     thread_ts=self.thread_ts,
-                    text=page,
+                    text=fallback_text(page, use_markdown=self.markdown),
                     blocks=self._blocks(page, streaming, feedback),
                 )
             except SlackApiError as error:
@@ -343,7 +365,7 @@ class StreamingReply:
             self.stats.first_text_at = time.monotonic()
 
     def _blocks(self, text: str, streaming: bool, feedback: bool = False) -> list[dict[str, Any]]:
-        blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text or " "}}]
+        blocks: list[dict[str, Any]] = [answer_block(text, use_markdown=self.markdown)]
         if feedback and self._feedback_id:
             blocks.append(feedback_block(self._feedback_id))
         if streaming:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .blocks import check_blocks
+from .chunks import DISPLAY_MODES, check_chunks, keep_structure
 from .params import Params, Payload, SlackError, flag, required, web_api
 from .workspace import Conversation, Stream, Workspace
 
@@ -20,6 +22,7 @@ class ChatMethods(Workspace):
         if not text and not params.get("blocks") and not params.get("attachments"):
             raise SlackError("no_text")
         self._check_length(text)
+        check_blocks(params.get("blocks"), markdown=self.markdown_blocks)
         message = self._bot_message(text, params)
         thread_ts = params.get("thread_ts") or None
         if thread_ts and flag(params, "reply_broadcast"):
@@ -35,6 +38,7 @@ class ChatMethods(Workspace):
             raise SlackError("no_text")
         text = str(params.get("text") or "") if "text" in params else message.get("text", "")
         self._check_length(text)
+        check_blocks(params.get("blocks"), markdown=self.markdown_blocks)
         for name in ("blocks", "attachments"):
             if name in params:
                 message[name] = params[name] or []
@@ -78,6 +82,7 @@ class ChatMethods(Workspace):
         if not text and not params.get("blocks") and not params.get("attachments"):
             raise SlackError("no_text")
         self._check_length(text)
+        check_blocks(params.get("blocks"), markdown=self.markdown_blocks)
         ts = self._next_ts()
         self.ephemerals.append(
             {
@@ -111,9 +116,13 @@ class ChatMethods(Workspace):
         team, user = params.get("recipient_team_id"), params.get("recipient_user_id")
         if not conversation.info["is_im"] and not (team and user):
             raise SlackError("invalid_arguments")
+        chunks = check_chunks(params.get("chunks"))
+        if params.get("task_display_mode") not in (None, "", *DISPLAY_MODES):
+            raise SlackError("invalid_arguments")
         text = stream_text(params)
         self._check_length(text, STREAM_TEXT_LIMIT)
         message = self._bot_message(text, {})
+        keep_structure(message, chunks)
         ts = self._store(conversation, message, thread_ts)
         self._streams[(conversation.info["id"], ts)] = Stream("streaming", team, user)
         return {"channel": conversation.info["id"], "ts": ts}
@@ -121,10 +130,12 @@ class ChatMethods(Workspace):
     @web_api("chat.appendStream")
     def _chat_append_stream(self, params: Params) -> Payload:
         conversation, message, _ = self._streaming_message(params)
+        chunks = check_chunks(params.get("chunks"))
         text = stream_text(params)
-        if not text:
+        if not text and not chunks:
             raise SlackError("invalid_arguments")
         self._check_length(text, STREAM_TEXT_LIMIT)
+        keep_structure(message, chunks)
         self._set_text(conversation.info["id"], message, message["text"] + text)
         self.notify()
         return {"channel": conversation.info["id"], "ts": message["ts"]}
@@ -132,8 +143,10 @@ class ChatMethods(Workspace):
     @web_api("chat.stopStream")
     def _chat_stop_stream(self, params: Params) -> Payload:
         conversation, message, stream = self._streaming_message(params)
+        keep_structure(message, check_chunks(params.get("chunks")))
         text = stream_text(params)
         self._check_length(text, STREAM_TEXT_LIMIT)
+        check_blocks(params.get("blocks"), markdown=self.markdown_blocks)
         if text:
             self._set_text(conversation.info["id"], message, message["text"] + text)
         for name in ("blocks", "metadata"):

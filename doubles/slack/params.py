@@ -15,7 +15,7 @@ Params = dict[str, Any]
 Payload = dict[str, Any]
 Answer = tuple[int, Payload, dict[str, str]]  # HTTP status, JSON body, extra headers
 
-JSON_PARAMS = frozenset({"blocks", "attachments", "view", "metadata", "chunks", "prompts"})
+JSON_PARAMS = frozenset({"blocks", "attachments", "view", "metadata", "chunks", "prompts", "loading_messages"})
 
 F = TypeVar("F", bound=Callable[..., Payload])
 

@@ -65,7 +65,7 @@ class RateLimits:
         return ratelimited(max(1, math.ceil(window[0] + seconds - now if window else seconds)))
 
     def _scope_key(self, scope: Scope, params: Params) -> str:
-        channel = str(params.get("channel") or "")
+        channel = str(params.get("channel") or params.get("channel_id") or "")
         if scope == "channel":
             return channel
         if scope == "workspace":

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..http_server import Request, Response, json_response
+from .assistant import AssistantMethods
 from .auth import APP_LEVEL_METHODS, AuthMethods
 from .chat import ChatMethods
 from .conversations import ConversationMethods
@@ -39,6 +40,7 @@ class SlackServer(
     ConversationMethods,
     UserMethods,
     ViewMethods,
+    AssistantMethods,
     ReactionMethods,
     SocketModeMethods,
     FaultMethods,

@@ -54,6 +54,11 @@ class Workspace(BackgroundServer):
         self._ts_base_micros = _TS_BASE_MICROS  # see set_clock()
         self._edits: dict[tuple[str, str], list[str]] = {}
         self._streams: dict[tuple[str, str], Stream] = {}
+        self.thread_statuses: dict[tuple[str, str], Payload] = {}  # (channel, thread ts) -> status
+        self.suggested_prompts: dict[tuple[str, str], Payload] = {}  # (channel, thread ts or "") -> prompts
+        self.thread_titles: dict[tuple[str, str], str] = {}
+        self.modals: list[Payload] = []  # views.open, in order
+        self.markdown_blocks = True  # False: refuse `markdown` blocks, as surfaces that do not take them do
 
     # -- seeding -----------------------------------------------------------------------
 
@@ -177,6 +182,11 @@ class Workspace(BackgroundServer):
         self._edits.clear()
         self._ts_base_micros = _TS_BASE_MICROS
         self._streams.clear()
+        self.thread_statuses.clear()
+        self.suggested_prompts.clear()
+        self.thread_titles.clear()
+        self.modals.clear()
+        self.markdown_blocks = True
 
     # -- inspection --------------------------------------------------------------------
 
@@ -263,6 +273,8 @@ class Workspace(BackgroundServer):
         conversation.messages[ts] = message
         if thread_ts:
             conversation.threads.setdefault(message["thread_ts"], []).append(ts)
+            if message.get("user") == self.bot_user_id:  # Slack clears the app's status when it replies
+                self.thread_statuses.pop((conversation.info["id"], message["thread_ts"]), None)
         self._edits[(conversation.info["id"], ts)] = [message.get("text", "")]
         self.notify()
         return ts
