@@ -7,7 +7,18 @@ from concurrent.futures import ThreadPoolExecutor
 from slack_bolt import App
 
 from bot.slack.client import slack_client
-from handlers import assistant, chat, digest_command, fallbacks, feedback, middleware, shortcuts, summarize, usage
+from handlers import (
+    assistant,
+    chat,
+    digest_command,
+    fallbacks,
+    feedback,
+    home,
+    middleware,
+    shortcuts,
+    summarize,
+    usage,
+)
 from services import Services
 
 
@@ -42,6 +53,7 @@ def create_app(services: Services, *, verify_requests: bool = True) -> App:
     chat.register(app, services)
     feedback.register(app, services)
     usage.register(app, services)
+    home.register(app, services)
     digest_command.register(app, services)
     shortcuts.register(app, services)
     fallbacks.register(app)

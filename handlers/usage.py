@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.ack_first import ack_at_once
+from bot.slack.home_view import home_intro
 from bot.slack.usage_view import build_report, render_home, render_text
 from bot.storage.spend_limits import Budgets, describe
 from services import Services
@@ -58,7 +59,9 @@ def register(app: App, services: Services) -> None:
         user = event.get("user", "")
         report = build_report(services.ledger, workspace=body.get("team_id", ""), user=user, is_admin=user in admins)
         try:
-            client.views_publish(user_id=user, view=render_home(report))
+            view = render_home(report)
+            view["blocks"] = home_intro(offline=services.gateway.offline) + view["blocks"]
+            client.views_publish(user_id=user, view=view)
         except SlackApiError as error:
             log.error("could not publish the App Home: %s", error.response.get("error"))
 

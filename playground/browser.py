@@ -136,6 +136,7 @@ class BrowserPlayground:
             print("playground: no Redis reachable; using an in-process one for the job queue", file=self.log)
         self.slack.start()
         seed(self.slack)
+        self.slack.follow_real_time()  # what the bot posts is stamped with the time it is posted
         env = self.bot_env()
         # The schema first, once: the bot and the docs indexing would otherwise both create the same tables.
         self._run_command(env, "migrate")

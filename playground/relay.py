@@ -163,6 +163,7 @@ class Relay:
 
     def _command(self, channel: str, line: str, thread_ts: str | None) -> None:
         command, _, text = line.partition(" ")
+        sort = f"{time.time():.6f}"  # the command's immediate answer comes before anything the bot posts after it
         name = self._response_name(channel, thread_ts)
         response = self.sender.slash_command(
             command,
@@ -175,7 +176,7 @@ class Relay:
         )
         self._check(response)
         if response.body.strip():
-            self._note(channel, thread_ts, response.body)
+            self._note(channel, thread_ts, response.body, sort)
 
     def _message(self, channel: str, text: str, thread_ts: str | None) -> None:
         info = self.slack.channels[channel].info
@@ -222,7 +223,7 @@ class Relay:
             self.targets[name] = Target(channel, thread_ts, f"{time.time():.6f}")
         return name
 
-    def _note(self, channel: str, thread_ts: str | None, body: str) -> None:
+    def _note(self, channel: str, thread_ts: str | None, body: str, sort: str | None = None) -> None:
         text, blocks = body, None
         try:
             parsed = json.loads(body)
@@ -231,7 +232,7 @@ class Relay:
         if isinstance(parsed, dict):
             text, blocks = str(parsed.get("text", "")), parsed.get("blocks")
         with self._lock:
-            self.notes.append(Note(channel, thread_ts, f"{time.time():.6f}", text, blocks))
+            self.notes.append(Note(channel, thread_ts, sort or f"{time.time():.6f}", text, blocks))
         self.slack.notify()
 
     def _channel_name(self, channel: str) -> str:

@@ -171,9 +171,18 @@ def _time(ts: str) -> tuple[str, str]:
     return moment.strftime("%H:%M"), moment.isoformat(timespec="seconds")
 
 
+def _button_label(element: dict[str, Any]) -> str:
+    """The button's text; an emoji-only text (👍) shows its accessibility label instead, since a machine
+    without an emoji font draws emoji as empty boxes."""
+    text = str((element.get("text") or {}).get("text", "Button"))
+    spoken = str(element.get("accessibility_label") or "").strip()
+    emoji_only = not any(ch.isalnum() or ch.isspace() for ch in text) and any(ord(ch) > 0x2000 for ch in text)
+    return spoken if emoji_only and spoken else text
+
+
 def _button_renderer(channel: str, ts: str):  # type: ignore[no-untyped-def]
     def button(element: dict[str, Any], index: int) -> str:
-        label = html.escape(str((element.get("text") or {}).get("text", "Button")))
+        label = html.escape(_button_label(element))
         style = str(element.get("style") or "")
         attributes = {
             "data-channel": channel,

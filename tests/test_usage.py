@@ -47,7 +47,8 @@ def test_app_home_publishes_the_usage_view(slack: SlackServer, sender: SlackSend
         )
     slack.wait_for(lambda: {"W222", "WADMIN"} <= set(slack.views))
     member, admin = slack.views["W222"], slack.views["WADMIN"]
-    assert member["type"] == "home" and member["blocks"][0]["text"]["text"] == "Your AI usage"
+    headers = [b["text"]["text"] for b in member["blocks"] if b["type"] == "header"]
+    assert member["type"] == "home" and headers == ["Team AI", "Your AI usage"]  # what it can do, then usage
     assert not any(b.get("text", {}).get("text") == "Workspace" for b in member["blocks"])
     assert any(b.get("text", {}).get("text") == "Workspace" for b in admin["blocks"])
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,7 @@ class Workspace(BackgroundServer):
         self.responses: list[Payload] = []
         self._ts_counter = 0
         self._ts_base_micros = _TS_BASE_MICROS  # see set_clock()
+        self._live_clock = False  # see follow_real_time()
         self._edits: dict[tuple[str, str], list[str]] = {}
         self._streams: dict[tuple[str, str], Stream] = {}
         self.thread_statuses: dict[tuple[str, str], Payload] = {}  # (channel, thread ts) -> status
@@ -165,6 +167,12 @@ class Workspace(BackgroundServer):
             base = _TS_BASE_MICROS if epoch_seconds is None else int(epoch_seconds * 1_000_000)
             self._ts_base_micros = base - self._ts_counter * _TS_STEP_MICROS
 
+    def follow_real_time(self) -> None:
+        """From now on stamp every message with the time it is created (still always rising), as Slack does;
+        the playground's clock. `reset()` returns to the fixed base."""
+        with self._lock:
+            self._live_clock = True
+
     def expire_stream(self, channel: str, ts: str) -> None:
         """Make a stream expire: later appendStream/stopStream answer message_not_in_streaming_state."""
         with self._lock:
@@ -181,6 +189,7 @@ class Workspace(BackgroundServer):
         self.responses.clear()
         self._edits.clear()
         self._ts_base_micros = _TS_BASE_MICROS
+        self._live_clock = False
         self._streams.clear()
         self.thread_statuses.clear()
         self.suggested_prompts.clear()
@@ -234,6 +243,9 @@ class Workspace(BackgroundServer):
     def _next_ts(self) -> str:
         self._ts_counter += 1
         micros = self._ts_base_micros + self._ts_counter * _TS_STEP_MICROS
+        if self._live_clock and (now := int(time.time() * 1_000_000)) > micros:
+            micros = now
+            self._ts_base_micros = now - self._ts_counter * _TS_STEP_MICROS
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _conversation(self, channel: Any) -> Conversation:

@@ -40,8 +40,10 @@ function connect() {
   source.addEventListener("patch", (event) => {
     const patch = JSON.parse(event.data);
     const added = [];
+    const changed = [];
     for (const item of patch.upsert || []) {
-      if (!state.items.has(item.key)) added.push(item);
+      const before = state.items.get(item.key);
+      if (!before) added.push(item); else if (before.html !== item.html) changed.push(item);
       state.items.set(item.key, item);
     }
     for (const key of patch.remove || []) state.items.delete(key);
@@ -51,6 +53,7 @@ function connect() {
     if (patch.jobs !== undefined) state.jobs = patch.jobs;
     renderAll(patch.conversations !== undefined);
     announce(added);
+    announceSettled(changed);
   });
   source.onopen = () => { $("connection").textContent = ""; };
   source.onerror = () => { $("connection").textContent = "Reconnecting to the playground…"; };
@@ -181,16 +184,36 @@ function place(container, items, emptyText) {
   if (atBottom) container.scrollTop = container.scrollHeight;
 }
 
+function isVisible(i) {
+  return (state.view === "conversation" && i.channel === state.current && !i.thread)
+    || (state.thread && i.channel === state.thread.channel && i.thread === state.thread.ts);
+}
+
+function spoken(i, limit) {
+  const node = document.createElement("div");
+  node.innerHTML = i.html;
+  return node.textContent.replace(/\s+/g, " ").trim().slice(0, limit);
+}
+
 function announce(added) {
-  const visible = added.filter((i) => (state.view === "conversation" && i.channel === state.current && !i.thread)
-    || (state.thread && i.channel === state.thread.channel && i.thread === state.thread.ts));
+  const visible = added.filter(isVisible);
   if (!visible.length) return;
-  const text = visible.map((i) => {
-    const node = document.createElement("div");
-    node.innerHTML = i.html;
-    return node.textContent.replace(/\s+/g, " ").trim().slice(0, 200);
-  }).join(". ");
-  $("announcer").textContent = "New message: " + text;
+  $("announcer").textContent = "New message: " + visible.map((i) => spoken(i, 200)).join(". ");
+}
+
+// A message edited in place ("Summarizing…" becoming the summary, an answer growing) is read out once it has
+// stopped changing for a moment, so the reader hears the result rather than every step or only the first.
+const SETTLE_MS = 1200;
+const settling = new Map();  // key -> timer
+function announceSettled(changed) {
+  for (const item of changed.filter(isVisible)) {
+    clearTimeout(settling.get(item.key));
+    settling.set(item.key, setTimeout(() => {
+      settling.delete(item.key);
+      const now = state.items.get(item.key);
+      if (now && isVisible(now)) $("announcer").textContent = "Updated message: " + spoken(now, 600);
+    }, SETTLE_MS));
+  }
 }
 
 // -- navigation -----------------------------------------------------------------------------------------
@@ -216,9 +239,15 @@ function openHome() {
 function openThread(channel, ts) {
   state.thread = { channel, ts, opener: document.activeElement && document.activeElement.dataset.focusKey };
   renderThread();
-  const list = $("thread-messages");
-  list.scrollTop = list.scrollHeight;
   $("thread-input").focus();
+  scrollToNewest($("thread-messages"));
+}
+
+// Show the newest message: now, and again once the layout has settled (the pane has just appeared).
+function scrollToNewest(list) {
+  const bottom = () => { list.scrollTop = list.scrollHeight; };
+  bottom();
+  requestAnimationFrame(() => requestAnimationFrame(bottom));
 }
 
 function closeThread() {
@@ -277,6 +306,10 @@ document.addEventListener("click", async (event) => {
         channel: button.dataset.channel, ts: button.dataset.ts, action_id: button.dataset.actionId,
         value: button.dataset.value, block_id: button.dataset.blockId, text: button.dataset.label,
       });
+      if (button.dataset.actionId.startsWith("home_example")) {  // the answer comes in the DM with the bot
+        const dm = state.conversations.find((c) => c.is_im);
+        if (dm) openConversation(dm.id);
+      }
     } catch (problem) {
       errorBox.textContent = problem.message;
     } finally {
