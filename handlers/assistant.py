@@ -36,11 +36,22 @@ from services import Services
 log = logging.getLogger(__name__)
 
 PROMPTS_TITLE = "What can I do for you?"
-SUMMARIZE_VIEWED = {"title": "Summarize this channel", "message": "Summarize this channel"}
-PROMPTS = [
-    {"title": "Ask the team's docs", "message": "docs: How do we deploy to production?"},
+ASK_DOCS = {"title": "Ask the team's docs", "message": "docs: How do we deploy to production?"}
+AGENT_TASK = {
+    "title": "Run an agent task",
+    "message": "agent: Find the total sales for last month and calculate the growth",
+}
+PANE_PROMPTS = [  # opened from a channel: "this channel" is the one the user is viewing
+    {"title": "Summarize this channel", "message": "Summarize this channel"},
+    ASK_DOCS,
     {"title": "Digest this channel", "message": "Digest this channel since 7d"},
-    {"title": "Run an agent task", "message": "agent: Find the total sales for last month and calculate the growth"},
+    AGENT_TASK,
+]
+DM_PROMPTS = [  # the DM on its own: the channel is named (#general, which most workspaces have)
+    {"title": "Summarize a channel", "message": "Summarize #general"},
+    ASK_DOCS,
+    {"title": "Digest a channel", "message": "Digest #general since 7d"},
+    AGENT_TASK,
 ]
 _CHANNEL = r"(?P<channel>this channel|the channel I'?m viewing|<#[CG][A-Z0-9]+(?:\|[^>]*)?>|#[a-z0-9][a-z0-9._-]*)"
 SUMMARIZE = re.compile(rf"^\s*(?:please\s+)?summari[sz]e\s+{_CHANNEL}\s*[.!?]?\s*$", re.IGNORECASE)
@@ -137,14 +148,10 @@ def _viewing(thread: dict[str, Any]) -> str | None:
 
 
 def _prompts(client: WebClient, *, channel: str, thread_ts: str | None, viewing: str | None) -> None:
-    prompts = (
-        [SUMMARIZE_VIEWED, *PROMPTS]
-        if viewing
-        else [*PROMPTS, {"title": "Summarize a channel", "message": "Summarize #general"}]
-    )
+    prompts = PANE_PROMPTS if viewing else DM_PROMPTS
     try:
         client.assistant_threads_setSuggestedPrompts(
-            channel_id=channel, thread_ts=thread_ts, title=PROMPTS_TITLE, prompts=prompts[:4]
+            channel_id=channel, thread_ts=thread_ts, title=PROMPTS_TITLE, prompts=prompts
         )
     except SlackApiError as error:
         log.info("assistant: suggested prompts not set in %s: %s", channel, error.response.get("error"))
