@@ -36,11 +36,22 @@ from services import Services
 log = logging.getLogger(__name__)
 
 PROMPTS_TITLE = "What can I do for you?"
-SUMMARIZE_VIEWED = {"title": "Summarize this channel", "message": "Summarize this channel"}
-PROMPTS = [
-    {"title": "Ask the team's docs", "message": "docs: How do we deploy to production?"},
+ASK_DOCS = {"title": "Ask the team's docs", "message": "docs: How do we deploy to production?"}
+AGENT_TASK = {
+    "title": "Run an agent task",
+    "message": "agent: Find the total sales for last month and calculate the growth",
+}
+PANE_PROMPTS = [  # opened from a channel: "this channel" is the one the user is viewing
+    {"title": "Summarize this channel", "message": "Summarize this channel"},
+    ASK_DOCS,
     {"title": "Digest this channel", "message": "Digest this channel since 7d"},
-    {"title": "Run an agent task", "message": "agent: Find the total sales for last month and calculate the growth"},
+    AGENT_TASK,
+]
+DM_PROMPTS = [  # the DM on its own: the channel is named (#general, which most workspaces have)
+    {"title": "Summarize a channel", "message": "Summarize #general"},
+    ASK_DOCS,
+    {"title": "Digest a channel", "message": "Digest #general since 7d"},
+    AGENT_TASK,
 ]
 _CHANNEL = r"(?P<channel>this channel|the channel I'?m viewing|<#[CG][A-Z0-9]+(?:\|[^>]*)?>|#[a-z0-9][a-z0-9._-]*)"
 SUMMARIZE = re.compile(rf"^\s*(?:please\s+)?summari[sz]e\s+{_CHANNEL}\s*[.!?]?\s*$", re.IGNORECASE)
@@ -61,12 +72,16 @@ def register(app: App, services: Services) -> None:
 
     def dm_opened(event: dict[str, Any], client: WebClient) -> None:
         """Slack's agent DM opened: prompts for the conversation (agent DMs take no thread_ts here)."""
-        _prompts(client, channel=event.get("channel", ""), thread_ts=None, viewing=None)
+        channel = event.get("channel")
+        if not isinstance(channel, str) or not channel:
+            log.warning("assistant: an app_home_opened event for the Messages tab without a channel")
+            return
+        _prompts(client, channel=channel, thread_ts=None, viewing=None)
 
     def thread_started(event: dict[str, Any], client: WebClient) -> None:
-        thread = event.get("assistant_thread") or {}
+        thread = _thread(event)
         channel, thread_ts = thread.get("channel_id", ""), thread.get("thread_ts", "")
-        viewing = (thread.get("context") or {}).get("channel_id")
+        viewing = _viewing(thread)
         if not channel or not thread_ts:
             log.warning("assistant: a thread_started event without channel or thread")
             return
@@ -76,16 +91,17 @@ def register(app: App, services: Services) -> None:
         _prompts(client, channel=channel, thread_ts=thread_ts, viewing=viewing)
 
     def context_changed(event: dict[str, Any]) -> None:
-        thread = event.get("assistant_thread") or {}
-        viewing = (thread.get("context") or {}).get("channel_id")
+        thread = _thread(event)
+        viewing = _viewing(thread)
         if thread.get("channel_id") and thread.get("thread_ts") and viewing:
             contexts.save(thread["channel_id"], thread["thread_ts"], viewing)
 
     def channel_request(event: dict[str, Any]) -> bool:
         """A DM asking to summarize or digest a channel (the message events that `chat` leaves to this module)."""
-        text = event.get("text") or ""
+        text = event.get("text")
         return (
-            event.get("channel_type") == "im"
+            isinstance(text, str)
+            and event.get("channel_type") == "im"
             and not event.get("subtype")
             and not event.get("bot_id")
             and bool(SUMMARIZE.match(text) or DIGEST.match(text))
@@ -116,15 +132,26 @@ def register(app: App, services: Services) -> None:
     app.event("message", matchers=[channel_request])(ack=ack_at_once, lazy=[on_channel_request])
 
 
+def _thread(event: dict[str, Any]) -> dict[str, Any]:
+    """The event's assistant_thread, or {} when it is missing or malformed (logged)."""
+    thread = event.get("assistant_thread")
+    if isinstance(thread, dict) and all(isinstance(thread.get(k, ""), str) for k in ("channel_id", "thread_ts")):
+        return thread
+    log.warning("assistant: an event with a malformed assistant_thread")
+    return {}
+
+
+def _viewing(thread: dict[str, Any]) -> str | None:
+    context = thread.get("context")
+    channel = context.get("channel_id") if isinstance(context, dict) else None
+    return channel if isinstance(channel, str) and channel else None
+
+
 def _prompts(client: WebClient, *, channel: str, thread_ts: str | None, viewing: str | None) -> None:
-    prompts = (
-        [SUMMARIZE_VIEWED, *PROMPTS]
-        if viewing
-        else [*PROMPTS, {"title": "Summarize a channel", "message": "Summarize #general"}]
-    )
+    prompts = PANE_PROMPTS if viewing else DM_PROMPTS
     try:
         client.assistant_threads_setSuggestedPrompts(
-            channel_id=channel, thread_ts=thread_ts, title=PROMPTS_TITLE, prompts=prompts[:4]
+            channel_id=channel, thread_ts=thread_ts, title=PROMPTS_TITLE, prompts=prompts
         )
     except SlackApiError as error:
         log.info("assistant: suggested prompts not set in %s: %s", channel, error.response.get("error"))

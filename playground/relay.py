@@ -152,6 +152,24 @@ class Relay:
             event["view"] = view
         self._check(self.sender.event(event, event_id=_event_id()))
 
+    def open_dm(self) -> None:
+        """The person opened the DM with the bot (Slack's agent Messages tab): Slack tells the bot."""
+        event = {
+            "type": "app_home_opened",
+            "user": self.person.user_id,
+            "channel": self.dm_channel() or "",
+            "tab": "messages",
+            "event_ts": f"{time.time():.6f}",
+        }
+        self._check(self.sender.event(event, event_id=_event_id()))
+
+    def message_shortcut(self, channel: str, message_ts: str, callback_id: str) -> None:
+        """A shortcut from a message's menu ("Summarize this thread")."""
+        message = self.slack.message(channel, message_ts)
+        if message is None:
+            raise RelayError("That message is gone.")
+        self._check(self.sender.shortcut(callback_id, user=self.person.user_id, message=message, channel=channel))
+
     # -- helpers -----------------------------------------------------------------------------------------
 
     def dm_channel(self) -> str | None:

@@ -7,7 +7,8 @@ It wraps a running `SlackServer` and `Relay` and serves on a port of its own. Ro
 - ``GET /api/state`` the whole workspace as JSON;
 - ``POST /api/send`` ``{"channel", "text", "thread_ts"?}`` a typed line (message, ``@bot ...``, ``/command``);
 - ``POST /api/action`` ``{"channel", "ts", "action_id", "value", "block_id"?, "text"?}`` a button click;
-- ``POST /api/home`` the person opened the Home tab.
+- ``POST /api/home`` the person opened the Home tab; ``POST /api/dm`` the DM with the bot (Slack's Messages tab);
+- ``POST /api/shortcut`` ``{"channel", "ts", "callback_id"}`` a message shortcut.
 
 Only this machine may use it: requests must name it in ``Host`` and come from its own pages (``Origin``,
 ``Sec-Fetch-Site``), reads as well as writes, and no answer allows other origins (no CORS headers), so another web
@@ -131,6 +132,10 @@ class PlaygroundWeb(BackgroundServer):
                 )
             elif name == "home":
                 self.relay.open_home()
+            elif name == "dm":
+                self.relay.open_dm()
+            elif name == "shortcut":
+                self.relay.message_shortcut(_field(body, "channel"), _field(body, "ts"), _field(body, "callback_id"))
             else:
                 return json_response({"ok": False, "error": "not found"}, status=404)
         except RelayError as error:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from doubles.slack import SlackServer
+from playground.agent_surface import plan_html, shortcut_button, surface_items
 from playground.mrkdwn_html import blocks_to_html, mrkdwn_to_html
 from playground.relay import Relay
 
@@ -112,6 +113,9 @@ def snapshot(slack: SlackServer, relay: Relay, engine: str, jobs: str = "") -> S
         _add(
             items, _ephemeral_item(names, f"n{index}", note.channel, note.thread_ts, note.sort, note.text, note.blocks)
         )
+    visible = {c["id"] for c in conversations}
+    for key, channel, thread, sort, item_html in surface_items(slack, visible, names.user(slack.bot_user_id)):
+        _add(items, Item(key=key, channel=channel, thread=thread, sort=sort, html=item_html))
     view = slack.views.get(me)
     home = _home_html(view, names) if view else ""
     return Snapshot(engine=engine, me=names.user(me), conversations=conversations, items=items, home=home, jobs=jobs)
@@ -233,11 +237,14 @@ def _message_item(slack: SlackServer, names: _Names, channel: str, message: Payl
         + (' <span class="edited">(writing…)</span>' if streaming else "")
     )
     body = _body(str(message.get("text") or ""), message.get("blocks"), message.get("attachments"), names, channel, ts)
+    body = plan_html(message) + body
     footer = ""
     count = int(message.get("reply_count") or 0)
+    if count and thread is None and not is_bot:
+        footer += shortcut_button(channel, ts)
     if count and thread is None:
         word = "reply" if count == 1 else "replies"
-        footer = (
+        footer += (
             f'<button type="button" class="replies" data-open-thread="{html.escape(ts)}" '
             f'data-channel="{html.escape(channel)}" data-focus-key="thread:{html.escape(ts)}">'
             f"{count} {word}</button>"

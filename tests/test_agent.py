@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from bot.slack.mrkdwn import to_mrkdwn
 from bot.slack.streaming import CURSOR
 from doubles.bot_process import BotProcess
 from doubles.model_server import ModelServer, Reply
@@ -91,7 +92,13 @@ def reply_text(slack: SlackServer, channel: str, ts: str, database_url: str = ""
     over into more messages, and between two of them the first may look finished)."""
     if database_url:
         slack.wait_for(lambda: ledger_rows(database_url, request_id=ts), timeout=60)
-    return "\n".join(m["text"] for m in final_reply(slack, channel, ts))
+    return "\n".join(_shown(m) for m in final_reply(slack, channel, ts))
+
+
+def _shown(message: dict) -> str:
+    """What the message shows, in mrkdwn: its markdown block converted (the `text` is a fallback, cut to 4,000)."""
+    markdown = [b["text"] for b in message.get("blocks") or [] if b["type"] == "markdown"]
+    return to_mrkdwn(markdown[0]) if markdown else message["text"]
 
 
 def ledger_row(slack: SlackServer, postgres_url: str, ts: str) -> dict:

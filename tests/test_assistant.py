@@ -90,3 +90,13 @@ def test_without_a_viewed_channel_the_bot_says_how_to_name_one(slack: SlackServe
     ask_in_pane(sender, "Summarize this channel", ts="1710000000.005500", thread_ts="1710000000.005400")
     (answer,) = slack.wait_for(lambda: bot_replies(slack, "1710000000.005400"))
     assert "`summarize #channel`" in answer["text"]
+
+
+def test_digest_this_channel_from_the_pane_queues_its_digest_to_the_dm(slack: SlackServer, sender: SlackSender) -> None:
+    add_dm(slack)
+    open_pane(sender, viewing="C222", thread_ts="1710000000.005600")
+    slack.wait_for(lambda: slack.prompts_for("D111", "1710000000.005600"))
+    ask_in_pane(sender, "Digest this channel since 7d", ts="1710000000.005700", thread_ts="1710000000.005600")
+    (queued,) = slack.wait_for(lambda: bot_replies(slack, "1710000000.005600"))
+    assert queued["text"].startswith("Queued a digest of the last 7 days: <#C222>")
+    assert "by direct message" in queued["text"]

@@ -60,3 +60,33 @@ def test_blocks_render_with_buttons_from_the_given_renderer() -> None:
     assert '<h3 class="block header">Usage &lt;today&gt;</h3>' in html
     assert "<strong>12</strong> requests" in html and '<hr class="block divider">' in html
     assert "<em>since Monday</em>" in html and "<button>Stop:stop_generation</button>" in html
+
+
+def test_markdown_blocks_and_feedback_buttons_render_as_slack_shows_them() -> None:
+    from bot.slack.feedback import FEEDBACK, feedback_block
+
+    def button(element: dict, index: int) -> str:
+        return f"<button>{element['text']['text']}:{element['action_id']}:{element['value']}</button>"
+
+    html = blocks_to_html([{"type": "markdown", "text": "## Refunds\n**full** <b>"}, feedback_block("r1")], button)
+    assert "<strong>Refunds</strong>" in html and "<strong>full</strong>" in html and "<b>" not in html
+    assert f"<button>👍:{FEEDBACK}:up:r1</button><button>👎:{FEEDBACK}:down:r1</button>" in html
+
+
+def test_the_agent_surface_renders_status_prompts_and_plan_safely() -> None:
+    from playground.agent_surface import plan_html, prompts_html, status_html
+
+    status = status_html({"status": "is thinking…", "loading_messages": ["Reading <it>…", "Checking…"]}, "Team AI")
+    assert 'role="status"' in status and "is thinking…" in status and "Reading &lt;it&gt;…" in status
+    prompts = prompts_html(
+        {"title": "Try", "prompts": [{"title": "Ask <docs>", "message": 'docs: "deploys"'}]}, "D1", "17.1"
+    )
+    assert 'data-prompt="docs: &quot;deploys&quot;"' in prompts and ">Ask &lt;docs&gt;</button>" in prompts
+    plan = plan_html(
+        {
+            "plan": {"title": "add <two>"},
+            "tasks": [{"id": "step-1", "title": "calculate: 2 + 3", "status": "complete", "output": "5"}],
+        }
+    )
+    assert "add &lt;two&gt;" in plan and 'class="task complete"' in plan and "calculate: 2 + 3" in plan
+    assert plan_html({"text": "plain"}) == ""

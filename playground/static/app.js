@@ -34,6 +34,7 @@ function connect() {
       const wanted = decodeURIComponent(location.hash.slice(1));
       const found = state.conversations.find((c) => c.id === wanted || c.name === wanted);
       state.current = (found || state.conversations[0] || {}).id || null;
+      if ((conversation(state.current) || {}).is_im) post("/api/dm", {}).catch(() => {});  // opened by its link
     }
     renderAll(false);
   });
@@ -222,6 +223,7 @@ function openConversation(id) {
   state.view = "conversation";
   state.current = id;
   history.replaceState(null, "", "#" + id);
+  if ((conversation(id) || {}).is_im) post("/api/dm", {}).catch(() => {});  // Slack's agent DM: prompts
   renderAll(false);
   const list = $("messages");
   list.scrollTop = list.scrollHeight;
@@ -333,4 +335,22 @@ document.addEventListener("DOMContentLoaded", () => {
   wireComposer($("thread-composer"), $("thread-input"), $("thread-error"),
     () => ({ channel: state.thread.channel, thread_ts: state.thread.ts }));
   connect();
+});
+
+// -- Slack's agent surface: suggested prompts and message shortcuts ------------------------------------
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button.prompt, button.shortcut");
+  if (!button) return;
+  const errorBox = button.closest("#thread") ? $("thread-error") : $("composer-error");
+  try {
+    if (button.classList.contains("prompt")) {
+      const thread = button.dataset.thread;
+      await post("/api/send", { channel: button.dataset.channel, text: button.dataset.prompt, ...(thread ? { thread_ts: thread } : {}) });
+    } else {
+      await post("/api/shortcut", { channel: button.dataset.channel, ts: button.dataset.ts, callback_id: button.dataset.shortcut });
+    }
+  } catch (problem) {
+    errorBox.textContent = problem.message;
+  }
 });
