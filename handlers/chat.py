@@ -20,6 +20,7 @@ from bot.slack.ack_first import ack_at_once, gate
 from bot.slack.format import slack_error_message
 from bot.slack.history import unescape
 from bot.slack.streaming import STOP_ACTION_ID, StreamingReply
+from handlers.estimates import chat_cost
 from knowledge.modules import import_docs_modules
 from patterns.chat import Turn
 from services import Services
@@ -78,12 +79,10 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
     )
     if not question:
         question = "Hello!"
-    audience = docs_audience(event, client, services, team)  # which documents this question may read
-    chosen = choose(
-        question, services, meter, channel=channel, thread_ts=thread_ts, event_ts=event["ts"], audience=audience
+    # Before routing: its docs search is an embedding call, which spends too.
+    verdict = services.spend_limits.check(
+        workspace=team, channel=channel, user=user, estimated_cost=chat_cost(services, question)
     )
-    question = chosen.text or question
-    verdict = services.spend_limits.check(workspace=team, channel=channel, user=user)
     if not verdict.allowed:
         try:
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=verdict.message)
@@ -91,6 +90,11 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
             log.error("chat: could not post a budget refusal in %s: %s", channel, error.response.get("error"))
         services.ledger.record(meter, status="refused", error_kind=verdict.kind)
         return
+    audience = docs_audience(event, client, services, team)  # which documents this question may read
+    chosen = choose(
+        question, services, meter, channel=channel, thread_ts=thread_ts, event_ts=event["ts"], audience=audience
+    )
+    question = chosen.text or question
     history = _history(services, client, team=team, channel=channel, thread_ts=thread_ts, event=event)
     services.conversations.add(workspace=team, channel=channel, thread_ts=thread_ts, role="user", text=question)
 
