@@ -75,7 +75,7 @@ class Services:
             slack_calls=SlackBudget(client),
             streams=StreamControl(client),
             conversations=ConversationStore(ledger.engine),
-            spend_limits=Budgets(ledger),
+            spend_limits=Budgets(ledger, outage_max_cost=settings.budget_outage_max_cost_usd),
             agent_runs=AgentRunStore(ledger.engine),
             docs=Library(settings, gateway),
         )

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     agent_database_url: str | None = None  # default: the demo SQLite database DATA_DIR/demo_sales.db
     agent_max_steps: int = Field(default=6, ge=1, le=100)
     agent_max_cost_usd: float = Field(default=0.05, gt=0)
+    # While the database (and so every budget) cannot be read, requests estimated above this cost are refused.
+    budget_outage_max_cost_usd: float = Field(default=0.01, ge=0)
+    # What one `/digest` may take on: channels at once, days of history, and estimated cost per digest.
+    digest_max_channels: int = Field(default=5, ge=1, le=50)
+    digest_max_days: int = Field(default=90, ge=1, le=366)
+    digest_max_cost_usd: float = Field(default=1.0, ge=0)
     agent_sql_allowed_channels: str = ""  # comma-separated channel ids; empty: every channel
     agent_sql_allowed_users: str = ""  # comma-separated user ids; empty: every user
     agent_sql_row_limit: int = Field(default=50, ge=1, le=10_000)

@@ -39,6 +39,7 @@ from digests.job import cancelled_text
 from digests.queue import CancelOutcome, cancel, digest_queue, new_job_id, user_jobs
 from digests.request import DigestRequest
 from digests.schedules import MAX_SCHEDULES_PER_USER, describe, next_occurrence
+from digests.spending import SpendCheck, check_caps, spend_check
 from digests.submit import submit
 from digests.timespec import TimeSpecError, parse_since, window_label, zone
 from services import Services
@@ -66,9 +67,10 @@ class DigestCommand:
 
         self.require_queue()
         now = datetime.now(UTC)
-        parse_since(action.since, now=now, tz=EARLIEST_ZONE)  # its form and range; the user's zone is read later
+        start = parse_since(action.since, now=now, tz=EARLIEST_ZONE)  # form and range; the user's zone comes later
         label = window_label(action.since)
         refs = action.channels or [f"<#{self.here}>"]
+        check_caps(self.services.settings, refs, action.since, now - start)
         ids = [new_job_id(self.services.redis) for _ in refs]
         where = "by direct message" if action.to_dm else ("in each channel" if len(refs) > 1 else "there")
         listed = ", ".join(f"{linked(ref)} (id `{job_id}`)" for ref, job_id in zip(refs, ids))
@@ -114,6 +116,16 @@ class DigestCommand:
                 not_queued(ref, job_id, "I could not reach Slack to check the channel. Please try again in a minute.")
                 continue
             try:
+                cost = self._spend_check(channel_id, start.timestamp(), plan["now"])
+            except CommandError as error:
+                not_queued(ref, job_id, str(error))
+                self.record_refusal(error.kind)
+                continue
+            except Exception as error:
+                log.error("digest: could not estimate %s (%s)", ref, type(error).__name__)
+                not_queued(ref, job_id, "I could not reach Slack to check the channel. Please try again in a minute.")
+                continue
+            try:
                 submit(
                     self.client,
                     connection,
@@ -130,7 +142,10 @@ class DigestCommand:
                     to_dm=plan["to_dm"],
                     trigger="command",
                     job_id=job_id,
+                    estimate=cost.estimate,
                 )
+                if cost.warning:
+                    respond(text=cost.warning, response_type="ephemeral", replace_original=False)
             except SlackApiError as error:
                 code = error.response.get("error", "unknown")
                 log.warning("digest: cannot post the progress message for %s: %s", channel_id, code)
@@ -138,6 +153,20 @@ class DigestCommand:
             except Exception as error:
                 log.error("digest: could not queue %s (%s)", job_id, type(error).__name__)
                 not_queued(ref, job_id, "the job queue is unreachable. Please try again in a minute.")
+
+    def _spend_check(self, channel_id: str, oldest: float, latest: float) -> SpendCheck:
+        """The digest's estimated cost against the per-digest cap and the budgets; raises `CommandError` if refused."""
+        return spend_check(
+            self.client,
+            self.services.settings,
+            self.services.spend_limits,
+            self.services.redis,
+            team=self.team,
+            channel=channel_id,
+            user=self.user,
+            oldest=oldest,
+            latest=latest,
+        )
 
     def _channel(self, ref: str, *, to_dm: bool) -> tuple[str, str]:
         """The channel's id and name, once checked: it exists, the bot is in it, the user may read it."""

@@ -38,7 +38,8 @@ from bot.slack.client import workspace_client
 from bot.slack.format import slack_error_message
 from bot.storage.digest_journal import DigestJournal
 from digests import context
-from digests.delivery import Permalinks, PostMarker, ProgressMessage, digest_message
+from digests.costs import cost_line, with_cost_line
+from digests.delivery import MAX_BLOCKS, Permalinks, PostMarker, ProgressMessage, digest_message
 from digests.queue import cancel_key, list_for_status
 from digests.reader import ChannelReader, Window, history_budget
 from digests.request import DigestRequest, counted
@@ -165,6 +166,7 @@ class DigestJob:
             raise
         self._meta(phase="posting")
         text, blocks = digest_message(self._heading(), result, Permalinks(self.client, request.channel))
+        text, blocks = with_cost_line(text, blocks, cost_line(request.estimated_cost, self.meter.cost_usd), MAX_BLOCKS)
         outcome = self._finish(text, blocks, outcome="posted", status="ok", error_kind=None)
         outcome.update(messages=result.messages, threads=result.threads, parts=result.parts)
         return outcome

@@ -28,6 +28,7 @@ class DigestRequest:
     to_dm: bool = False
     trigger: Trigger = "command"
     schedule_id: int | None = None
+    estimated_cost: float | None = None  # USD, estimated before it was queued (shown with the actual cost)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -54,6 +54,7 @@ def run_due(
     *,
     journal: Any,
     now: datetime,
+    budgets: Any = None,
 ) -> list[str]:
     """Queue a digest for every due schedule this process wins; returns the job ids queued.
 
@@ -77,6 +78,11 @@ def run_due(
         try:
             if stopped_for_lost_access(store, client_for(schedule.workspace), schedule):
                 continue
+            spend = None
+            if budgets is not None:
+                spend = checked_spending(client_for(schedule.workspace), settings, budgets, connection, schedule, now)
+                if spend is None:
+                    continue
             request = submit(
                 client_for(schedule.workspace),
                 connection,
@@ -93,6 +99,7 @@ def run_due(
                 to_dm=schedule.to_dm,
                 trigger="schedule",
                 schedule_id=schedule.id,
+                estimate=spend.estimate if spend else None,
             )
         except Exception:
             log.exception("digest schedule %d: could not queue its digest; will try again", schedule.id)
@@ -129,3 +136,37 @@ def stopped_for_lost_access(store: ScheduleStore, client: Any, schedule: DigestS
     except SlackApiError as error:
         log.warning("digest schedule %d: could not tell its owner: %s", schedule.id, error.response.get("error"))
     return True
+
+
+def checked_spending(
+    client: Any, settings: Any, budgets: Any, connection: Any, schedule: DigestSchedule, now: datetime
+) -> Any:
+    """The occurrence's spend check (`digests.spending`), or None when it is refused: the owner is told by DM."""
+    from digests.grammar import CommandError
+    from digests.spending import spend_check
+
+    window = WINDOWS[schedule.frequency]
+    try:
+        return spend_check(
+            client,
+            settings,
+            budgets,
+            connection,
+            team=schedule.workspace,
+            channel=schedule.channel,
+            user=schedule.user,
+            oldest=(now - window).timestamp(),
+            latest=now.timestamp(),
+        )
+    except CommandError as refusal:
+        log.warning("digest schedule %d: refused (%s)", schedule.id, refusal.kind)
+        try:
+            dm = client.conversations_open(users=schedule.user)["channel"]["id"]
+            client.chat_postMessage(
+                channel=dm,
+                text=f"I skipped this run of your {describe(schedule)} digest of <#{schedule.channel}> "
+                f"(schedule `{schedule.id}`): {refusal}",
+            )
+        except SlackApiError as error:
+            log.warning("digest schedule %d: could not tell its owner: %s", schedule.id, error.response.get("error"))
+        return None

@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.settings import Settings
 from bot.storage.digest_journal import DigestJournal
+from digests.costs import Estimate
 from digests.queue import enqueue, new_job_id
 from digests.request import DigestRequest, Trigger
 
@@ -40,6 +41,7 @@ def submit(
     trigger: Trigger,
     schedule_id: int | None = None,
     job_id: str | None = None,
+    estimate: Estimate | None = None,
 ) -> DigestRequest:
     """Raises `SlackApiError` (cannot post) or `redis.RedisError` (cannot queue; the message then says so).
 
@@ -61,10 +63,12 @@ def submit(
         to_dm=to_dm,
         trigger=trigger,
         schedule_id=schedule_id,
+        estimated_cost=estimate.cost_usd if estimate else None,
     )
+    expected = f" · {estimate.shown()}" if estimate else ""
     posted = client.chat_postMessage(
         channel=destination,
-        text=f":hourglass_flowing_sand: {request.title} ({request.requester}) is queued… · id `{job_id}`",
+        text=f":hourglass_flowing_sand: {request.title} ({request.requester}) is queued… · id `{job_id}`{expected}",
     )
     request = dataclasses.replace(request, progress_ts=posted["ts"])
     try:

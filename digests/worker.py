@@ -35,6 +35,7 @@ from bot.slack.client import workspace_client
 from bot.storage.digest_journal import DigestJournal
 from bot.storage.digest_schedules import ScheduleStore
 from bot.storage.ledger import Ledger
+from bot.storage.spend_limits import Budgets
 from digests import context
 from digests.queue import connect, digest_queue, enqueue
 from digests.request import DigestRequest
@@ -185,7 +186,9 @@ class _ScheduleRunner:
     def __init__(self, settings: Settings) -> None:
 
         self.settings = settings
-        self.engine = Ledger(settings.resolved_database_url).engine
+        ledger = Ledger(settings.resolved_database_url)
+        self.engine = ledger.engine
+        self.budgets = Budgets(ledger, outage_max_cost=settings.budget_outage_max_cost_usd)
         self.store = ScheduleStore(self.engine)
         self.journal = DigestJournal(self.engine)
         self.connection = connect(settings.redis_url or "")
@@ -202,6 +205,7 @@ class _ScheduleRunner:
                 self.settings,
                 journal=self.journal,
                 now=datetime.now(UTC),
+                budgets=self.budgets,
             )
         except Exception:
             log.exception("digest schedules: could not check for due schedules")

@@ -22,6 +22,7 @@ from bot.slack.format import slack_error_message
 from bot.slack.history import unescape
 from bot.slack.streaming import STOP_ACTION_ID, StreamingReply
 from bot.slack.thread_status import ThreadStatus
+from handlers.estimates import chat_cost
 from knowledge.modules import import_docs_modules
 from patterns.chat import CUT_OFF_NOTE, Turn
 from services import Services
@@ -87,6 +88,17 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
     )
     if not question:
         question = "Hello!"
+    # Before routing: its docs search is an embedding call, which spends too.
+    verdict = services.spend_limits.check(
+        workspace=team, channel=channel, user=user, estimated_cost=chat_cost(services, question)
+    )
+    if not verdict.allowed:
+        try:
+            client.chat_postMessage(channel=channel, thread_ts=reply_in, text=verdict.message)
+        except SlackApiError as error:
+            log.error("chat: could not post a budget refusal in %s: %s", channel, error.response.get("error"))
+        services.ledger.record(meter, status="refused", error_kind=verdict.kind)
+        return
     audience = docs_audience(event, client, services, team)  # which documents this question may read
     chosen = choose(
         question, services, meter, channel=channel, thread_ts=thread_ts, event_ts=event["ts"], audience=audience
@@ -97,14 +109,6 @@ def reply(event: dict[str, Any], client: WebClient, services: Services, *, trigg
         question = attachments.prompt(question if event.get("text", "").strip() else "Summarize the attached file.")
         chosen = Route("chat", question, "attachment")
         meter.pattern = "chat"
-    verdict = services.spend_limits.check(workspace=team, channel=channel, user=user)
-    if not verdict.allowed:
-        try:
-            client.chat_postMessage(channel=channel, thread_ts=reply_in, text=verdict.message)
-        except SlackApiError as error:
-            log.error("chat: could not post a budget refusal in %s: %s", channel, error.response.get("error"))
-        services.ledger.record(meter, status="refused", error_kind=verdict.kind)
-        return
     loading = ThreadStatus(client, services.slack_calls, team=team, channel=channel, thread_ts=thread_ts)
     loading.show(chosen.pattern)  # "is thinking…" under the thread until the first text is out
     history = _history(services, client, team=team, channel=channel, thread_ts=conversation, event=event)

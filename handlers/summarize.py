@@ -18,6 +18,7 @@ from bot.slack.history import channel_transcript, unescape
 from bot.slack.mrkdwn import to_mrkdwn
 from bot.slack.rate_budget import SlackBudget
 from bot.slack.rollover import page_blocks, pages_of, post_rest
+from handlers.estimates import summarize_cost
 from patterns.summarize import NothingToSummarize, summarize
 from services import Services
 
@@ -48,7 +49,12 @@ def run(
 ) -> tuple[str, str | None]:
     """Do the work after the ack; returns the ledger status and error kind."""
     channel, user = command["channel_id"], command["user_id"]
-    verdict = services.spend_limits.check(workspace=command.get("team_id", ""), channel=channel, user=user)
+    verdict = services.spend_limits.check(
+        workspace=command.get("team_id", ""),
+        channel=channel,
+        user=user,
+        estimated_cost=summarize_cost(services, unescape(command.get("text") or "")),
+    )
     if not verdict.allowed:
         _tell(respond, verdict.message)
         return "refused", verdict.kind

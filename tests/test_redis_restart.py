@@ -285,7 +285,7 @@ def test_a_digest_still_queued_when_redis_restarts_empty_is_queued_again_and_pos
     try:
         job_id = job_ids(ack_text(sender.slash_command("/digest", "", user="W111")))[0]
         progress = slack.wait_for(lambda: bot_messages(slack, "C111"))[0]
-        assert progress["text"].endswith(f"is queued… · id `{job_id}`")
+        assert f"is queued… · id `{job_id}` · about " in progress["text"]
         queue = redis.Redis.from_url(redis_server.url)
         slack.wait_for(lambda: queue.exists(f"rq:job:{job_id}"))  # queued (the message is posted first)
         redis_server.kill()

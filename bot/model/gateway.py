@@ -106,6 +106,10 @@ class Gateway:
         price_in, price_out = self.settings.prices.get(model, (0.0, 0.0))
         return (prompt_tokens * price_in + completion_tokens * price_out) / 1_000_000
 
+    def estimate(self, pattern: Pattern, prompt_tokens: int, completion_tokens: int) -> float:
+        """What a request of this size would cost with the pattern's model (nothing offline), before it is made."""
+        return 0.0 if self.offline else self.cost(self.model_name(pattern), prompt_tokens, completion_tokens)
+
     # Plain chat -------------------------------------------------------------------------------------------
 
     def chat(

@@ -60,8 +60,9 @@ def describe(budget: BudgetRecord) -> str:
 
 
 class Budgets:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, *, outage_max_cost: float = 0.01) -> None:
         self._session = sessionmaker(ledger.engine, expire_on_commit=False)
+        self.outage_max_cost = outage_max_cost
 
     def set(
         self,
@@ -119,16 +120,34 @@ class Budgets:
                 )
             )
 
-    def check(self, *, workspace: str, channel: str, user: str) -> Verdict:
+    def check(self, *, workspace: str, channel: str, user: str, estimated_cost: float = 0.0) -> Verdict:
         """May this request go ahead? The first limit reached refuses it; the closest warning is passed on.
 
-        If the database cannot be read, the request goes ahead (logged): an outage must not silence the bot.
+        If the database cannot be read, small requests go ahead (an outage must not silence the bot), and those
+        estimated above `outage_max_cost` are refused (no limit can be checked for them); both are logged.
         """
         try:
             return self._check(workspace=workspace, channel=channel, user=user)
         except SQLAlchemyError as error:
-            log.error("budgets unavailable (%s); allowing the request", type(error).__name__)
+            return self._outage(type(error).__name__, estimated_cost)
+
+    def _outage(self, error: str, estimated_cost: float) -> Verdict:
+        if estimated_cost <= self.outage_max_cost:
+            log.error("budgets unavailable (%s); allowing a request estimated at $%.4f", error, estimated_cost)
             return ALLOWED
+        log.error(
+            "budgets unavailable (%s); refusing a request estimated at $%.4f, over BUDGET_OUTAGE_MAX_COST_USD $%.4f",
+            error,
+            estimated_cost,
+            self.outage_max_cost,
+        )
+        return Verdict(
+            False,
+            f"I can't check the spending limits right now (the usage database is not answering), so I can't take "
+            f"a request this large (about ${estimated_cost:,.4f}). Smaller requests still work; please try this "
+            "again in a few minutes.",
+            kind="budget_unavailable",
+        )
 
     def _check(self, *, workspace: str, channel: str, user: str) -> Verdict:
         ids = {"user": user, "channel": channel, "workspace": workspace}
