@@ -24,6 +24,7 @@ from .process_output import ProcessOutput
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = "smollm2-135m-instruct"
+_PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")
 
 # Runs in the child: llama-cpp-python does not expose llama.cpp's `use_extra_bufts` (weight repacking), so the
 # default model parameters it starts from are made with it off, then the server's own command line runs.
@@ -98,8 +99,10 @@ class LlamaServer:
             "--verbose",
             "False",
         ]
+        # The server's settings also read the environment (MODEL, PORT, HOST, API_KEY, ...): it gets none of ours.
+        env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
         self.process = subprocess.Popen(
-            command, env={**os.environ}, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1
+            command, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1
         )
         self._output.follow(self.process)
         try:  # uvicorn says so once the model is loaded and the port is open
