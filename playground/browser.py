@@ -236,8 +236,32 @@ def _end(process: subprocess.Popen[str]) -> None:
             process.wait()
 
 
-def run(port: int = DEFAULT_PORT, commands: frozenset[str] = frozenset(), out: TextIO = sys.stdout) -> int:
-    """Start the playground, print its URL, and serve until Ctrl-C or SIGTERM."""
+def run(
+    port: int = DEFAULT_PORT,
+    commands: frozenset[str] = frozenset(),
+    out: TextIO = sys.stdout,
+    *,
+    local_model: bool = False,
+) -> int:
+    """Start the playground, print its URL, and serve until Ctrl-C or SIGTERM. `local_model`: answers come from
+    llama.cpp's server running SmolLM2 on this machine (`playground/local_model.py`)."""
+    if not local_model:
+        return _serve(load_settings(), {}, port, commands, out)
+    from playground.local_model import local_model_settings, start_local_model
+
+    try:
+        server = start_local_model()
+    except RuntimeError as error:
+        print(f"playground: --local-model: {error}", file=sys.stderr)
+        return 2
+    try:
+        settings, env = local_model_settings(server)
+        return _serve(settings, env, port, commands, out)
+    finally:
+        server.stop()
+
+
+def _serve(settings: Settings, extra_env: dict[str, str], port: int, commands: frozenset[str], out: TextIO) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -245,7 +269,7 @@ def run(port: int = DEFAULT_PORT, commands: frozenset[str] = frozenset(), out: T
 
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
-        with BrowserPlayground(load_settings(), port=port, commands=commands) as playground:
+        with BrowserPlayground(settings, port=port, commands=commands, extra_env=extra_env) as playground:
             print(
                 f"Playground ready ({engine_label(playground.settings)}; {playground.jobs}). Open {playground.url}",
                 file=out,

@@ -61,3 +61,31 @@ def test_a_caller_whose_clock_reading_is_late_does_not_make_the_bucket_refill_tw
     assert take(1_000.0 + one_token)  # refilled one token by then
     assert not take(1_000.0)  # a late caller, its reading older: no refill, and the stamp stays
     assert not take(1_000.0 + one_token + 0.1)  # only 0.1 s passed since the last refill
+
+
+def test_the_sliding_log_counts_a_call_until_its_answer_came_back(redis_client: redis.Redis) -> None:
+    """A bucket full of tokens still grants no call once the minute's log is full: a call granted but not yet
+    answered counts as if it reached Slack up to 30 s later; once answered (`sent`), from its answer on."""
+    budget = SlackBudget(redis_client)
+    team = f"T-log-{os.getpid()}"
+    keys = [f"slack-budget:{team}:chat.update", f"slack-log:{team}:chat.update", f"slack-pause:{team}:chat.update"]
+
+    def take(member: str) -> tuple[int, float]:  # a roomy bucket, a log of 3 calls a minute
+        granted, wait = budget._script(keys=keys, args=[100, 100, time.time(), 0, 1, 3, 30, member])
+        return int(granted), float(wait)
+
+    assert [take(m)[0] for m in ("a", "b", "c")] == [1, 1, 1]
+    granted, wait = take("d")
+    assert granted == 0 and 85 < wait <= 90  # the oldest unanswered call leaves the log 30 + 60 s from now
+    budget._tickets.last = {f"{team}:chat.update": (keys[1], "a:1")}
+    budget.sent(team, "chat.update")  # call "a" was answered now
+    granted, wait = take("e")
+    assert granted == 0 and 55 < wait <= 60
+
+
+def test_a_429_pauses_the_method_for_the_workspace(redis_client: redis.Redis) -> None:
+    budget, other = SlackBudget(redis_client), SlackBudget(redis_client)  # two processes
+    team = f"T-pause-{os.getpid()}"
+    budget.pause(team, "chat.update", 30)
+    assert 29 < other.try_take(team, "chat.update", urgent=True) <= 30
+    assert other.try_take(f"{team}-other", "chat.update", urgent=True) == 0.0

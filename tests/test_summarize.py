@@ -17,7 +17,7 @@ MEETING_NOTES = (
 )
 
 
-def placeholder_and_final(slack: SlackServer, channel: str = "C111") -> tuple[str, list[str]]:
+def placeholder_and_final(slack: SlackServer, channel: str = "C111", timeout: float = 60) -> tuple[str, list[str]]:
     """Wait until the bot's placeholder in the channel has been edited; return its ts and its texts in order."""
 
     def edited() -> tuple[str, list[str]] | None:
@@ -26,7 +26,7 @@ def placeholder_and_final(slack: SlackServer, channel: str = "C111") -> tuple[st
                 return message["ts"], slack.edits(channel, message["ts"])
         return None
 
-    return slack.wait_for(edited, timeout=60)
+    return slack.wait_for(edited, timeout=timeout)
 
 
 def test_summarize_acks_before_the_model_answers_then_edits_the_placeholder(

@@ -197,6 +197,8 @@ class Gateway:
         max_tokens: int | None = None,
         task: str = "chat",
     ) -> ChatStream:
+        if max_tokens is None:
+            max_tokens = self.settings.answer_max_tokens
         return ChatStream(
             self, messages, pattern=pattern, meter=meter, temperature=temperature, max_tokens=max_tokens, task=task
         )

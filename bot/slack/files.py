@@ -71,6 +71,10 @@ def read_attachments(client: WebClient, files: list[dict[str, Any]]) -> Attachme
             log.info("attachments: skipped a file: %s", why.reason)
             found.skipped.append((name, why.reason))
             continue
+        except Exception:  # a bug must not cost the user the answer
+            log.exception("attachments: reading a file failed")
+            found.skipped.append((name, "reading it failed on my side; it has been logged"))
+            continue
         if len(text) > MAX_FILE_CHARS:
             found.skipped.append((name, f"only its first {MAX_FILE_CHARS:,} characters were read"))
             text = text[:MAX_FILE_CHARS]
