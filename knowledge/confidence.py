@@ -9,11 +9,13 @@ the same thresholds hold for the offline static model and for a configured model
 scale. The second signal is lexical: the IDF-weighted share of the question's words found in a passage
 (`coverage`), which is what rescues exact names and codes that embeddings blur.
 
-The thresholds were chosen on the evaluation sets of `bench/rag_eval.py` (public handbooks, none of them the
-bench's or the demo's documents; `--calibrate` prints the signals and what each set alone would choose):
+The refusal thresholds are those that one evaluation set of `bench/rag_eval.py` (Sourcegraph's handbook) picks
+alone, and are checked on the other (TTS's handbook, held out); neither is the bench's or the demo's documents.
+`--calibrate` prints the signals and what each set alone would choose, scored on the other.
 
 - `none` (refuse): `z < Z_NONE` and `coverage < COVERAGE_NONE`, the pair that refuses the most unanswerable
-  questions while keeping refusals at least 90% right on the sets pooled. Paraphrased questions and near-miss
+  questions of the calibration set while keeping its refusals at least 90% right (on the held-out set, with the
+  offline model: 80% right, a quarter of the unanswerable questions refused). Paraphrased questions and near-miss
   questions overlap on these signals with the offline static model, so this bar refuses few of the latter; the
   rest get a `low` answer. With a model configured the bar is lower (`MODEL_Z_NONE`: no closer than an average
   off-topic probe): the model reads the passages and declines (`NOT_IN_DOCS`) what they do not answer.

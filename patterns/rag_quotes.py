@@ -92,7 +92,8 @@ def candidate_sentences(text: str) -> list[str]:
             item = _ITEM.match(_clean(lines[ahead])) if ahead < len(lines) else None
             if not item or (nested and _indent(lines[ahead]) <= _indent(raw)):
                 break
-            items.append(_ITEM_TAIL.sub("", item.group(1).strip()))
+            if body := _ITEM_TAIL.sub("", item.group(1).strip()):
+                items.append(body)
             index = ahead + 1
         head = split_sentences(line) if line else []
         intro = head[-1] if head else line
