@@ -154,3 +154,27 @@ def test_without_the_database_large_requests_are_refused_and_small_ones_answered
     finally:
         proxy.restore()
         client.close()
+
+
+def test_a_scheduled_digest_past_its_owners_budget_is_skipped_and_the_owner_told(
+    slack: SlackServer, workers: WorkerProcess, sender: SlackSender, postgres_url: str
+) -> None:
+    text = test_digest.followed_up(slack, sender, "daily #quiet 09:00", name="budget-schedule")
+    schedule_id = re.search(r"Schedule id `(\d+)`", text).group(1)  # type: ignore[union-attr]
+    slack.post("C222", "The billing migration is on track.", user="W222")
+    limit(slack, sender, "limit user <@W111|alice> daily 0 requests", "set-schedule")
+    try:
+        test_digest._make_due(postgres_url, schedule_id)
+        told = slack.wait_for(
+            lambda: [c for c in slack.calls_to("chat.postMessage") if "I skipped this run" in c.params["text"]],
+            timeout=60,
+        )
+        assert told[0].params["text"] == (
+            f"I skipped this run of your daily at 09:00 (UTC) digest of <#C222> (schedule `{schedule_id}`): Sorry, "
+            "your daily request limit for the AI bot has been reached, so I can't take this request. It resets at "
+            "midnight UTC. An admin can raise it with `/usage limit`."
+        )
+        assert not [c for c in slack.calls_to("chat.postMessage") if c.params["channel"] == "C222"]  # not queued
+    finally:
+        limit(slack, sender, "limit user W111 daily off", "off-schedule")
+        sender.slash_command("/digest", f"unschedule {schedule_id}", user="W111")

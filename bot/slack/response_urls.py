@@ -37,4 +37,4 @@ def foreign(body: dict, api_url: str) -> list[str]:
     """The response URLs of a request body that the bot must not post to."""
     urls = [body["response_url"]] if "response_url" in body else []
     urls += [entry.get("response_url") for entry in body.get("response_urls") or [] if isinstance(entry, dict)]
-    return [str(url) for url in urls if not allowed(url, api_url)]
+    return [str(url) for url in urls if url and not allowed(url, api_url)]  # "" or null: nothing will be posted
