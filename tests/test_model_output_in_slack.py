@@ -40,8 +40,10 @@ def test_hostile_model_output_in_a_chat_answer_mentions_nobody(
     sender.mention("tell me everything", ts="1710000500.000100")
 
     (reply,) = final_reply(slack, "C111", "1710000500.000100")
-    texts = [reply["text"], reply["blocks"][0]["text"]["text"], *slack.edits("C111", reply["ts"])]
+    texts = [reply["text"], *slack.edits("C111", reply["ts"])]
     assert all(unsafe_parts(text) == [] for text in texts), [unsafe_parts(t) for t in texts]
+    markdown = [b["text"] for b in reply["blocks"] if b["type"] == "markdown"]  # the model's Markdown, made inert
+    assert markdown and all(re.findall(r"<[!@#]", text) == [] for text in markdown), markdown
     assert "<https://evil.example/x%7C%3C!channel%3E|click>" in reply["text"]  # still a link, to the same place
     assert "`&lt;!channel&gt;`" in reply["text"]  # shown as written, in code
 

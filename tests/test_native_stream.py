@@ -3,6 +3,7 @@ tasks of a plan (plan_update and task_update chunks) and the answer as markdown 
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,6 +81,26 @@ def test_a_chat_answer_streams_natively_by_default(
     start = slack.calls_to("chat.startStream")[0]
     assert "task_display_mode" not in start.params and start.params["recipient_user_id"] == "W111"
     assert all("markdown_text" in c.params for c in slack.calls_to("chat.appendStream"))
+
+
+def test_hostile_model_output_in_a_native_stream_mentions_nobody(
+    slack: SlackServer, model: ModelServer, default_bot: BotProcess
+) -> None:
+    model.token_delay = 0.01
+    model.enqueue(Reply(text="Hi <!channel> and <@U0ADMIN> in <#C0SECRET>, <!subteam^S1|@admins> <"))
+    SlackSender(default_bot.url, SIGNING_SECRET).mention("say hello to everyone", ts="1730000000.009150")
+    message = stopped(slack, "1730000000.009150")
+    pieces = [
+        str(chunk.get("text", "")) if isinstance(chunk, dict) else ""
+        for call in slack.calls_to("chat.appendStream")
+        if call.params["ts"] == message["ts"]
+        for chunk in [{"text": call.params.get("markdown_text", "")}, *(call.params.get("chunks") or [])]
+    ]
+    assert (
+        "".join(pieces).replace("\u200b", "") == "Hi <!channel> and <@U0ADMIN> in <#C0SECRET>, <!subteam^S1|@admins> <"
+    )
+    assert re.findall(r"<[!@#]", message["text"]) == []  # every opener Slack would parse is made inert
+    assert all(not piece.endswith("<") for piece in pieces)  # a piece never leaves an opener for the next one
 
 
 def test_a_workspace_out_of_stream_starts_gets_an_edited_reply(

@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.slack.feedback import feedback_block
 from bot.slack.format import MAX_TEXT, fit_text
-from bot.slack.mrkdwn import to_mrkdwn
+from bot.slack.mrkdwn import inert_markdown, to_mrkdwn
 from bot.slack.pages import paginate
 
 CURSOR = " ▍"
@@ -33,7 +33,7 @@ def answer_pages(markdown: str, *, final: bool, use_markdown: bool) -> list[str]
 
 def answer_block(page: str, *, use_markdown: bool) -> dict[str, Any]:
     if use_markdown:
-        return {"type": "markdown", "text": page or " "}
+        return {"type": "markdown", "text": inert_markdown(page) or " "}
     return {"type": "section", "text": {"type": "mrkdwn", "text": page or " "}}
 
 

@@ -28,6 +28,17 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_ANGLE_OPENER = re.compile(r"<(?=[!@#]|$)")
+_INERT = "<\u200b"  # a zero-width space after "<": shown the same, never parsed as Slack's <...> syntax
+
+
+def inert_markdown(markdown: str) -> str:
+    """Markdown for a `markdown` block or stream chunk, where Slack's own `<!channel>`, `<@U…>` and `<#C…>` syntax
+    must not come from the model: such an opener (or a "<" that ends a piece, which the next piece could complete)
+    gets a zero-width space. Links stay as Markdown links (`[label](url)`), which need no angle brackets."""
+    return _ANGLE_OPENER.sub(_INERT, markdown)
+
+
 def to_mrkdwn(markdown: str) -> str:
     """Markdown → Slack mrkdwn: bold, italics, strike, links, headings and bullets; code spans kept as written."""
     out = []

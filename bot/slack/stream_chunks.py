@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.slack.mrkdwn import inert_markdown
+
 TASK_STATUSES = ("pending", "in_progress", "complete", "error")
 
 
@@ -24,15 +26,20 @@ class StepText(str):
 
 
 def plan_chunk(title: str) -> dict[str, Any]:
-    return {"type": "plan_update", "title": " ".join(title.split())[:150] or "Plan"}
+    return {"type": "plan_update", "title": inert_markdown(" ".join(title.split())[:150]) or "Plan"}
 
 
 def task_chunk(task_id: str, title: str, *, status: str, output: str = "", details: str = "") -> dict[str, Any]:
-    chunk: dict[str, Any] = {"type": "task_update", "id": task_id, "title": title[:150], "status": status}
+    chunk: dict[str, Any] = {
+        "type": "task_update",
+        "id": task_id,
+        "title": inert_markdown(title[:150]),
+        "status": status,
+    }
     if output:
-        chunk["output"] = output[:500]
+        chunk["output"] = inert_markdown(output[:500])
     if details:
-        chunk["details"] = details[:500]
+        chunk["details"] = inert_markdown(details[:500])
     return chunk
 
 
@@ -44,9 +51,9 @@ def stream_chunks(text: str, start: int, steps: list[tuple[int, int, dict[str, A
         if end <= start:
             continue
         if begin > position and text[position:begin].strip():
-            chunks.append({"type": "markdown_text", "text": text[position:begin]})
+            chunks.append({"type": "markdown_text", "text": inert_markdown(text[position:begin])})
         chunks.append(chunk)
         position = max(position, end)
     if text[position:]:
-        chunks.append({"type": "markdown_text", "text": text[position:]})
+        chunks.append({"type": "markdown_text", "text": inert_markdown(text[position:])})
     return chunks

@@ -31,6 +31,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from bot.slack.blocks import CURSOR as CURSOR
 from bot.slack.blocks import answer_block, answer_pages, fallback_text, markdown_refused
 from bot.slack.feedback import feedback_block
+from bot.slack.mrkdwn import inert_markdown
 from bot.slack.rate_budget import SlackBudget
 from bot.slack.stream_chunks import plan_chunk, stream_chunks
 
@@ -237,7 +238,7 @@ class StreamingReply:
             return self._leave_native("the answer outgrew one message", final)
         pending = self.text[self._native_sent :]
         chunks = stream_chunks(self.text, self._native_sent, self._steps) if self._steps else None
-        content: dict[str, Any] = {"chunks": chunks} if chunks else {"markdown_text": pending}
+        content: dict[str, Any] = {"chunks": chunks} if chunks else {"markdown_text": inert_markdown(pending)}
         try:
             if pending and self._call(
                 "chat.appendStream",
