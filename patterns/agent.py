@@ -278,7 +278,7 @@ class AgentRun:
 
 
 def step_line(step: Step) -> str:
-    """The step as one Slack line: icon, tool, input, short result (all code spans escaped for Slack)."""
+    """The step as one Markdown line: icon, tool, input, short result."""
     icon = "🔧" if step.output.ok else ("⛔" if step.output.refused else "⚠️")
     shown = step.shown_input
     if len(shown) > 160:
@@ -291,5 +291,6 @@ def step_line(step: Step) -> str:
 
 
 def _code(text: str) -> str:
-    """Text safe inside a Slack code span: no backticks, and &, <, > escaped (no @channel or links from data)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "ˋ").replace("\n", " ")
+    """Text for one Markdown code span: no backticks, one line. Slack's escaping (&, <, >) is left to the mrkdwn
+    conversion and the markdown block's inert openers, which treat code spans too: escaping here would show twice."""
+    return text.replace("`", "ˋ").replace("\n", " ")

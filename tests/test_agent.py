@@ -373,7 +373,8 @@ def test_instructions_in_tool_results_and_documents_cannot_lift_the_limits(
     assert any("SYSTEM OVERRIDE" in p["text"] for p in docs["passages"])  # the injection reached the model as data
     assert data["rows"] == [[injected]]
     assert "SYSTEM OVERRIDE" not in first["messages"][0]["content"] and "IGNORE" not in first["messages"][0]["content"]
-    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+    assert "<!channel>" not in text  # shown as text (escaped, or made inert in a markdown block), never a mention
+    assert "&lt;!channel&gt;" in text.replace("\u200b", "")
     assert text.count("⛔ `sql`") == 2 and "I stopped after 4 tool steps" in text
     assert fingerprint(f"sqlite:///{demo_database(agent_home)}") == before
     row = ledger_row(slack, postgres_url, "1730000000.001000")

@@ -384,7 +384,7 @@ def test_native_streaming_of_an_answer_longer_than_a_message_stops_the_stream_be
     slack: SlackServer, model: ModelServer, native_bot: BotProcess
 ) -> None:
     model.token_delay = 0.005
-    answer = "\n".join(f"Line {i}: the migration step {i} is done and checked by the team." for i in range(70))
+    answer = "\n".join(f"Line {i}: the migration step {i} is done and checked by the team." for i in range(200))
     model.enqueue(Reply(text=answer))
     SlackSender(native_bot.url, SIGNING_SECRET).mention("the long plan?", ts="1710000000.005000")
     messages = final_reply(slack, "C111", "1710000000.005000", count=2)
@@ -393,4 +393,4 @@ def test_native_streaming_of_an_answer_longer_than_a_message_stops_the_stream_be
     later_posts = [c for c in slack.calls_to("chat.postMessage") if c.params.get("thread_ts") == "1710000000.005000"]
     assert stops and later_posts and stops[0].at < later_posts[0].at
     assert slack.stream_state("C111", start.response["ts"]) == "stopped"
-    assert "\n".join(m["text"] for m in messages) == to_mrkdwn(answer)
+    assert "\n".join(markdown_of(m) for m in messages) == answer  # 13,000 characters: two markdown messages

@@ -52,7 +52,8 @@ def test_a_dead_work_process_loses_nothing_its_web_process_takes_over(
         sender = SlackSender(bot.url, SIGNING_SECRET)
         for n in range(3):
             model.enqueue(Reply(text=f"{ANSWER} ({n})"))
-            sender.slash_command("/summarize", MEETING_NOTES, trigger_id=f"work.dead.{n}")
+            # Different notes each time: the same notes again would be answered from the response cache.
+            sender.slash_command("/summarize", f"{MEETING_NOTES} Note {n}.", trigger_id=f"work.dead.{n}")
 
         def finals() -> list[str] | None:
             edits = [slack.edits("C111", m["ts"]) for m in slack.messages("C111") if m.get("bot_id")]

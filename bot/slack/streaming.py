@@ -29,7 +29,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.slack.blocks import CURSOR as CURSOR
-from bot.slack.blocks import answer_block, answer_pages, fallback_text, markdown_refused
+from bot.slack.blocks import MARKDOWN_PAGE, answer_block, answer_pages, fallback_text, markdown_refused
 from bot.slack.feedback import feedback_block
 from bot.slack.mrkdwn import inert_markdown
 from bot.slack.rate_budget import SlackBudget
@@ -233,7 +233,7 @@ class StreamingReply:
 
     def _flush_native(self, *, final: bool, important: bool) -> bool:
         """Append to the native stream; returns True if the edits transport must take over from here."""
-        if len(self.text) > PAGE_LIMIT:
+        if len(self.text) > (MARKDOWN_PAGE if self.markdown else PAGE_LIMIT):
             self._stop_native()  # closed before the answer continues in edits and more messages
             return self._leave_native("the answer outgrew one message", final)
         pending = self.text[self._native_sent :]
