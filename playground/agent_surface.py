@@ -19,7 +19,10 @@ def surface_items(slack: SlackServer, visible: set[str], bot_name: str) -> list[
     out: list[tuple[str, str, str | None, str, str]] = []
     for (channel, thread), status in list(slack.thread_statuses.items()):
         if channel in visible:
-            out.append((f"s:{channel}:{thread}", channel, thread or None, LAST, status_html(status, bot_name)))
+            parent = slack.message(channel, thread) if thread else None
+            # A thread with no replies yet cannot be opened: the status shows under its message, as in a DM.
+            where = thread if parent is None or parent.get("reply_count") else None
+            out.append((f"s:{channel}:{thread}", channel, where or None, LAST, status_html(status, bot_name)))
     for (channel, thread), prompts in list(slack.suggested_prompts.items()):
         if channel in visible:
             out.append((f"p:{channel}:{thread}", channel, thread or None, LAST, prompts_html(prompts, channel, thread)))

@@ -221,6 +221,12 @@ def _body(text: str, blocks: Any, attachments: Any, names: _Names, channel: str,
     return body
 
 
+def _has_text_block(blocks: Any) -> bool:
+    """Whether the blocks carry the message's text (an edit replaced the streamed text with them)."""
+    kinds = {"markdown", "section", "rich_text", "header"}
+    return isinstance(blocks, list) and any(isinstance(b, dict) and b.get("type") in kinds for b in blocks)
+
+
 def _message_item(slack: SlackServer, names: _Names, channel: str, message: Payload, thread: str | None) -> Item:
     ts = str(message["ts"])
     user = str(message.get("user") or "")
@@ -236,8 +242,11 @@ def _message_item(slack: SlackServer, names: _Names, channel: str, message: Payl
         + (' <span class="edited">(edited)</span>' if edited else "")
         + (' <span class="edited">(writing…)</span>' if streaming else "")
     )
-    body = _body(str(message.get("text") or ""), message.get("blocks"), message.get("attachments"), names, channel, ts)
-    body = plan_html(message) + body
+    text, blocks = str(message.get("text") or ""), message.get("blocks")
+    if slack.stream_state(channel, ts) is not None and text and not _has_text_block(blocks):
+        # A streamed message shows its markdown text, then the blocks stopStream added (feedback buttons).
+        blocks = [{"type": "markdown", "text": text}, *(blocks or [])]
+    body = plan_html(message) + _body(text, blocks, message.get("attachments"), names, channel, ts)
     footer = ""
     count = int(message.get("reply_count") or 0)
     if count and thread is None and not is_bot:
