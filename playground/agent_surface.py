@@ -9,6 +9,7 @@ from typing import Any
 from doubles.slack import SlackServer
 
 LAST = "9999999999.999999"  # sorts after every message: prompts and the status sit at the bottom
+SHORTCUTS = {"summarize_thread": "Summarize this thread", "ask_about_message": "Ask Team AI about this message"}
 TASK_ICONS = {"pending": "○", "in_progress": "◔", "complete": "✓", "error": "⚠"}
 
 Payload = dict[str, Any]
@@ -68,10 +69,11 @@ def plan_html(message: Payload) -> str:
     return f'<div class="plan"><div class="plan-title">{title}</div><ol class="tasks">{rows}</ol></div>'
 
 
-def shortcut_button(channel: str, ts: str) -> str:
-    """The message's "Summarize this thread" shortcut (Slack puts it in the message's ⋯ menu)."""
+def shortcut_button(channel: str, ts: str, callback_id: str = "summarize_thread") -> str:
+    """A message shortcut (Slack puts them in the message's ⋯ menu): "Summarize this thread" or "Ask Team AI"."""
+    label = SHORTCUTS[callback_id]
     return (
-        f'<button type="button" class="shortcut" data-shortcut="summarize_thread" '
+        f'<button type="button" class="shortcut" data-shortcut="{callback_id}" '
         f'data-channel="{html.escape(channel, quote=True)}" data-ts="{html.escape(ts, quote=True)}" '
-        f'data-focus-key="shortcut:{html.escape(channel)}:{html.escape(ts)}">Summarize this thread</button>'
+        f'data-focus-key="shortcut:{callback_id}:{html.escape(channel)}:{html.escape(ts)}">{label}</button>'
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 from doubles.slack import SlackServer
 from playground.agent_surface import plan_html, shortcut_button, surface_items
+from playground.modal import modal_html
 from playground.mrkdwn_html import blocks_to_html, mrkdwn_to_html
 from playground.relay import Relay
 
@@ -41,6 +42,7 @@ class Snapshot:
     items: dict[str, Item] = field(default_factory=dict)
     home: str = ""
     jobs: str = ""  # which job queue digests use
+    modal: str = ""  # the open modal (views.open), if any
 
     def as_json(self) -> Payload:
         return {
@@ -50,6 +52,7 @@ class Snapshot:
             "conversations": self.conversations,
             "items": [asdict(item) for item in self.items.values()],
             "home": self.home,
+            "modal": self.modal,
         }
 
 
@@ -118,7 +121,12 @@ def snapshot(slack: SlackServer, relay: Relay, engine: str, jobs: str = "") -> S
         _add(items, Item(key=key, channel=channel, thread=thread, sort=sort, html=item_html))
     view = slack.views.get(me)
     home = _home_html(view, names) if view else ""
-    return Snapshot(engine=engine, me=names.user(me), conversations=conversations, items=items, home=home, jobs=jobs)
+    opened = relay.open_modal()
+    channels = [(c["id"], "#" + str(c["name"])) for c in conversations if not c["is_im"]]
+    modal = modal_html(opened, channels, names.user) if opened else ""
+    return Snapshot(
+        engine=engine, me=names.user(me), conversations=conversations, items=items, home=home, jobs=jobs, modal=modal
+    )
 
 
 def changes(before: Snapshot | None, after: Snapshot) -> Payload:
@@ -140,6 +148,8 @@ def changes(before: Snapshot | None, after: Snapshot) -> Payload:
         patch["engine"] = after.engine
     if before.jobs != after.jobs:
         patch["jobs"] = after.jobs
+    if before.modal != after.modal:
+        patch["modal"] = after.modal
     return patch
 
 
@@ -251,6 +261,8 @@ def _message_item(slack: SlackServer, names: _Names, channel: str, message: Payl
     count = int(message.get("reply_count") or 0)
     if count and thread is None and not is_bot:
         footer += shortcut_button(channel, ts)
+    if not is_bot:
+        footer += shortcut_button(channel, ts, "ask_about_message")
     if count and thread is None:
         word = "reply" if count == 1 else "replies"
         footer += (
