@@ -363,7 +363,7 @@ document.addEventListener("click", async (event) => {
 function renderModal() {
   const layer = $("modal-layer");
   const html = state.modal || "";
-  if (layer.dataset.html === html) return;
+  if ((layer.dataset.html || "") === html) return;  // unchanged (and no modal when the page loads)
   layer.dataset.html = html;
   if (!html) {
     layer.hidden = true;
