@@ -113,7 +113,7 @@ def open_page(driver: Any, playground: BrowserPlayground, conversation: str = GE
     )
     wait(
         driver,
-        lambda d: d.find_elements(By.CSS_SELECTOR, "#messages article.msg, #messages .empty"),
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#messages article.msg, #messages .empty, #messages .prompts"),
         message="the conversation was not shown",
     )
 
