@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 
+from bot.settings import load_settings
 from doubles.model_server import ModelServer, Reply
 from playground.browser import BrowserPlayground
 from playground.demo_workspace import DM, GENERAL
@@ -110,3 +111,11 @@ def test_an_agent_task_streams_natively_as_a_plan_with_its_tasks(
     assert "schema" in titles and "calculate" in titles, shown
     assert all("complete" in t["css"].split() for t in shown["tasks"]), shown
     web.shot(browser, "23-agent-plan")
+
+
+def test_the_playground_streams_natively_only_when_asked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    playground = BrowserPlayground(load_settings(data_dir=tmp_path, _env_file=None), port=0)
+    monkeypatch.delenv("SLACK_STREAMING", raising=False)
+    assert playground.bot_env()["SLACK_STREAMING"] == "edits"  # the page's Stop button needs edits
+    monkeypatch.setenv("SLACK_STREAMING", "native")
+    assert playground.bot_env()["SLACK_STREAMING"] == "native"
