@@ -9,6 +9,7 @@ from typing import Any
 from doubles.slack import SlackServer
 
 LAST = "9999999999.999999"  # sorts after every message: prompts and the status sit at the bottom
+SHORTCUTS = {"summarize_thread": "Summarize this thread", "ask_about_message": "Ask Team AI about this message"}
 TASK_ICONS = {"pending": "○", "in_progress": "◔", "complete": "✓", "error": "⚠"}
 
 Payload = dict[str, Any]
@@ -19,7 +20,10 @@ def surface_items(slack: SlackServer, visible: set[str], bot_name: str) -> list[
     out: list[tuple[str, str, str | None, str, str]] = []
     for (channel, thread), status in list(slack.thread_statuses.items()):
         if channel in visible:
-            out.append((f"s:{channel}:{thread}", channel, thread or None, LAST, status_html(status, bot_name)))
+            parent = slack.message(channel, thread) if thread else None
+            # A thread with no replies yet cannot be opened: the status shows under its message, as in a DM.
+            where = thread if parent is None or parent.get("reply_count") else None
+            out.append((f"s:{channel}:{thread}", channel, where or None, LAST, status_html(status, bot_name)))
     for (channel, thread), prompts in list(slack.suggested_prompts.items()):
         if channel in visible:
             out.append((f"p:{channel}:{thread}", channel, thread or None, LAST, prompts_html(prompts, channel, thread)))
@@ -65,10 +69,11 @@ def plan_html(message: Payload) -> str:
     return f'<div class="plan"><div class="plan-title">{title}</div><ol class="tasks">{rows}</ol></div>'
 
 
-def shortcut_button(channel: str, ts: str) -> str:
-    """The message's "Summarize this thread" shortcut (Slack puts it in the message's ⋯ menu)."""
+def shortcut_button(channel: str, ts: str, callback_id: str = "summarize_thread") -> str:
+    """A message shortcut (Slack puts them in the message's ⋯ menu): "Summarize this thread" or "Ask Team AI"."""
+    label = SHORTCUTS[callback_id]
     return (
-        f'<button type="button" class="shortcut" data-shortcut="summarize_thread" '
+        f'<button type="button" class="shortcut" data-shortcut="{callback_id}" '
         f'data-channel="{html.escape(channel, quote=True)}" data-ts="{html.escape(ts, quote=True)}" '
-        f'data-focus-key="shortcut:{html.escape(channel)}:{html.escape(ts)}">Summarize this thread</button>'
+        f'data-focus-key="shortcut:{callback_id}:{html.escape(channel)}:{html.escape(ts)}">{label}</button>'
     )

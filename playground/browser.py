@@ -122,7 +122,9 @@ class BrowserPlayground:
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
             "LOG_FORMAT": "text",
             "BIND_ADDRESS": "127.0.0.1",  # the signing secret above is public: nothing but this machine may call
-            "SLACK_STREAMING": "edits",  # the page shows the Stop button, which native streams do not have
+            # Edits by default: the page shows their Stop button, which native streams do not have. Native streams
+            # (SLACK_STREAMING=native) show an agent's plan and tasks instead.
+            "SLACK_STREAMING": "native" if os.environ.get("SLACK_STREAMING") == "native" else "edits",
             # A queue of its own: workers of another playground or bot on the same Redis must not take its jobs.
             "DIGEST_QUEUE": f"playground-{self.slack.port}",
             **self.extra_env,

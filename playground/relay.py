@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from doubles.slack import SlackServer
 from doubles.slack_sender import SlackResponse, SlackSender
+from playground.modal import missing, state_values
 
 _BOT_WORD = re.compile(r"(?<![\w<])@bot\b", re.I)
 
@@ -72,6 +73,7 @@ class Relay:
         self.targets: dict[str, Target] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self.closed_views: set[str] = set()
 
     # -- gestures ----------------------------------------------------------------------------------------
 
@@ -169,6 +171,44 @@ class Relay:
         if message is None:
             raise RelayError("That message is gone.")
         self._check(self.sender.shortcut(callback_id, user=self.person.user_id, message=message, channel=channel))
+
+    def global_shortcut(self, callback_id: str) -> None:
+        """A shortcut from the composer's shortcut menu ("Request a digest")."""
+        self._check(self.sender.shortcut(callback_id, user=self.person.user_id))
+
+    def open_modal(self) -> dict[str, Any] | None:
+        """The newest modal the bot opened that the person has not submitted or cancelled."""
+        for view in reversed(list(self.slack.modals)):
+            if view.get("id") not in self.closed_views:
+                return view
+        return None
+
+    def close_view(self, view_id: str) -> None:
+        """Cancel: Slack closes the modal (no `view_closed` unless the view asks for it; this bot's do not)."""
+        with self._lock:
+            self.closed_views.add(view_id)
+        self.slack.notify()
+
+    def submit_view(self, view_id: str, entered: dict[str, Any]) -> dict[str, str]:
+        """Submit the modal as Slack does: a `view_submission` with `state.values`. Returns the errors to show
+        by block (required fields left empty, or the bot's `response_action: errors`); none closes it."""
+        view = next((v for v in list(self.slack.modals) if v.get("id") == view_id), None)
+        if view is None or view_id in self.closed_views:
+            raise RelayError("That form is closed.")
+        values = state_values(view, entered)
+        errors = missing(view, values)
+        if errors:
+            return errors
+        response = self.sender.view_submission(view, values, user=self.person.user_id)
+        self._check(response)
+        try:
+            answer = json.loads(response.body) if response.body.strip() else {}
+        except ValueError:
+            answer = {}
+        if isinstance(answer, dict) and answer.get("response_action") == "errors":
+            return {str(k): str(v) for k, v in (answer.get("errors") or {}).items()}
+        self.close_view(view_id)
+        return {}
 
     # -- helpers -----------------------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ It wraps a running `SlackServer` and `Relay` and serves on a port of its own. Ro
 - ``POST /api/send`` ``{"channel", "text", "thread_ts"?}`` a typed line (message, ``@bot ...``, ``/command``);
 - ``POST /api/action`` ``{"channel", "ts", "action_id", "value", "block_id"?, "text"?}`` a button click;
 - ``POST /api/home`` the person opened the Home tab; ``POST /api/dm`` the DM with the bot (Slack's Messages tab);
-- ``POST /api/shortcut`` ``{"channel", "ts", "callback_id"}`` a message shortcut.
+- ``POST /api/shortcut`` ``{"channel", "ts", "callback_id"}`` a message shortcut (``{"callback_id"}``: a global one);
+- ``POST /api/view`` ``{"view_id", "values": {block_id: {action_id: value}}}`` submits the open modal (the answer
+  lists errors by block when it stays open); ``POST /api/view_close`` ``{"view_id"}`` cancels it.
 
 Only this machine may use it: requests must name it in ``Host`` and come from its own pages (``Origin``,
 ``Sec-Fetch-Site``), reads as well as writes, and no answer allows other origins (no CORS headers), so another web
@@ -135,7 +137,18 @@ class PlaygroundWeb(BackgroundServer):
             elif name == "dm":
                 self.relay.open_dm()
             elif name == "shortcut":
-                self.relay.message_shortcut(_field(body, "channel"), _field(body, "ts"), _field(body, "callback_id"))
+                if body.get("channel"):
+                    self.relay.message_shortcut(
+                        _field(body, "channel"), _field(body, "ts"), _field(body, "callback_id")
+                    )
+                else:
+                    self.relay.global_shortcut(_field(body, "callback_id"))
+            elif name == "view":
+                values = body.get("values")
+                errors = self.relay.submit_view(_field(body, "view_id"), values if isinstance(values, dict) else {})
+                return json_response({"ok": True, "errors": errors}, headers=SECURITY_HEADERS)
+            elif name == "view_close":
+                self.relay.close_view(_field(body, "view_id"))
             else:
                 return json_response({"ok": False, "error": "not found"}, status=404)
         except RelayError as error:

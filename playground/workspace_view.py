@@ -16,6 +16,7 @@ from typing import Any
 
 from doubles.slack import SlackServer
 from playground.agent_surface import plan_html, shortcut_button, surface_items
+from playground.modal import modal_html
 from playground.mrkdwn_html import blocks_to_html, mrkdwn_to_html
 from playground.relay import Relay
 
@@ -41,6 +42,7 @@ class Snapshot:
     items: dict[str, Item] = field(default_factory=dict)
     home: str = ""
     jobs: str = ""  # which job queue digests use
+    modal: str = ""  # the open modal (views.open), if any
 
     def as_json(self) -> Payload:
         return {
@@ -50,6 +52,7 @@ class Snapshot:
             "conversations": self.conversations,
             "items": [asdict(item) for item in self.items.values()],
             "home": self.home,
+            "modal": self.modal,
         }
 
 
@@ -118,7 +121,12 @@ def snapshot(slack: SlackServer, relay: Relay, engine: str, jobs: str = "") -> S
         _add(items, Item(key=key, channel=channel, thread=thread, sort=sort, html=item_html))
     view = slack.views.get(me)
     home = _home_html(view, names) if view else ""
-    return Snapshot(engine=engine, me=names.user(me), conversations=conversations, items=items, home=home, jobs=jobs)
+    opened = relay.open_modal()
+    channels = [(c["id"], "#" + str(c["name"])) for c in conversations if not c["is_im"]]
+    modal = modal_html(opened, channels, names.user) if opened else ""
+    return Snapshot(
+        engine=engine, me=names.user(me), conversations=conversations, items=items, home=home, jobs=jobs, modal=modal
+    )
 
 
 def changes(before: Snapshot | None, after: Snapshot) -> Payload:
@@ -140,6 +148,8 @@ def changes(before: Snapshot | None, after: Snapshot) -> Payload:
         patch["engine"] = after.engine
     if before.jobs != after.jobs:
         patch["jobs"] = after.jobs
+    if before.modal != after.modal:
+        patch["modal"] = after.modal
     return patch
 
 
@@ -221,6 +231,12 @@ def _body(text: str, blocks: Any, attachments: Any, names: _Names, channel: str,
     return body
 
 
+def _has_text_block(blocks: Any) -> bool:
+    """Whether the blocks carry the message's text (an edit replaced the streamed text with them)."""
+    kinds = {"markdown", "section", "rich_text", "header"}
+    return isinstance(blocks, list) and any(isinstance(b, dict) and b.get("type") in kinds for b in blocks)
+
+
 def _message_item(slack: SlackServer, names: _Names, channel: str, message: Payload, thread: str | None) -> Item:
     ts = str(message["ts"])
     user = str(message.get("user") or "")
@@ -236,12 +252,17 @@ def _message_item(slack: SlackServer, names: _Names, channel: str, message: Payl
         + (' <span class="edited">(edited)</span>' if edited else "")
         + (' <span class="edited">(writing…)</span>' if streaming else "")
     )
-    body = _body(str(message.get("text") or ""), message.get("blocks"), message.get("attachments"), names, channel, ts)
-    body = plan_html(message) + body
+    text, blocks = str(message.get("text") or ""), message.get("blocks")
+    if slack.stream_state(channel, ts) is not None and text and not _has_text_block(blocks):
+        # A streamed message shows its markdown text, then the blocks stopStream added (feedback buttons).
+        blocks = [{"type": "markdown", "text": text}, *(blocks or [])]
+    body = plan_html(message) + _body(text, blocks, message.get("attachments"), names, channel, ts)
     footer = ""
     count = int(message.get("reply_count") or 0)
     if count and thread is None and not is_bot:
         footer += shortcut_button(channel, ts)
+    if not is_bot:
+        footer += shortcut_button(channel, ts, "ask_about_message")
     if count and thread is None:
         word = "reply" if count == 1 else "replies"
         footer += (

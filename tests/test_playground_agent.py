@@ -43,7 +43,10 @@ def test_summarize_this_thread_from_a_messages_shortcut(offline: BrowserPlaygrou
     web.open_page(browser, offline, ENGINEERING)
     shortcut = web.wait(
         browser,
-        lambda d: (found := d.find_elements(By.CSS_SELECTOR, "#messages button.shortcut")) and found[0],
+        lambda d: (
+            (found := d.find_elements(By.CSS_SELECTOR, "#messages button.shortcut[data-shortcut=summarize_thread]"))
+            and found[0]
+        ),
         message="no message offers the Summarize this thread shortcut",
     )
     article = shortcut.find_element(By.XPATH, "./ancestor::article")

@@ -90,3 +90,19 @@ def test_the_agent_surface_renders_status_prompts_and_plan_safely() -> None:
     )
     assert "add &lt;two&gt;" in plan and 'class="task complete"' in plan and "calculate: 2 + 3" in plan
     assert plan_html({"text": "plain"}) == ""
+
+
+def test_a_modal_renders_its_inputs_safely_and_submits_slacks_state_shape() -> None:
+    from handlers.shortcuts import digest_view
+    from playground.modal import missing, modal_html, state_values
+
+    view = {"id": "V1", **digest_view()}
+    page = modal_html(view, [("C1", "#gen<b>")], names)
+    assert 'role="dialog"' in page and ">Request a digest</h2>" in page and "#gen&lt;b&gt;" in page
+    assert 'data-block="channels"' in page and "multiple" in page and 'type="radio"' in page
+    assert ">Start</button>" in page and ">Cancel</button>" in page
+    values = state_values(view, {"channels": {"channels": ["C1"]}, "window": {"window": "7d"}, "delivery": {}})
+    assert values["channels"]["channels"] == {"type": "multi_conversations_select", "selected_conversations": ["C1"]}
+    assert values["window"]["window"]["selected_option"]["value"] == "7d"
+    assert values["delivery"]["delivery"] == {"type": "radio_buttons", "selected_option": None}
+    assert missing(view, values) == {"delivery": "Please complete this required field."}

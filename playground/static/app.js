@@ -30,6 +30,7 @@ function connect() {
     state.engine = data.engine;
     state.jobs = data.jobs || "";
     state.me = data.me;
+    state.modal = data.modal || "";
     if (!state.current || !state.conversations.some((c) => c.id === state.current)) {
       const wanted = decodeURIComponent(location.hash.slice(1));
       const found = state.conversations.find((c) => c.id === wanted || c.name === wanted);
@@ -52,6 +53,7 @@ function connect() {
     if (patch.home !== undefined) state.home = patch.home;
     if (patch.engine !== undefined) state.engine = patch.engine;
     if (patch.jobs !== undefined) state.jobs = patch.jobs;
+    if (patch.modal !== undefined) state.modal = patch.modal;
     renderAll(patch.conversations !== undefined);
     announce(added);
     announceSettled(changed);
@@ -70,6 +72,7 @@ function renderAll(sidebarChanged) {
   renderSidebar();
   renderMain();
   renderThread();
+  renderModal();
   void sidebarChanged;
 }
 
@@ -353,4 +356,76 @@ document.addEventListener("click", async (event) => {
   } catch (problem) {
     errorBox.textContent = problem.message;
   }
+});
+
+// -- modals the bot opens (views.open): shown over the page, submitted back as Slack's view_submission --------
+
+function renderModal() {
+  const layer = $("modal-layer");
+  const html = state.modal || "";
+  if ((layer.dataset.html || "") === html) return;  // unchanged (and no modal when the page loads)
+  layer.dataset.html = html;
+  if (!html) {
+    layer.hidden = true;
+    layer.replaceChildren();
+    if (state.modalOpener && document.contains(state.modalOpener)) state.modalOpener.focus();
+    else $("composer-input").focus();
+    return;
+  }
+  if (layer.hidden) state.modalOpener = document.activeElement;
+  layer.innerHTML = html;
+  layer.hidden = false;
+  const first = layer.querySelector("textarea, input, select, button");
+  if (first) first.focus();
+}
+
+function modalValues(form) {
+  const values = {};
+  const put = (element, value) => {
+    const block = element.dataset.block;
+    (values[block] ||= {})[element.dataset.action] = value;
+  };
+  for (const element of form.querySelectorAll("textarea[data-block], input[data-block]:not([type=radio]), select[data-block]")) {
+    put(element, element.multiple ? [...element.selectedOptions].map((o) => o.value) : element.value);
+  }
+  for (const radio of form.querySelectorAll("input[type=radio][data-block]:checked")) put(radio, radio.value);
+  return values;
+}
+
+document.addEventListener("submit", async (event) => {
+  const form = event.target.closest("form.modal");
+  if (!form) return;
+  event.preventDefault();
+  for (const old of form.querySelectorAll(".field-error")) old.remove();
+  try {
+    const answer = await post("/api/view", { view_id: form.dataset.viewId, values: modalValues(form) });
+    for (const [block, message] of Object.entries(answer.errors || {})) {
+      const field = form.querySelector(`[data-block="${CSS.escape(block)}"]`);
+      const note = document.createElement("p");
+      note.className = "error field-error";
+      note.textContent = message;
+      (field ? field.closest(".modal-input") || field : form).append(note);
+    }
+  } catch (problem) {
+    form.querySelector(".modal-error").textContent = problem.message;
+  }
+});
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button.modal-close, button.global-shortcut");
+  if (!button) return;
+  try {
+    if (button.classList.contains("modal-close")) {
+      await post("/api/view_close", { view_id: button.closest("form.modal").dataset.viewId });
+    } else {
+      await post("/api/shortcut", { callback_id: button.dataset.globalShortcut });
+    }
+  } catch (problem) {
+    $("composer-error").textContent = problem.message;
+  }
+});
+
+document.addEventListener("keydown", (event) => {
+  const form = document.querySelector("#modal-layer form.modal");
+  if (event.key === "Escape" && form) post("/api/view_close", { view_id: form.dataset.viewId }).catch(() => {});
 });
