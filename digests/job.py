@@ -307,15 +307,7 @@ def on_failure(job: Job, connection: redis.Redis, exc_type: type, exc_value: Bas
         return
     reason = plain_reason(exc_value, services.settings.digest_job_timeout_seconds)
     kind = error_kind(exc_value)
-    progress = ProgressMessage(
-        workspace_client(services.settings, services.ledger.engine, request.workspace),
-        history_budget(services.redis, 50),
-        team=request.workspace,
-        channel=request.destination,
-        ts=request.progress_ts,
-        interval=0,
-        finished=lambda: False,
-    )
+    progress = _closing_progress(services, request)
     if job.retries_left:
         delay = job.get_retry_interval()
         when = f"in {delay} seconds" if delay else "now"
@@ -359,15 +351,7 @@ def on_stopped(job: Job, connection: redis.Redis) -> None:
     if not marker.begin():
         return
     by = (connection.get(cancel_key(job.id)) or b"").decode()
-    ProgressMessage(
-        workspace_client(services.settings, services.ledger.engine, request.workspace),
-        history_budget(services.redis, 50),
-        team=request.workspace,
-        channel=request.destination,
-        ts=request.progress_ts,
-        interval=0,
-        finished=lambda: False,
-    ).replace(cancelled_text(request, by))
+    _closing_progress(services, request).replace(cancelled_text(request, by))
     job.meta.update(outcome="cancelled", phase="done")
     job.save_meta()
     if marker.done():
@@ -381,6 +365,19 @@ def on_stopped(job: Job, connection: redis.Redis) -> None:
         )
         services.ledger.record(meter, status="error", error_kind="cancelled")
         DigestJournal(services.ledger.engine).closed(job.id)
+
+
+def _closing_progress(services: Services, request: DigestRequest) -> ProgressMessage:
+    """The job's progress message, for its last edit after the job ended (failed or stopped)."""
+    return ProgressMessage(
+        workspace_client(services.settings, services.ledger.engine, request.workspace),
+        history_budget(services.redis, 50),
+        team=request.workspace,
+        channel=request.destination,
+        ts=request.progress_ts,
+        interval=0,
+        finished=lambda: False,
+    )
 
 
 def cancelled_text(request: DigestRequest, by: str) -> str:
