@@ -8,13 +8,18 @@ pipe: the raw request and the lazy function's name. The work process runs the sa
 (`WORK_PROCESS_NICE`): on a saturated machine the acks are served first and the answers catch up.
 
 Nothing is dropped on the way. A request thread only puts the call on an in-memory queue; one sender thread
-writes it to the pipe. If the work process is gone, the call runs on this process's own listener threads
-instead, and that is logged. When the web process stops, the work process finishes what it was given first.
+writes it to the pipe. The work process reports back, on a second pipe, when it starts each call and when it has
+finished it. A call handed over is kept until it has started there: if the work process dies first (a crash, an
+out-of-memory kill), even with the call still in the pipe's buffer, the call runs on this process's own listener
+threads instead, and that is logged. A call the work process had started when it died is not run again, since
+its reply may already be in Slack; it is logged by name. When the web process stops, the work process finishes
+what it was given first.
 """
 
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
 import logging
 import multiprocessing
@@ -23,7 +28,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest
@@ -37,6 +42,9 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT_SECONDS = 25.0  # gunicorn's graceful timeout is 20 s; the work process gets a little longer
 AppFactory = Callable[[], App]
 
+ID_BYTES = 8  # each call on the pipe starts with its id; each report back is b"S" or b"D" and the id
+STARTED, DONE = b"S", b"D"
+
 
 class WorkProcess:
     """One child process that runs lazy listener calls; owned by one web worker process."""
@@ -44,32 +52,47 @@ class WorkProcess:
     def __init__(self, settings: Settings, app_factory: AppFactory) -> None:
         self.settings = settings
         self._app_factory = app_factory
-        self._outbox: queue.SimpleQueue[tuple[bytes, Callable[[], None]] | None] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[tuple[int, bytes] | None] = queue.SimpleQueue()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._waiting: dict[int, Callable[[], None]] = {}  # handed over, not yet started by the work process
+        self._running: dict[int, str] = {}  # started there and not finished: the lazy function's name
         self._alive = True
         self._stopped = False
 
     def start(self) -> WorkProcess:
         """Fork the work process; call before this process starts threads of its own (fork copies one thread)."""
         context = multiprocessing.get_context("fork")
-        reader, writer = context.Pipe(duplex=False)
+        calls_out, calls_in = context.Pipe(duplex=False)
+        reports_out, reports_in = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=_work_main, args=(self._app_factory, reader, writer, self.settings), name="work"
+            target=_work_main,
+            args=(self._app_factory, calls_out, reports_in, (calls_in, reports_out), self.settings),
+            name="work",
         )
         self._process.start()
-        reader.close()
-        self._pipe = writer
+        calls_out.close()  # only the work process's copies remain: its death closes them, and writes then fail
+        reports_in.close()
+        self._pipe, self._reports = calls_in, reports_out
         self._sender = threading.Thread(target=self._send_all, name="work-sender", daemon=True)
         self._sender.start()
+        self._listener = threading.Thread(target=self._follow_reports, name="work-reports", daemon=True)
+        self._listener.start()
         atexit.register(self.stop)
         log.info("work process %d started for web process %d", self._process.pid, os.getpid())
         return self
 
     def submit(self, message: bytes, run_here: Callable[[], None]) -> None:
-        """Queue one call for the work process; `run_here` runs it in this process if that one is gone."""
-        if not self._alive:
+        """Queue one call for the work process; `run_here` runs it in this process if that one is gone first."""
+        with self._lock:
+            handed_over = self._alive
+            if handed_over:
+                call_id = next(self._ids)
+                self._waiting[call_id] = run_here
+        if handed_over:
+            self._outbox.put((call_id, message))
+        else:
             run_here()
-            return
-        self._outbox.put((message, run_here))
 
     def stop(self) -> None:
         """Let the work process finish what it was given, then wait for it (bounded)."""
@@ -82,24 +105,65 @@ class WorkProcess:
         if self._process.is_alive():
             log.error("work process %d did not finish in %.0f s; stopping it", self._process.pid, STOP_TIMEOUT_SECONDS)
             self._process.terminate()
+        self._listener.join(STOP_TIMEOUT_SECONDS)
 
     def _send_all(self) -> None:
         while (item := self._outbox.get()) is not None:
-            message, run_here = item
-            if self._alive:
-                try:
-                    self._pipe.send_bytes(message)
-                    continue
-                except (OSError, ValueError) as error:
-                    self._alive = False
-                    log.error(
-                        "work process %s is gone (%s); post-ack work now runs in web process %d",
-                        self._process.pid,
-                        type(error).__name__,
-                        os.getpid(),
-                    )
-            run_here()
+            call_id, message = item
+            if not self._alive:
+                continue  # the call was taken back when the work process ended
+            try:
+                self._pipe.send_bytes(call_id.to_bytes(ID_BYTES, "big") + message)
+            except (OSError, ValueError) as error:
+                self._take_back(type(error).__name__)
         self._pipe.close()
+
+    def _follow_reports(self) -> None:
+        """Note which calls the work process started and finished; when it ends, take back what it never started."""
+        while True:
+            ready = wait([self._reports, self._process.sentinel])
+            if self._reports in ready:
+                try:
+                    report = self._reports.recv_bytes()
+                except (EOFError, OSError):
+                    break
+                self._note(report)
+            elif not self._reports.poll():  # the process has ended and every report it sent has been read
+                break
+        self._reports.close()
+        self._take_back(f"exit code {self._process.exitcode}" if self._process.exitcode is not None else "pipe closed")
+
+    def _note(self, report: bytes) -> None:
+        kind, call_id, name = report[:1], int.from_bytes(report[1 : 1 + ID_BYTES], "big"), report[1 + ID_BYTES :]
+        with self._lock:
+            if kind == STARTED:
+                self._waiting.pop(call_id, None)
+                self._running[call_id] = name.decode()
+            else:
+                self._running.pop(call_id, None)
+
+    def _take_back(self, reason: str) -> None:
+        """The work process is gone: run here what it never started, and log what it left unfinished."""
+        with self._lock:
+            if not self._alive:
+                return
+            self._alive = False
+            orphans, self._waiting = list(self._waiting.values()), {}
+            interrupted, self._running = sorted(self._running.values()), {}
+        if self._stopped and not orphans and not interrupted:
+            return  # a clean stop
+        log.error(
+            "work process %s is gone (%s); post-ack work now runs in web process %d, starting with the %d calls "
+            "it had not started",
+            self._process.pid,
+            reason,
+            os.getpid(),
+            len(orphans),
+        )
+        if interrupted:
+            log.error("work process %s ended while running %s; not run again", self._process.pid, interrupted)
+        for run_here in orphans:
+            run_here()
 
 
 class WorkProcessLazyRunner(LazyListenerRunner):
@@ -128,25 +192,42 @@ def handed_over_context(context: BoltContext) -> dict[str, Any]:
     return {key: value for key, value in context.items() if key not in BoltContext.standard_property_names}
 
 
-def _work_main(app_factory: AppFactory, pipe: Connection, inherited_writer: Connection, settings: Settings) -> None:
+def _work_main(
+    app_factory: AppFactory,
+    calls: Connection,
+    reports: Connection,
+    inherited: tuple[Connection, Connection],
+    settings: Settings,
+) -> None:
     """The work process: receive calls until the pipe closes, run each on a listener thread, then finish them."""
-    inherited_writer.close()  # the fork copied the web process's end: only closing it here lets EOF arrive
+    for end in inherited:  # the fork copied the web process's ends: only closing them here lets EOF arrive
+        end.close()
     if settings.work_process_nice:
         os.nice(settings.work_process_nice)
     app = app_factory()
+    report_lock = threading.Lock()  # a Connection is not safe for concurrent writers
+
+    def report(kind: bytes, call_id: int, name: str = "") -> None:
+        try:
+            with report_lock:
+                reports.send_bytes(kind + call_id.to_bytes(ID_BYTES, "big") + name.encode())
+        except (OSError, ValueError):
+            pass  # the web process is gone: the work still gets done
+
     with ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="work") as executor:
         while True:
             try:
-                message = pipe.recv_bytes()
+                message = calls.recv_bytes()
             except (EOFError, OSError):
                 break
-            executor.submit(_run, app, message)
+            executor.submit(_run, app, int.from_bytes(message[:ID_BYTES], "big"), message[ID_BYTES:], report)
     close_all()  # a multiprocessing child skips atexit: write the ledger rows still waiting
     log.info("work process %d finished its work", os.getpid())
 
 
-def _run(app: App, message: bytes) -> None:
+def _run(app: App, call_id: int, message: bytes, report: Callable[..., None]) -> None:
     call = json.loads(message)
+    report(STARTED, call_id, call["function"])
     headers = dict(call["headers"])
     headers["x-slack-bolt-lazy-only"] = ["1"]
     headers["x-slack-bolt-lazy-function-name"] = [call["function"]]
@@ -156,5 +237,7 @@ def _run(app: App, message: bytes) -> None:
     except Exception:
         log.exception("work process: %s failed", call["function"])
         return
+    finally:
+        report(DONE, call_id)
     if response.status != 200:
         log.error("work process: %s was not run (status %d)", call["function"], response.status)

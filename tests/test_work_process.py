@@ -48,12 +48,15 @@ def test_a_dead_work_process_loses_nothing_its_web_process_takes_over(
     slack: SlackServer, model: ModelServer, postgres_url: str
 ) -> None:
     with BotProcess(bot_env(slack, model, postgres_url), workers=1) as bot:
-        os.kill(web_and_work_processes(bot)[1], signal.SIGKILL)
+        work = web_and_work_processes(bot)[1]
+        os.kill(work, signal.SIGSTOP)  # it can no longer read: the calls handed over wait in the pipe's buffer
         sender = SlackSender(bot.url, SIGNING_SECRET)
         for n in range(3):
             model.enqueue(Reply(text=f"{ANSWER} ({n})"))
             # Different notes each time: the same notes again would be answered from the response cache.
-            sender.slash_command("/summarize", f"{MEETING_NOTES} Note {n}.", trigger_id=f"work.dead.{n}")
+            ack = sender.slash_command("/summarize", f"{MEETING_NOTES} Note {n}.", trigger_id=f"work.dead.{n}")
+            assert ack.status == 200
+        os.kill(work, signal.SIGKILL)  # dies with three calls it never read
 
         def finals() -> list[str] | None:
             edits = [slack.edits("C111", m["ts"]) for m in slack.messages("C111") if m.get("bot_id")]
@@ -62,6 +65,7 @@ def test_a_dead_work_process_loses_nothing_its_web_process_takes_over(
         answers = slack.wait_for(finals, timeout=60)
         assert sorted(answers) == [f"*Summary for <@W111>*\n{ANSWER} ({n})" for n in range(3)]
         assert "post-ack work now runs in web process" in bot.output
+        assert "starting with the 3 calls it had not started" in bot.output
 
 
 def test_stopping_the_bot_lets_the_work_process_finish_the_answers_it_has(
