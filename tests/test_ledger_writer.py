@@ -7,7 +7,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import OperationalError
+import sqlalchemy
+from sqlalchemy.exc import DataError, OperationalError
 
 from bot.model.metering import Meter
 from bot.storage.ledger import Ledger
@@ -27,6 +28,8 @@ class Table:
     def insert(self, rows: list[dict]) -> None:
         self.entered.set()
         self.hold.wait()
+        if any(row.get("refused") for row in rows):
+            raise DataError("INSERT INTO requests", {}, ValueError("a value the database cannot store"))
         if self.failures_left:
             self.failures_left -= 1
             raise OperationalError("INSERT INTO requests", {}, ConnectionRefusedError("database is down"))
@@ -64,6 +67,28 @@ def test_rows_wait_out_a_database_outage_and_are_written_when_it_is_back(caplog:
     messages = [record.getMessage() for record in caplog.records]
     assert messages[0].startswith("ledger unavailable (OperationalError);")
     assert messages[-1] == "ledger reachable again; rows that waited are being written"
+    writer.close()
+
+
+def test_a_row_the_database_refuses_is_dropped_alone_and_the_rows_after_it_are_written(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    table, lost = Table(), []
+    table.hold.clear()
+    writer = RowWriter(table.insert, on_lost=lost.append)
+    writer.put({"n": 0})
+    assert table.entered.wait(5)
+    for n in range(1, 5):
+        writer.put({"n": n, "refused": n == 2})  # one batch of four, one of them refused
+    with caplog.at_level(logging.ERROR, logger="bot.storage.ledger_writer"):
+        table.hold.set()
+        assert writer.flush(10)
+        writer.put({"n": 5})
+        assert writer.flush(10)
+    assert table.rows == [0, 1, 3, 4, 5] and lost == [1]
+    assert [record.getMessage() for record in caplog.records] == [
+        "the ledger refused a row (DataError); it is dropped so that the rows after it are written"
+    ]
     writer.close()
 
 
@@ -110,5 +135,23 @@ def test_a_write_behind_ledger_writes_every_row_to_the_database(tmp_path: Path) 
         thread.join()
     assert ledger.flush(10)
     assert sorted(row.request_id for row in ledger.rows()) == sorted(f"r{i}" for i in range(40))
+    assert ledger.lost_rows == 0
+    ledger.close()
+
+
+def test_text_postgresql_cannot_store_is_kept_readable_and_holds_up_no_row(postgres_url: str) -> None:
+    """A NUL character (a model's output, a document) is refused by PostgreSQL's text type."""
+    ledger = Ledger(postgres_url, write_behind=True)
+    ledger.migrate()
+    broken = Meter(workspace="T1", pattern="chat", trigger="mention", request_id="nul.1")
+    broken.response = "a stray \x00 placeholder"
+    ledger.record(broken, status="ok")
+    ledger.record(Meter(workspace="T1", pattern="chat", trigger="mention", request_id="nul.2"), status="ok")
+    assert ledger.flush(10)
+    with ledger.engine.connect() as connection:
+        rows = connection.execute(
+            sqlalchemy.text("SELECT request_id, response FROM requests WHERE request_id LIKE 'nul.%' ORDER BY id")
+        ).all()
+    assert [tuple(row) for row in rows] == [("nul.1", "a stray \ufffd placeholder"), ("nul.2", None)]
     assert ledger.lost_rows == 0
     ledger.close()

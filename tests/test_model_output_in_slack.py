@@ -13,6 +13,7 @@ from bot.slack.pages import paginate
 from doubles.model_server import ModelServer, Reply
 from doubles.slack import SlackServer
 from doubles.slack_sender import SlackSender
+from tests.conftest import ledger_rows
 from tests.test_streaming import final_reply
 
 # A well-formed link as the converter writes it; anything else in angle brackets is Slack control syntax.
@@ -48,17 +49,22 @@ def test_hostile_model_output_in_a_chat_answer_mentions_nobody(
     assert "`&lt;!channel&gt;`" in reply["text"]  # shown as written, in code
 
 
-def test_hostile_model_output_in_a_summary_mentions_nobody(
-    slack: SlackServer, model: ModelServer, sender: SlackSender
+def test_hostile_model_output_in_a_summary_mentions_nobody_and_is_in_the_usage_ledger(
+    slack: SlackServer, model: ModelServer, sender: SlackSender, postgres_url: str
 ) -> None:
     model.enqueue(Reply(text=HOSTILE))
-    sender.slash_command("/summarize", "Some notes that are long enough to summarize. " * 5, user="W111")
+    notes = "Some notes that are long enough to summarize. " * 5
+    sender.slash_command("/summarize", notes, user="W111", trigger_id="hostile.summary")
 
     message = slack.wait_for(
         lambda: [m for m in slack.messages("C111") if m.get("bot_id") and "Summary" in m["text"]], timeout=60
     )[0]
     body = message["text"].split("\n", 1)[1]  # the heading mentions the requester, as it should
     assert unsafe_parts(body) == []
+    # PostgreSQL's text cannot hold the NUL characters: the row is written with U+FFFD in their place (a refused
+    # row once held up every later row of that bot process, so /usage showed nothing new).
+    (row,) = slack.wait_for(lambda: ledger_rows(postgres_url, request_id="hostile.summary"))
+    assert "a stray \ufffd0\ufffd placeholder" in row["response"]
 
 
 hostile_text = st.lists(

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from bot.model.gateway import Message
+from bot.storage.columns import StorableText
 from bot.storage.ledger import Base
 
 
@@ -22,7 +23,7 @@ class AgentRunRecord(Base):
     channel: Mapped[str] = mapped_column(String(32))
     thread_ts: Mapped[str] = mapped_column(String(32))
     request_id: Mapped[str] = mapped_column(String(64), default="")
-    task: Mapped[str] = mapped_column(Text)
+    task: Mapped[str] = mapped_column(StorableText)
     transcript: Mapped[str] = mapped_column(Text)  # JSON: the run's messages after its user turn
     steps: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(32))

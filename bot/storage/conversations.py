@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy import DateTime, Integer, String, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
+from bot.storage.columns import StorableText
 from bot.storage.ledger import Base
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ class ConversationTurn(Base):
     channel: Mapped[str] = mapped_column(String(32))
     thread_ts: Mapped[str] = mapped_column(String(32))
     role: Mapped[str] = mapped_column(String(16))  # user | assistant
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(StorableText)
 
 
 class ConversationStore:

@@ -5,7 +5,8 @@ connection checkout, an ORM flush and a commit per request, all contending for t
 connection pool; under load, threads waited out the pool's 30 s timeout and their rows were lost. Here a request
 only appends a row to a list. One thread inserts whatever has gathered in a single statement, so the batch grows
 with the load, and while the database is unreachable rows wait (up to `max_pending`) and are written once it is
-back. Rows beyond that, or still waiting when the process stops, are counted and logged as lost.
+back. A row the database refuses is dropped alone, so that it cannot hold up the rows behind it. Rows beyond
+`max_pending`, refused, or still waiting when the process stops, are counted and logged as lost.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ Row = dict[str, Any]
 BATCH_ROWS = 500
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)  # waits between attempts while the database is unreachable
 STOP_SECONDS = 10.0  # how long a stopping process waits for its rows to be written
+
+UNREACHABLE = (OperationalError, InterfaceError, PoolTimeout)  # errors that pass: rows wait; any other is the row's
 
 _writers: weakref.WeakSet[RowWriter] = weakref.WeakSet()
 
@@ -52,7 +56,8 @@ class RowWriter:
         _writers.add(self)
 
     def _start_fresh(self) -> None:
-        # A forked child (an RQ job, a work process) starts empty: the parent writes the rows it holds.
+        # A forked child (an RQ job, a work process) starts empty: the parent writes the rows it holds. The child
+        # starts fresh right after the fork (`os.register_at_fork`), before a thread of its own could put a row.
         self._pid = os.getpid()
         self._changed = threading.Condition()
         self._pending: deque[Row] = deque()
@@ -61,8 +66,6 @@ class RowWriter:
         self._thread: threading.Thread | None = None
 
     def put(self, row: Row) -> None:
-        if self._pid != os.getpid():
-            self._start_fresh()
         with self._changed:
             if self._closed:
                 self._on_lost(1)
@@ -108,16 +111,15 @@ class RowWriter:
                     return
                 batch = [self._pending.popleft() for _ in range(min(BATCH_ROWS, len(self._pending)))]
                 self._writing = len(batch)
-            try:
-                self._insert(batch)
-            except SQLAlchemyError as error:
+            waiting, error = self._write(batch)
+            if waiting:
                 with self._changed:
-                    self._pending.extendleft(reversed(batch))  # back in front, in order: retried first
+                    self._pending.extendleft(reversed(waiting))  # back in front, in order: retried first
                     self._writing = 0
-                    waiting = len(self._pending)
+                    count = len(self._pending)
                     self._changed.notify_all()
                 if failures == 0:
-                    log.error("ledger unavailable (%s); %d rows wait to be written", type(error).__name__, waiting)
+                    log.error("ledger unavailable (%s); %d rows wait to be written", error, count)
                 time.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
                 failures += 1
                 continue
@@ -128,5 +130,37 @@ class RowWriter:
                 self._writing = 0
                 self._changed.notify_all()
 
+    def _write(self, batch: list[Row]) -> tuple[list[Row], str]:
+        """Write the batch; return the rows that must wait because the database is unreachable, and why.
+
+        A row the database refuses (a value it cannot store) must not block the rows behind it, as retrying it
+        would for ever: then the batch is written row by row, and only the refused rows are dropped and counted.
+        """
+        try:
+            self._insert(batch)
+            return [], ""
+        except UNREACHABLE as error:
+            return batch, type(error).__name__
+        except SQLAlchemyError:
+            pass
+        for index, row in enumerate(batch):
+            try:
+                self._insert([row])
+            except UNREACHABLE as error:
+                return batch[index:], type(error).__name__
+            except SQLAlchemyError as error:
+                log.error(
+                    "the ledger refused a row (%s); it is dropped so that the rows after it are written",
+                    type(error).__name__,
+                )
+                self._on_lost(1)
+        return [], ""
+
+
+def _start_fresh_after_fork() -> None:
+    for writer in list(_writers):
+        writer._start_fresh()
+
 
 atexit.register(close_all)
+os.register_at_fork(after_in_child=_start_fresh_after_fork)  # in the child's only thread, before any put
