@@ -50,7 +50,7 @@ def register(app: App, services: Services) -> None:
         elif (
             event.get("thread_ts")
             and context.get("bot_user_id") not in _MENTION.findall(event.get("text", ""))
-            and services.conversations.turns(event["channel"], event["thread_ts"])
+            and services.conversations.turns(event["channel"], event["thread_ts"], last=1)
         ):
             reply(event, client, services, trigger="thread", team=team)
 

@@ -15,6 +15,8 @@ from bot.storage.ledger import Base
 
 log = logging.getLogger(__name__)
 
+RECENT_TURNS = 200  # more than any prompt's history budget holds (patterns/chat.py trims to tokens)
+
 
 class ConversationTurn(Base):
     __tablename__ = "conversation_turns"
@@ -32,17 +34,19 @@ class ConversationStore:
     def __init__(self, engine: Engine) -> None:
         self._session = sessionmaker(engine, expire_on_commit=False)
 
-    def turns(self, channel: str, thread_ts: str) -> list[ConversationTurn]:
-        """The thread's turns, oldest first (none if the database is unreachable: the answer goes on without)."""
+    def turns(self, channel: str, thread_ts: str, *, last: int = RECENT_TURNS) -> list[ConversationTurn]:
+        """The thread's `last` turns, oldest first (none if the database is unreachable: the answer goes on without).
+
+        A DM is one long conversation: only its recent turns are read, as only they can fit a prompt."""
         try:
             with self._session() as session:
-                return list(
-                    session.scalars(
-                        select(ConversationTurn)
-                        .where(ConversationTurn.channel == channel, ConversationTurn.thread_ts == thread_ts)
-                        .order_by(ConversationTurn.id)
-                    )
+                newest_first = session.scalars(
+                    select(ConversationTurn)
+                    .where(ConversationTurn.channel == channel, ConversationTurn.thread_ts == thread_ts)
+                    .order_by(ConversationTurn.id.desc())
+                    .limit(last)
                 )
+                return list(newest_first)[::-1]
         except SQLAlchemyError as error:
             log.error("conversation history unavailable (%s); answering without it", type(error).__name__)
             return []
