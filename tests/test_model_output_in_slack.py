@@ -81,3 +81,8 @@ def test_converted_text_and_every_cut_of_it_hold_only_whole_links(text: str, lim
     for page in paginate(converted, limit):
         assert unsafe_parts(page) == []
     assert unsafe_parts(fit_text(converted, limit)) == []
+
+
+def test_list_items_become_bullets_and_a_lone_dash_keeps_its_line() -> None:
+    answer = "Steps:\n- install\n  * configure\n-\nthe end"
+    assert to_mrkdwn(answer) == "Steps:\n• install\n  • configure\n-\nthe end"
