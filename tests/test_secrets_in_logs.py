@@ -6,10 +6,14 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from bot.model.metering import Meter
+from bot.storage.conversations import ConversationStore
+from bot.storage.ledger import Ledger
 from doubles.bot_process import ROOT, BotProcess
 from doubles.model_server import ModelServer, Reply
 from doubles.slack import SlackServer
@@ -105,3 +109,21 @@ def test_log_lines_and_tracebacks_mask_tokens_and_database_passwords(log_format:
     bare = (REFRESH_TOKEN, ROTATED_TOKEN.split(".", 1)[1], APP_TOKEN, BOT_TOKEN)
     assert leaks(output, bare + (DB_PASSWORD, AGENT_DB_PASSWORD)) == []
     assert "postgresql+psycopg://reader:***@db.internal:5432/app" in output  # still says which database
+
+
+def test_a_token_a_model_echoes_is_masked_in_the_ledger_and_the_conversation(tmp_path: Path) -> None:
+    """The ledger keeps prompts and answers for evaluation: a model that repeats a token it read keeps no secret."""
+    ledger = Ledger(f"sqlite:///{tmp_path / 'bot.db'}")
+    ledger.migrate()
+    meter = Meter(workspace="T1", pattern="docs", trigger="mention", request_id="echo.1")
+    meter.prompt = [{"role": "user", "content": f"The runbook says the token is {BOT_TOKEN}."}]
+    meter.response = f"The token is {BOT_TOKEN}; the key is {MODEL_KEY}; see postgresql://app:{DB_PASSWORD}@db/x"
+    meter.context = [{"passage": f"token: {BOT_TOKEN}"}]
+    ledger.record(meter, status="ok")
+    conversations = ConversationStore(ledger.engine)
+    conversations.add(workspace="T1", channel="D1", thread_ts="dm", role="assistant", text=meter.response)
+
+    (row,) = ledger.rows()
+    stored = [row.prompt, row.response, row.context, conversations.turns("D1", "dm")[0].text]
+    assert [leaks(text) for text in stored] == [[], [], [], []]
+    assert row.response == "The token is xoxb-***; the key is sk-***; see postgresql://app:***@db/x"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy import DateTime, Integer, String, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from bot.model.gateway import Message
-from bot.storage.columns import StorableText
+from bot.storage.columns import StoredText
 from bot.storage.ledger import Base
 
 
@@ -23,8 +23,8 @@ class AgentRunRecord(Base):
     channel: Mapped[str] = mapped_column(String(32))
     thread_ts: Mapped[str] = mapped_column(String(32))
     request_id: Mapped[str] = mapped_column(String(64), default="")
-    task: Mapped[str] = mapped_column(StorableText)
-    transcript: Mapped[str] = mapped_column(Text)  # JSON: the run's messages after its user turn
+    task: Mapped[str] = mapped_column(StoredText)
+    transcript: Mapped[str] = mapped_column(StoredText)  # JSON: the run's messages after its user turn
     steps: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(32))
 

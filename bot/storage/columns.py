@@ -6,13 +6,19 @@ from sqlalchemy import Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from bot.logs import mask_secrets
 
-class StorableText(TypeDecorator[str]):
-    """Text as people and models write it. PostgreSQL's text cannot hold NUL characters (a model's output or a
-    document may have them, and one such row would be refused): each is stored as U+FFFD, on every database."""
+
+class StoredText(TypeDecorator[str]):
+    """Text as people, models and tools write it (prompts, answers, tool results), stored safely.
+
+    Secret-looking strings (tokens, keys, URL passwords, this process's own secrets) are masked as in the logs:
+    a model can echo a token it was shown in a document, and the ledger keeps answers for evaluation. NUL
+    characters, which PostgreSQL's text cannot hold (one such row would be refused), are stored as U+FFFD.
+    """
 
     impl = Text
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return value.replace("\x00", "\ufffd") if value else value
+        return mask_secrets(value.replace("\x00", "\ufffd")) if value else value

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from bot.storage.columns import StorableText
+from bot.storage.columns import StoredText
 from bot.storage.ledger import Base
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class ConversationTurn(Base):
     channel: Mapped[str] = mapped_column(String(32))
     thread_ts: Mapped[str] = mapped_column(String(32))
     role: Mapped[str] = mapped_column(String(16))  # user | assistant
-    text: Mapped[str] = mapped_column(StorableText)
+    text: Mapped[str] = mapped_column(StoredText)
 
 
 class ConversationStore:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from bot import metrics
 from bot.model.metering import Meter
-from bot.storage.columns import StorableText
+from bot.storage.columns import StoredText
 from bot.storage.ledger_writer import Row, RowWriter
 
 log = logging.getLogger(__name__)
@@ -69,11 +69,9 @@ class RequestRecord(Base):
     tokens_estimated: Mapped[bool] = mapped_column(Boolean, default=False)  # the model server reported no usage
     status: Mapped[str] = mapped_column(String(16))  # ok | error | refused
     error_kind: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    prompt: Mapped[str | None] = mapped_column(
-        StorableText, nullable=True
-    )  # JSON: the messages of the final model call
-    response: Mapped[str | None] = mapped_column(StorableText, nullable=True)
-    context: Mapped[str | None] = mapped_column(StorableText, nullable=True)  # JSON: retrieved passages, tool results
+    prompt: Mapped[str | None] = mapped_column(StoredText, nullable=True)  # JSON: the messages of the final model call
+    response: Mapped[str | None] = mapped_column(StoredText, nullable=True)
+    context: Mapped[str | None] = mapped_column(StoredText, nullable=True)  # JSON: retrieved passages, tool results
 
 
 class FeedbackVote(Base):
