@@ -55,7 +55,10 @@ EMOJI = {
 }
 
 _FENCE = re.compile(r"```(.*?)```", re.S)
-_ANGLE = re.compile(r"&lt;([^\s&][^<>]*?)&gt;")
+# Slack's control syntax is written with real angle brackets; an escaped `&lt;!channel&gt;` is only text. The real
+# ones become these private-use characters before the entities are undone, so the two never mix.
+OPEN, CLOSE = "\ue000", "\ue001"
+_ANGLE = re.compile(f"{OPEN}([^\\s{OPEN}{CLOSE}][^{OPEN}{CLOSE}]*?){CLOSE}")
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
 _BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 _ITALIC = re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])")
@@ -71,16 +74,17 @@ def _no_name(identifier: str) -> str:
 def mrkdwn_to_html(text: str, users: Lookup = _no_name, channels: Lookup = _no_name) -> str:
     """Render Slack mrkdwn: *bold*, _italic_, ~strike~, `code`, ``` blocks, > quotes, <links|label>, mentions."""
     # Slack escapes &, < and > in message text; undo that once, then escape everything for HTML.
-    raw = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    marked = text.replace(OPEN, "").replace(CLOSE, "").replace("<", OPEN).replace(">", CLOSE)
+    raw = marked.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     parts: list[str] = []
     position = 0
     for match in _FENCE.finditer(raw):
         parts.append(_inline_block(raw[position : match.start()], users, channels))
-        code = match.group(1).strip("\n")
+        code = match.group(1).strip("\n").replace(OPEN, "<").replace(CLOSE, ">")
         parts.append(f"<pre><code>{html.escape(code, quote=False)}</code></pre>")
         position = match.end()
     parts.append(_inline_block(raw[position:], users, channels))
-    return "".join(parts)
+    return "".join(parts).replace(OPEN, "&lt;").replace(CLOSE, "&gt;")  # brackets that were not syntax
 
 
 def _inline_block(text: str, users: Lookup, channels: Lookup) -> str:
@@ -97,7 +101,7 @@ def _inline_block(text: str, users: Lookup, channels: Lookup) -> str:
             lines.clear()
 
     for line in text.split("\n"):
-        if line.startswith(">"):
+        if line.startswith((">", CLOSE)):  # `&gt; ` as Slack returns it, or a raw `> `
             flush_lines()
             quote.append(_inline(line[1:].removeprefix(" "), users, channels))
             continue

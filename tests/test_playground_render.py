@@ -33,6 +33,12 @@ def test_nothing_the_bot_writes_becomes_markup() -> None:
     assert "click" in html
 
 
+def test_escaped_control_syntax_shows_as_text_as_slack_shows_it() -> None:
+    html = mrkdwn_to_html("Entities: &lt;!channel&gt; &lt;@U1&gt; and a real <!here>\n&gt; quoted", names, names)
+    assert 'Entities: &lt;!channel&gt; &lt;@U1&gt; and a real <span class="mention">@here</span>' in html
+    assert html.count('class="mention"') == 1 and "<blockquote>quoted</blockquote>" in html
+
+
 def test_blocks_render_with_buttons_from_the_given_renderer() -> None:
     def button(element: dict, index: int) -> str:
         return f"<button>{element['text']['text']}:{element['action_id']}</button>"
