@@ -25,6 +25,8 @@ _ITEM = re.compile(r"^[ \t]*(?:[-*+•]|\d+[.)])[ \t]+(.*)$")
 _HEADING = re.compile(r"^#{1,6}[ \t]")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _HTML = re.compile(r"<[^>]{1,200}>")
+_AUTOLINK = re.compile(r"<((?:https?|mailto):[^\s<>]+)>")
+_CODE_SPAN = re.compile(r"(`+)[^`\n]+?\1")
 _CALLOUT = re.compile(r"^(?:>[ \t]*)+(?:\[![A-Z]+\][ \t]*)?")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]*_]*\s+(?=[\"'“‘(\[*_]*[A-Z0-9$€£])")
 _ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|approx|incl|no|mr|mrs|ms|dr|st|jr|sr|inc|ltd)|\b[A-Z])\.$", re.I)
@@ -73,7 +75,7 @@ def candidate_sentences(text: str) -> list[str]:
     a hoodie; socks; stickers."); longer ones each become a unit that starts with it when it is short ("Three to
     five weeks in advance for: Conference events that cost more than $2,500."), so a quote keeps its meaning.
     """
-    text = _HTML.sub("", _LINK.sub(r"\1", text))
+    text = _without_markup(text)
     lines = _UNWRAP.sub(" ", text).splitlines()  # a sentence wrapped over lines is still one sentence
     units: list[str] = []
     index = 0
@@ -149,6 +151,20 @@ def pick_quotes(
         if len(chosen) == count:
             break
     return chosen
+
+
+def _without_markup(text: str) -> str:
+    """Link labels for Markdown links and the address for autolinks; HTML tags dropped, except inside code spans,
+    where `<placeholder>` is part of what the reader must type."""
+
+    def prose(part: str) -> str:
+        return _HTML.sub("", _AUTOLINK.sub(r"\1", _LINK.sub(r"\1", part)))
+
+    parts, position = [], 0
+    for span in _CODE_SPAN.finditer(text):
+        parts += [prose(text[position : span.start()]), span.group()]
+        position = span.end()
+    return "".join([*parts, prose(text[position:])])
 
 
 def _indent(line: str) -> int:

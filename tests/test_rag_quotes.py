@@ -23,6 +23,7 @@ PAGE = """# Expenses and equipment
 - On a work trip, each of us may spend at most:
   - 80 EUR per day on meals for breakfast, lunch and dinner together
   - 150 EUR per night on a hotel room, taxes included
+- To get the handbook's source, run `git clone <repo-url>` in a terminal; see <https://git-scm.com/docs>.
 """
 SENTENCES = [
     "Each person has a yearly learning budget of 1,000 EUR for books, courses and conferences.",
@@ -35,6 +36,7 @@ SENTENCES = [
     "Submit receipts within 30 days in the expenses tool; reimbursements arrive with the next salary.",
     "On a work trip, each of us may spend at most: 80 EUR per day on meals for breakfast, lunch and dinner together.",
     "On a work trip, each of us may spend at most: 150 EUR per night on a hotel room, taxes included.",
+    "To get the handbook's source, run `git clone <repo-url>` in a terminal; see https://git-scm.com/docs.",
 ]
 
 
@@ -61,6 +63,7 @@ def quotes(answer: str) -> list[str]:
         ("How often are laptops replaced?", SENTENCES[2]),
         ("What is in the welcome package for a new hire?", SENTENCES[6]),
         ("How much can I spend on hotels per night?", SENTENCES[9]),  # a list item keeps the line it completes
+        ("How do I get the source of the handbook?", SENTENCES[10]),  # a placeholder in code is kept as written
     ],
 )
 def test_each_quote_is_one_whole_sentence_of_the_page_without_list_markers(
