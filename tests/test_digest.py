@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import redis
 import sqlalchemy
+from rq import Callback, Queue
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -27,6 +28,7 @@ from bot.settings import load_settings
 from bot.slack.client import slack_client
 from digests.grammar import NEEDS_REDIS, USAGE
 from digests.reader import REPLY_FETCHERS, ChannelReader, Window, history_budget
+from digests.request import DigestRequest
 from doubles.bot_process import BotProcess
 from doubles.digest_responder import digest_responder
 from doubles.model_server import ModelServer, Reply
@@ -647,6 +649,41 @@ def test_operators_digest_a_channel_from_the_command_line(
     assert (not_in.returncode, not_in.stderr.strip()) == (1, "The bot is not in #private-stuff; invite it first.")
     bad = run("--channel", "C111", "--since", "fortnight")
     assert bad.returncode == 2 and "I don't understand the time 'fortnight'" in bad.stderr
+
+
+def test_a_digest_queued_by_the_previous_release_is_posted_after_a_deploy(
+    slack: SlackServer, model: ModelServer, workers: WorkerProcess, redis_client: redis.Redis
+) -> None:
+    """RQ keeps a job's function by name: digests queued before they moved to `digests/` name `jobs.digest`."""
+    seed_discussion(slack)
+    job_id = "0ldb0b01"
+    progress_ts = _job_client(slack).chat_postMessage(channel="C111", text=f":hourglass: Digest `{job_id}` queued")[
+        "ts"
+    ]
+    now = time.time()
+    request = DigestRequest(
+        job_id=job_id,
+        workspace="T111",
+        channel="C111",
+        channel_name="general",
+        user="W111",
+        oldest=now - 86_400,
+        latest=now,
+        window_label="the last 24 hours",
+        destination="C111",
+        progress_ts=progress_ts,
+    ).to_dict()
+    del request["estimated_cost"]  # a field the previous release did not have
+    Queue(DIGEST_SETTINGS["DIGEST_QUEUE"], connection=redis_client).enqueue(
+        "jobs.digest.run_digest",
+        request,
+        job_id=job_id,
+        on_failure=Callback("jobs.digest.on_failure", timeout=60),
+        on_stopped=Callback("jobs.digest.on_stopped", timeout=60),
+        meta={"user": "W111", "workspace": "T111", "channel": "C111", "phase": "queued"},
+    )
+    final = wait_final(slack, "C111", job_id)["text"]
+    assert FINAL.match(final) and "We decided to keep the old checkout behind a flag" in final
 
 
 # Killed workers (last: a killed worker's RQ scheduler lock lingers for a minute) ---------------------------
