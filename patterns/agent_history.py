@@ -33,15 +33,14 @@ def agent_history(turns: list[Turn], runs: list[AgentRunRecord], *, budget_token
     An agent run replaces the assistant text turn that followed its task (the run's own transcript ends with
     its answer). Whole exchanges are dropped from the oldest end to fit `budget_tokens`.
     """
-    pending = list(runs)
+    run_of = _pair_runs(turns, runs)
     blocks: list[list[Message]] = []
     skip_assistant = False
-    for turn in turns:
+    for index, turn in enumerate(turns):
         if turn.role == "user":
-            run = next((r for r in pending if r.task == turn.text), None)
+            run = run_of.get(index)
             block: list[Message] = [{"role": "user", "content": turn.text}]
             if run is not None:
-                pending.remove(run)
                 block.extend(json.loads(run.transcript))
             blocks.append(block)
             skip_assistant = run is not None
@@ -60,6 +59,20 @@ def agent_history(turns: list[Turn], runs: list[AgentRunRecord], *, budget_token
         kept.append(block)
         used += cost
     return [message for block in reversed(kept) for message in _complete(block)]
+
+
+def _pair_runs(turns: list[Turn], runs: list[AgentRunRecord]) -> dict[int, AgentRunRecord]:
+    """Each user turn's agent run, paired from the newest: `turns` may be only a long DM's recent ones, while
+    `runs` go back further, and an old run of the same task must not attach to a new turn."""
+    pending = list(runs)
+    paired: dict[int, AgentRunRecord] = {}
+    for index in range(len(turns) - 1, -1, -1):
+        if turns[index].role == "user":
+            run = next((r for r in reversed(pending) if r.task == turns[index].text), None)
+            if run is not None:
+                pending.remove(run)
+                paired[index] = run
+    return paired
 
 
 def _complete(block: list[Message]) -> list[Message]:

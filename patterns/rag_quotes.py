@@ -158,8 +158,9 @@ def _without_markup(text: str) -> str:
     where `<placeholder>` is part of what the reader must type."""
 
     def prose(part: str) -> str:
-        return _HTML.sub("", _AUTOLINK.sub(r"\1", _LINK.sub(r"\1", part)))
+        return _HTML.sub("", _AUTOLINK.sub(r"\1", part))
 
+    text = _LINK.sub(r"\1", text)
     parts, position = [], 0
     for span in _CODE_SPAN.finditer(text):
         parts += [prose(text[position : span.start()]), span.group()]

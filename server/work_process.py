@@ -58,6 +58,7 @@ class WorkProcess:
         self._waiting: dict[int, Callable[[], None]] = {}  # handed over, not yet started by the work process
         self._running: dict[int, str] = {}  # started there and not finished: the lazy function's name
         self._alive = True
+        self._pipe_broken = False
         self._stopped = False
 
     def start(self) -> WorkProcess:
@@ -112,10 +113,13 @@ class WorkProcess:
             call_id, message = item
             if not self._alive:
                 continue  # the call was taken back when the work process ended
+            if self._pipe_broken:
+                continue  # the work process is gone: `_follow_reports` takes the call back once it has seen the end
             try:
                 self._pipe.send_bytes(call_id.to_bytes(ID_BYTES, "big") + message)
             except (OSError, ValueError) as error:
-                self._take_back(type(error).__name__)
+                self._pipe_broken = True
+                log.error("work process %s no longer reads its calls (%s)", self._process.pid, type(error).__name__)
         self._pipe.close()
 
     def _follow_reports(self) -> None:
@@ -163,7 +167,10 @@ class WorkProcess:
         if interrupted:
             log.error("work process %s ended while running %s; not run again", self._process.pid, interrupted)
         for run_here in orphans:
-            run_here()
+            try:
+                run_here()
+            except Exception:  # e.g. at exit, when no thread can be started any more
+                log.exception("a call the work process had not started could not be run here either")
 
 
 class WorkProcessLazyRunner(LazyListenerRunner):
@@ -228,11 +235,11 @@ def _work_main(
 def _run(app: App, call_id: int, message: bytes, report: Callable[..., None]) -> None:
     call = json.loads(message)
     report(STARTED, call_id, call["function"])
-    headers = dict(call["headers"])
-    headers["x-slack-bolt-lazy-only"] = ["1"]
-    headers["x-slack-bolt-lazy-function-name"] = [call["function"]]
-    request = BoltRequest(body=call["body"], query=call["query"], headers=headers, context=call["context"])
     try:
+        headers = dict(call["headers"])
+        headers["x-slack-bolt-lazy-only"] = ["1"]
+        headers["x-slack-bolt-lazy-function-name"] = [call["function"]]
+        request = BoltRequest(body=call["body"], query=call["query"], headers=headers, context=call["context"])
         response = app.dispatch(request)
     except Exception:
         log.exception("work process: %s failed", call["function"])

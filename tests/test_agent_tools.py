@@ -216,3 +216,17 @@ def test_history_puts_each_runs_tool_calls_after_its_task_and_drops_its_text_ans
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant", "tool", "assistant"]
     assert messages[4]["content"] == '{"result": "2"}'
     assert agent_history(turns, [run], budget_tokens=80)[0]["content"] == "what is 1+1"  # oldest dropped first
+
+
+def test_in_a_long_dm_a_repeated_task_is_paired_with_its_newest_run() -> None:
+    """A DM's history holds only its recent turns; an older run of the same task is not attached to them."""
+
+    def run(answer: str) -> AgentRunRecord:
+        transcript = [{"role": "assistant", "content": answer}]
+        return AgentRunRecord(
+            task="sales today?", transcript=json.dumps(transcript), channel="D", thread_ts="dm", steps=1, status="ok"
+        )
+
+    recent = [Turn("user", "sales today?"), Turn("assistant", "Today: 12.")]  # the older asking was cut off
+    messages = agent_history(recent, [run("Monday: 3."), run("Today: 12.")], budget_tokens=4_000)
+    assert [m["content"] for m in messages] == ["sales today?", "Today: 12."]

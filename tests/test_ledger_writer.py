@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 
 from bot.model.metering import Meter
 from bot.storage.ledger import Ledger
@@ -21,6 +21,7 @@ class Table:
     def __init__(self) -> None:
         self.batches: list[list[dict]] = []
         self.failures_left = 0
+        self.missing_table_left = 0
         self.hold = threading.Event()
         self.hold.set()
         self.entered = threading.Event()
@@ -30,6 +31,11 @@ class Table:
         self.hold.wait()
         if any(row.get("refused") for row in rows):
             raise DataError("INSERT INTO requests", {}, ValueError("a value the database cannot store"))
+        if any(row.get("unencodable") for row in rows):
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")  # raised while binding
+        if self.missing_table_left:
+            self.missing_table_left -= 1
+            raise ProgrammingError("INSERT INTO requests", {}, LookupError('relation "requests" does not exist'))
         if self.failures_left:
             self.failures_left -= 1
             raise OperationalError("INSERT INTO requests", {}, ConnectionRefusedError("database is down"))
@@ -92,6 +98,29 @@ def test_a_row_the_database_refuses_is_dropped_alone_and_the_rows_after_it_are_w
     writer.close()
 
 
+def test_a_row_the_driver_cannot_encode_is_dropped_alone_and_the_writer_goes_on() -> None:
+    table, lost = Table(), []
+    writer = RowWriter(table.insert, on_lost=lost.append)
+    writer.put({"n": 0, "unencodable": True})
+    assert writer.flush(10)
+    writer.put({"n": 1})
+    assert writer.flush(10)
+    assert table.rows == [1] and lost == [1]
+    writer.close()
+
+
+def test_rows_wait_while_the_table_is_missing_and_are_written_once_it_is_migrated() -> None:
+    """A release deployed before its migration ran: not the rows' fault, so none is dropped."""
+    table, lost = Table(), []
+    table.missing_table_left = 2
+    writer = RowWriter(table.insert, on_lost=lost.append)
+    for n in range(3):
+        writer.put({"n": n})
+    assert writer.flush(10)
+    assert table.rows == [0, 1, 2] and lost == []
+    writer.close()
+
+
 def test_beyond_the_waiting_limit_the_oldest_rows_are_counted_lost() -> None:
     table, lost = Table(), []
     table.hold.clear()
@@ -144,7 +173,7 @@ def test_text_postgresql_cannot_store_is_kept_readable_and_holds_up_no_row(postg
     ledger = Ledger(postgres_url, write_behind=True)
     ledger.migrate()
     broken = Meter(workspace="T1", pattern="chat", trigger="mention", request_id="nul.1")
-    broken.response = "a stray \x00 placeholder"
+    broken.response = "a stray \x00 placeholder and a lone \ud800 surrogate"
     ledger.record(broken, status="ok")
     ledger.record(Meter(workspace="T1", pattern="chat", trigger="mention", request_id="nul.2"), status="ok")
     assert ledger.flush(10)
@@ -152,6 +181,9 @@ def test_text_postgresql_cannot_store_is_kept_readable_and_holds_up_no_row(postg
         rows = connection.execute(
             sqlalchemy.text("SELECT request_id, response FROM requests WHERE request_id LIKE 'nul.%' ORDER BY id")
         ).all()
-    assert [tuple(row) for row in rows] == [("nul.1", "a stray \ufffd placeholder"), ("nul.2", None)]
+    assert [tuple(row) for row in rows] == [
+        ("nul.1", "a stray \ufffd placeholder and a lone \ufffd surrogate"),
+        ("nul.2", None),
+    ]
     assert ledger.lost_rows == 0
     ledger.close()

@@ -21,8 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,8 @@ BATCH_ROWS = 500
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)  # waits between attempts while the database is unreachable
 STOP_SECONDS = 10.0  # how long a stopping process waits for its rows to be written
 
-UNREACHABLE = (OperationalError, InterfaceError, PoolTimeout)  # errors that pass: rows wait; any other is the row's
+# PostgreSQL's error classes that blame the row: data exception, integrity constraint, program limit (too large).
+ROW_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
 
 _writers: weakref.WeakSet[RowWriter] = weakref.WeakSet()
 
@@ -131,7 +131,7 @@ class RowWriter:
                 self._changed.notify_all()
 
     def _write(self, batch: list[Row]) -> tuple[list[Row], str]:
-        """Write the batch; return the rows that must wait because the database is unreachable, and why.
+        """Write the batch; return the rows that must wait (the database is unreachable or not ready), and why.
 
         A row the database refuses (a value it cannot store) must not block the rows behind it, as retrying it
         would for ever: then the batch is written row by row, and only the refused rows are dropped and counted.
@@ -139,22 +139,32 @@ class RowWriter:
         try:
             self._insert(batch)
             return [], ""
-        except UNREACHABLE as error:
-            return batch, type(error).__name__
-        except SQLAlchemyError:
-            pass
+        except Exception as error:
+            if not refuses_the_row(error):
+                return batch, type(error).__name__
         for index, row in enumerate(batch):
             try:
                 self._insert([row])
-            except UNREACHABLE as error:
-                return batch[index:], type(error).__name__
-            except SQLAlchemyError as error:
+            except Exception as error:
+                if not refuses_the_row(error):
+                    return batch[index:], type(error).__name__
                 log.error(
                     "the ledger refused a row (%s); it is dropped so that the rows after it are written",
                     type(error).__name__,
                 )
                 self._on_lost(1)
         return [], ""
+
+
+def refuses_the_row(error: Exception) -> bool:
+    """Whether the error is the row's own (a value the database cannot store or a constraint it breaks), so that
+    retrying it can never succeed, rather than the database's (unreachable, busy, not migrated yet: rows wait)."""
+    if not isinstance(error, SQLAlchemyError):
+        return True  # raised while binding the row's values (an encoding error, a type the driver rejects)
+    if isinstance(error, DataError | IntegrityError):
+        return True
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None) or ""
+    return sqlstate[:2] in ROW_SQLSTATE_CLASSES
 
 
 def _start_fresh_after_fork() -> None:
