@@ -24,7 +24,6 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from bot import metrics
@@ -168,7 +167,7 @@ class Ledger:
             return
         try:
             self._insert([row])
-        except SQLAlchemyError as error:
+        except Exception as error:  # the database's or the row's (a value no driver can encode): never the user's
             log.error("ledger write failed (%s)", type(error).__name__)
             self._count_lost(1)
 
