@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from playground.browser import BrowserPlayground
@@ -63,9 +64,16 @@ def test_ask_team_ai_about_a_message_opens_a_modal_and_answers_in_its_thread(
     field = browser.find_element(By.CSS_SELECTOR, "#modal-layer textarea[data-block=question]")
     assert field == browser.switch_to.active_element or field.is_displayed()
     field.send_keys("Which cards does this affect?")
+    for _ in range(6):  # the keyboard stays in the modal: the page behind it is inert, as behind Slack's modals
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+        assert browser.execute_script("return document.activeElement.closest('#modal-layer') !== null")
+    assert browser.execute_script("return document.getElementById('main').closest('[inert]') !== null")
     web.shot(browser, "24-ask-modal")
     browser.find_element(By.CSS_SELECTOR, "#modal-layer button.modal-submit").click()
     web.wait(browser, closed, message="the modal did not close after Ask")
+    assert not browser.execute_script(
+        "return document.getElementById('main').closest('[inert]') !== null"
+    )  # the page is usable again
     web.open_thread(browser, "cards that have spaces")
     answer = web.wait(
         browser,

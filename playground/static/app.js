@@ -368,6 +368,7 @@ function renderModal() {
   if (!html) {
     layer.hidden = true;
     layer.replaceChildren();
+    setPageInert(false);
     if (state.modalOpener && document.contains(state.modalOpener)) state.modalOpener.focus();
     else $("composer-input").focus();
     return;
@@ -375,8 +376,17 @@ function renderModal() {
   if (layer.hidden) state.modalOpener = document.activeElement;
   layer.innerHTML = html;
   layer.hidden = false;
+  setPageInert(true);
   const first = layer.querySelector("textarea, input, select, button");
   if (first) first.focus();
+}
+
+// While a modal is open the page behind it is inert, as Slack's modals are: keyboard focus and screen readers
+// stay in the modal (the live announcer stays outside it, so answers are still heard).
+function setPageInert(inert) {
+  for (const element of document.body.children) {
+    if (element.id !== "modal-layer" && element.id !== "announcer") element.inert = inert;
+  }
 }
 
 function modalValues(form) {
@@ -428,4 +438,14 @@ document.addEventListener("click", async (event) => {
 document.addEventListener("keydown", (event) => {
   const form = document.querySelector("#modal-layer form.modal");
   if (event.key === "Escape" && form) post("/api/view_close", { view_id: form.dataset.viewId }).catch(() => {});
+  if (event.key === "Tab" && form) {  // Tab and Shift+Tab go round the modal's fields and buttons
+    const stops = [...form.querySelectorAll("textarea, input, select, button")].filter((e) => !e.disabled);
+    if (!stops.length) return;
+    const [first, last] = [stops[0], stops[stops.length - 1]];
+    const inside = form.contains(document.activeElement);
+    if (!inside || (event.shiftKey ? document.activeElement === first : document.activeElement === last)) {
+      event.preventDefault();
+      (event.shiftKey ? last : first).focus();
+    }
+  }
 });
