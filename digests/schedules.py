@@ -126,16 +126,22 @@ def stopped_for_lost_access(store: ScheduleStore, client: Any, schedule: DigestS
         why = "I can no longer see that channel"
     store.remove(schedule.id)
     log.warning("digest schedule %d: its owner lost access to %s; removed", schedule.id, schedule.channel)
+    _tell_owner(
+        client,
+        schedule,
+        f"I stopped your {describe(schedule)} digest of <#{schedule.channel}> (schedule `{schedule.id}`): "
+        f"{why}. Set it up again with `/digest` if you get access back.",
+    )
+    return True
+
+
+def _tell_owner(client: Any, schedule: DigestSchedule, text: str) -> None:
+    """A DM to the schedule's owner; a failure there is logged, never raised."""
     try:
         dm = client.conversations_open(users=schedule.user)["channel"]["id"]
-        client.chat_postMessage(
-            channel=dm,
-            text=f"I stopped your {describe(schedule)} digest of <#{schedule.channel}> (schedule `{schedule.id}`): "
-            f"{why}. Set it up again with `/digest` if you get access back.",
-        )
+        client.chat_postMessage(channel=dm, text=text)
     except SlackApiError as error:
         log.warning("digest schedule %d: could not tell its owner: %s", schedule.id, error.response.get("error"))
-    return True
 
 
 def checked_spending(
@@ -160,13 +166,10 @@ def checked_spending(
         )
     except CommandError as refusal:
         log.warning("digest schedule %d: refused (%s)", schedule.id, refusal.kind)
-        try:
-            dm = client.conversations_open(users=schedule.user)["channel"]["id"]
-            client.chat_postMessage(
-                channel=dm,
-                text=f"I skipped this run of your {describe(schedule)} digest of <#{schedule.channel}> "
-                f"(schedule `{schedule.id}`): {refusal}",
-            )
-        except SlackApiError as error:
-            log.warning("digest schedule %d: could not tell its owner: %s", schedule.id, error.response.get("error"))
+        _tell_owner(
+            client,
+            schedule,
+            f"I skipped this run of your {describe(schedule)} digest of <#{schedule.channel}> "
+            f"(schedule `{schedule.id}`): {refusal}",
+        )
         return None
