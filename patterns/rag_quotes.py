@@ -73,7 +73,9 @@ def candidate_sentences(text: str) -> list[str]:
 
     A line ending with ":" reads with the list under it: short items join it in one unit ("Each new hire gets:
     a hoodie; socks; stickers."); longer ones each become a unit that starts with it when it is short ("Three to
-    five weeks in advance for: Conference events that cost more than $2,500."), so a quote keeps its meaning.
+    five weeks in advance for: Conference events that cost more than $2,500."), so a quote keeps its meaning. A
+    long line that announces longer items is quoted with the first sentence of each ("We have 2 severity levels
+    ...: Critical - Very high impact; Major - Significant impact."): alone, it says there is an answer, not what.
     """
     text = _without_markup(text)
     lines = _UNWRAP.sub(" ", text).splitlines()  # a sentence wrapped over lines is still one sentence
@@ -102,10 +104,13 @@ def candidate_sentences(text: str) -> list[str]:
         if items and all(len(i.split()) <= SHORT_ITEM for i in items):
             units += head[:-1] + [f"{intro} {'; '.join(i.rstrip('.,;') for i in items)}."]
         elif items:
-            units += head if len(intro.split()) > INTRO_WORDS else head[:-1]
+            long_intro = len(intro.split()) > INTRO_WORDS
+            units += head[:-1]
+            if long_intro:  # announces the items, so it is quoted with the start of each
+                units.append(f"{intro} {'; '.join(split_sentences(i)[0].rstrip('.,;') for i in items)}.")
             for item in items:
                 sentences = split_sentences(item)
-                if len(intro.split()) <= INTRO_WORDS:
+                if not long_intro:
                     sentences[0] = f"{intro} {sentences[0]}"
                 units += [u if u[-1] in ".!?…" else f"{u.rstrip(',;')}." for u in sentences]
         else:

@@ -24,6 +24,12 @@ PAGE = """# Expenses and equipment
   - 80 EUR per day on meals for breakfast, lunch and dinner together
   - 150 EUR per night on a hotel room, taxes included
 - To get the handbook's source, run `git clone <repo-url>` in a terminal; see <https://git-scm.com/docs>.
+
+We currently have 2 severity levels for outages, both handled within the response times of our contracts, and we
+split them for our own tracking:
+
+1. **Critical** - Issues causing very high impact to customers. Immediate response is required.
+2. **Major** - Issues causing significant impact. We might have workarounds.
 """
 SENTENCES = [
     "Each person has a yearly learning budget of 1,000 EUR for books, courses and conferences.",
@@ -37,6 +43,13 @@ SENTENCES = [
     "On a work trip, each of us may spend at most: 80 EUR per day on meals for breakfast, lunch and dinner together.",
     "On a work trip, each of us may spend at most: 150 EUR per night on a hotel room, taxes included.",
     "To get the handbook's source, run `git clone <repo-url>` in a terminal; see https://git-scm.com/docs.",
+    "We currently have 2 severity levels for outages, both handled within the response times of our contracts, and "
+    "we split them for our own tracking: **Critical** - Issues causing very high impact to customers; **Major** - Issues "
+    "causing significant impact.",
+    "**Critical** - Issues causing very high impact to customers.",
+    "Immediate response is required.",
+    "**Major** - Issues causing significant impact.",
+    "We might have workarounds.",
 ]
 
 
@@ -64,6 +77,7 @@ def quotes(answer: str) -> list[str]:
         ("What is in the welcome package for a new hire?", SENTENCES[6]),
         ("How much can I spend on hotels per night?", SENTENCES[9]),  # a list item keeps the line it completes
         ("How do I get the source of the handbook?", SENTENCES[10]),  # a placeholder in code is kept as written
+        ("What are the two outage severity levels?", SENTENCES[11]),  # a long line announcing a list, with its items
     ],
 )
 def test_each_quote_is_one_whole_sentence_of_the_page_without_list_markers(
