@@ -6,7 +6,8 @@ followed by a list of short items stays one unit, "Each new hire gets: a hoodie;
 carries the items.) Sentences are ranked across the passages by meaning and by words: the cosine between the
 question and the sentence under the offline static embedding model (`knowledge.static_model`), plus the
 IDF-weighted share of the question's terms the sentence contains, and a question asking for a quantity ("how
-long", "when", "how much") prefers a sentence that states one. Meaning finds "13 days ... for bereavement" for
+long", "when", "how much") prefers a sentence that states one, and more so one of the kind asked (an amount
+of money for "pay", "budget", "cap"; a duration for "how long", "how quickly", "within"). Meaning finds "13 days ... for bereavement" for
 "my father passed away"; words keep exact names and codes. Each chosen sentence is one quote.
 """
 
@@ -44,6 +45,19 @@ _QUANTITY = re.compile(
     r"hundred|half|quarter|weekly|monthly|yearly|annually|daily)\b",
     re.IGNORECASE,
 )
+_MONEY_QUESTION = re.compile(
+    r"\b(cost|costs|pay|pays|paid|spend|spent|budget|allowance|reimburs\w*|price|stipend|toward|towards|cap|"
+    r"afford|money|expense\w*)\b",
+    re.IGNORECASE,
+)
+_MONEY = re.compile(r"[$€£]\s?\d|\d[\d,.]*\s?(usd|eur|gbp|dollars?|euros?)\b", re.IGNORECASE)
+_TIME_QUESTION = re.compile(r"\b(how (long|quickly|soon|often|fast)|when|within|deadline)\b", re.IGNORECASE)
+_DURATION = re.compile(
+    r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty)[\s-]*"
+    r"(minutes?|hours?|days?|weeks?|months?|years?|business days?|pay periods?)\b",
+    re.IGNORECASE,
+)
+TYPED_WEIGHT = 0.1  # and more when the quantity is of the kind asked: an amount of money, or a duration
 MAX_QUOTE = 400
 SHORT_ITEM = 8  # words: a list of items this short reads as one sentence with the line that introduces it
 INTRO_WORDS = 12  # words: a line introducing a list this short is quoted with each of its longer items
@@ -141,11 +155,14 @@ def pick_quotes(
     total = sum(weights.values())
     meaning = _similarities(question, [s for _, s in candidates])
     quantity = bool(_QUANTITY_QUESTION.search(question))
+    money, duration = bool(_MONEY_QUESTION.search(question)), bool(_TIME_QUESTION.search(question))
     scored = []
     for (n, sentence), similarity in zip(candidates, meaning):
         present = set(terms(sentence))
         words = sum(w for t, w in weights.items() if t in present) / total if total else 0.0
         bonus = NUMBER_WEIGHT if quantity and _QUANTITY.search(sentence) else 0.0
+        if (money and _MONEY.search(sentence)) or (duration and _DURATION.search(sentence)):
+            bonus += TYPED_WEIGHT
         scored.append(Quote(_shorten(sentence), n, similarity + WORD_WEIGHT * words + bonus - RANK_WEIGHT * n))
     chosen: list[Quote] = []
     taken: dict[int, int] = {}

@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from knowledge.retrieval import Hit
+from patterns.rag import quoted_answer
 from tests.rag_support import ask, cli_env, ingest
 
 PAGE = """# Expenses and equipment
@@ -94,3 +96,22 @@ def test_a_refusal_shows_the_words_the_user_searched_for_not_their_stems(env: di
     reply = ask(env, "Who won the football world cup in 1954?")
     assert not reply["found"]
     assert "_Searched 1 indexed passages for: won, football, world, cup, 1954._" in reply["text"]
+
+
+def passage(text: str) -> Hit:
+    return Hit("n1", text, "Repairs", "", "repairs.md", "", 1.0, 1.0, 0.5, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("How much of a laptop repair is paid back?", "Laptop repairs are paid back up to 400 EUR."),
+        ("How quickly is a laptop repair paid back?", "Laptop repairs are paid back within 14 days."),
+    ],
+)
+def test_a_question_for_an_amount_or_a_duration_quotes_the_sentence_stating_that_kind_first(
+    question: str, expected: str
+) -> None:
+    page = "- Laptop repairs are paid back within 14 days.\n- Laptop repairs are paid back up to 400 EUR.\n"
+    answer, _ = quoted_answer(question, [passage(page)])
+    assert quotes(answer)[0] == expected
