@@ -5,25 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from slack_sdk.errors import SlackApiError
-
-from bot.model.gateway import ModelError
-from bot.model.metering import Meter
-from bot.settings import Settings
-from bot.slack.client import slack_client
-from bot.slack.format import slack_error_message
-from bot.storage.digest_journal import DigestJournal
-from digests.delivery import Permalinks
-from digests.job import digest_channel
-from digests.queue import digest_queue
-from digests.reader import Window
-from digests.request import counted
-from digests.submit import submit
 from digests.timespec import TimeSpecError, parse_since, window_label
-from digests.worker import run, work
-from patterns.digest import NothingToDigest, Progress
-from services import Services
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from patterns.digest import Progress
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -55,6 +43,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def digest_command(settings: Settings, args: argparse.Namespace) -> int:
     """Print a channel's digest (read and summarized here), or with --post queue it for the workers."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.model.gateway import ModelError
+    from bot.model.metering import Meter
+    from bot.slack.client import slack_client
+    from bot.slack.format import slack_error_message
+    from digests.delivery import Permalinks
+    from digests.job import digest_channel
+    from digests.reader import Window
+    from digests.request import counted
+    from patterns.digest import NothingToDigest
+    from services import Services
 
     if not settings.secret("slack_bot_token"):
         print("Reading a channel needs SLACK_BOT_TOKEN.", file=sys.stderr)
@@ -152,6 +152,9 @@ def _queue(
     now: datetime,
     label: str,
 ) -> int:
+    from bot.storage.digest_journal import DigestJournal
+    from digests.queue import digest_queue
+    from digests.submit import submit
 
     if services.redis is None:
         print("--post hands the digest to the workers, which needs REDIS_URL.", file=sys.stderr)
@@ -177,6 +180,7 @@ def _queue(
 
 
 def worker_command(settings: Settings, args: argparse.Namespace) -> int:
+    from digests.worker import run, work
 
     if args.burst:
         if not settings.redis_url:

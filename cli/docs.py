@@ -5,24 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from bot.model.gateway import ModelError
-from bot.model.metering import Meter
-from bot.model.offline import OFFLINE_NOTE
-from bot.settings import Settings
-from bot.slack.client import workspace_client
 from cli.plain import PlainLines, plain_text
-from knowledge.access import Audience, VisibilityChange
-from knowledge.embeddings import embedding_for, metered
-from knowledge.ingest import ingest as run
-from knowledge.library import open_store
 from knowledge.pgvector import PgvectorUnavailable, check_pgvector
-from knowledge.retrieval import EmbeddingMismatch
-from knowledge.slack_access import ChannelNotFound, resolve_channels
 from knowledge.static_model import StaticModelMissing
-from knowledge.store import IndexMissing
-from patterns.rag import answer
-from services import Services
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from knowledge.access import Audience, VisibilityChange
+    from services import Services
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -77,6 +69,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def ingest_command(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.model.gateway import ModelError
+    from bot.model.metering import Meter
+    from knowledge.embeddings import embedding_for, metered
+    from knowledge.ingest import ingest as run
+    from knowledge.retrieval import EmbeddingMismatch
+    from services import Services
+
     store = _store(settings)
     if store is None:
         return 2
@@ -104,8 +103,12 @@ def ingest_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _visibility(settings: Settings, args: argparse.Namespace, services: Services):  # type: ignore[no-untyped-def]
+def _visibility(settings: Settings, args: argparse.Namespace, services: Services) -> VisibilityChange | None:
     """The `VisibilityChange` the flags ask for, or None after explaining what is wrong with them."""
+    from bot.slack.client import workspace_client
+    from knowledge.access import VisibilityChange
+    from knowledge.slack_access import ChannelNotFound, resolve_channels
+
     channels, team = getattr(args, "channel", None) or [], getattr(args, "team", None)
     everyone = getattr(args, "workspace_wide", False)
     if settings.oauth_enabled and not team:
@@ -132,6 +135,14 @@ def _visibility(settings: Settings, args: argparse.Namespace, services: Services
 
 
 def ask_command(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.model.gateway import ModelError
+    from bot.model.metering import Meter
+    from bot.model.offline import OFFLINE_NOTE
+    from knowledge.retrieval import EmbeddingMismatch
+    from knowledge.store import IndexMissing
+    from patterns.rag import answer
+    from services import Services
+
     if _store(settings) is None:
         return 2
     services = Services.build(settings)
@@ -162,8 +173,10 @@ def ask_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _audience(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _audience(args: argparse.Namespace) -> Audience:
     """The command line reads everything, unless asked to answer as in a channel (`--channel`) or workspace."""
+    from knowledge.access import Audience
+
     channel, team = getattr(args, "channel", None), getattr(args, "team", None)
     if channel:
         return Audience.in_channel(channel, "", team=team)
@@ -172,6 +185,8 @@ def _audience(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def _store(settings: Settings):  # type: ignore[no-untyped-def]
     """The configured index store, or None after explaining why it cannot be used."""
+    from knowledge.library import open_store
+
     try:
         if settings.docs_store == "postgres":
             check_pgvector(settings)

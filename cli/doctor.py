@@ -5,14 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import openai
-import redis
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from sqlalchemy import create_engine, text
-
-from bot.settings import Settings
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"  # where the playground looks for Redis when REDIS_URL is not set
 
@@ -50,6 +46,9 @@ def render(results: list[Check]) -> str:
 
 
 def check_slack(settings: Settings) -> Check:
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
     token = settings.secret("slack_bot_token")
     if not token:
         return Check(
@@ -86,6 +85,8 @@ def check_slack(settings: Settings) -> Check:
 
 
 def check_model(settings: Settings) -> Check:
+    import openai
+
     if not settings.model_configured:
         return Check(
             "model",
@@ -122,6 +123,7 @@ def check_model(settings: Settings) -> Check:
 def check_database(settings: Settings) -> Check:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, text
 
     from bot.storage.ledger import MIGRATIONS
 
@@ -164,6 +166,8 @@ def check_database(settings: Settings) -> Check:
 
 
 def check_redis(settings: Settings) -> Check:
+    import redis
+
     if not settings.redis_url:
         return _redis_unset(settings)
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
@@ -178,6 +182,8 @@ def check_redis(settings: Settings) -> Check:
 
 def _redis_unset(settings: Settings) -> Check:
     """No REDIS_URL: fine for the playground when Redis answers on 127.0.0.1:6379, which it then uses."""
+    import redis
+
     local = redis.Redis.from_url(LOCAL_REDIS, socket_connect_timeout=1, socket_timeout=1)
     try:
         found = bool(local.ping())

@@ -9,13 +9,10 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from prometheus_client import values
-
-from bot.settings import Settings
-from bot.storage.ledger import Ledger
-from server.gunicorn import serve as serve_http
-from server.wsgi import build_wsgi_app
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +57,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from bot.storage.ledger import Ledger
+    from server.gunicorn import serve as serve_http
+    from server.wsgi import build_wsgi_app
+
     _prepare_metrics_folder(settings)
     ledger = Ledger(settings.resolved_database_url)
     ledger.migrate()
@@ -87,6 +88,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 def _prepare_metrics_folder(settings: Settings) -> None:
     """Gunicorn workers share their metrics through files; start each server with an empty folder, removed when
     the server exits (and, for a server that was killed, by the next one to start)."""
+    from prometheus_client import values
+
     folder = settings.data_dir.resolve() / f"prometheus-{os.getpid()}"
     _remove_stale_metrics_folders(settings.data_dir.resolve())
     shutil.rmtree(folder, ignore_errors=True)
@@ -94,8 +97,8 @@ def _prepare_metrics_folder(settings: Settings) -> None:
     pid = os.getpid()
     atexit.register(lambda: os.getpid() == pid and shutil.rmtree(folder, ignore_errors=True))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
-    # prometheus_client chose in-process storage when the command line imported it; metrics are created on first
-    # use (`bot.metrics`), so choosing again now gives them the shared folder.
+    # prometheus_client chooses its storage when first imported, which may have happened already; metrics are
+    # created on first use (`bot.metrics`), so choosing again now gives them the shared folder.
     values.ValueClass = values.get_value_class()
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from bot.model.gateway import ModelError
-from bot.model.metering import Meter
-from bot.settings import Settings
 from cli.plain import plain_text
-from patterns.summarize import NothingToSummarize, summarize
-from services import Services
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -24,6 +23,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.model.gateway import ModelError
+    from bot.model.metering import Meter
+    from patterns.summarize import NothingToSummarize, summarize
+    from services import Services
+
     text = sys.stdin.read() if args.text == "-" else args.text
     services = Services.build(settings)
     services.ledger.migrate()
