@@ -6,9 +6,10 @@ followed by a list of short items stays one unit, "Each new hire gets: a hoodie;
 carries the items.) Sentences are ranked across the passages by meaning and by words: the cosine between the
 question and the sentence under the offline static embedding model (`knowledge.static_model`), plus the
 IDF-weighted share of the question's terms the sentence contains, and a question asking for a quantity ("how
-long", "when", "how much") prefers a sentence that states one, and more so one of the kind asked (an amount
-of money for "pay", "budget", "cap"; a duration for "how long", "how quickly", "within"). Meaning finds "13 days ... for bereavement" for
-"my father passed away"; words keep exact names and codes. Each chosen sentence is one quote.
+long", "when", "how much") prefers a sentence that states one, and more so one of the kind asked (an amount of
+money for "pay", "budget", "cap"; a duration for "how long", "how quickly", "within"). Meaning finds "13 days
+... for bereavement" for "my father passed away"; words keep exact names and codes. Each chosen sentence is one
+quote.
 """
 
 from __future__ import annotations
